@@ -1,0 +1,1 @@
+"""The vhtwin model library: cardiovascular and pharmacokinetic models, importable as ``vhtwin.models``."""

@@ -1,0 +1,1 @@
+"""Cardiovascular models: circulation, cardiac cells, tissue set-ups."""

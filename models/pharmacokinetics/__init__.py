@@ -1,0 +1,1 @@
+"""Pharmacokinetic and pharmacodynamic models."""

@@ -1,0 +1,172 @@
+"""Dose schedules: bolus, zero-order infusion, repeated dosing, and their combinations.
+
+A :class:`Regimen` is an immutable list of :class:`Dose` records. Amounts are in the unit of the target state
+(``mg`` for the library's pharmacokinetic models); times in the model's time unit. An amount may be an array with
+one entry per patient, so a batch can share the schedule but not the amounts without any per-patient loop.
+
+Examples
+--------
+>>> import vhtwin as vh
+>>> reg = vh.Regimen.repeated(amount=100.0, interval=12.0, count=14, into="depot")
+>>> loading = vh.Regimen.infusion(amount=500.0, duration=0.5, into="central")
+>>> both = loading + reg
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class Dose:
+    """One dose.
+
+    Parameters
+    ----------
+    time : float
+        When the dose starts, in the model's time unit.
+    amount : float or ndarray
+        Amount in the target state's unit; an array of shape (n_patients,) gives per-patient amounts.
+    into : str
+        Name of the dosable state that receives the dose.
+    duration : float
+        0 for a bolus (an instantaneous jump); > 0 for a zero-order infusion of ``amount`` over ``duration``.
+    """
+
+    time: float
+    amount: float | np.ndarray
+    into: str
+    duration: float = 0.0
+
+    def __post_init__(self):
+        _check_finite_number(self.time, "time", self)
+        _check_finite_number(self.duration, "duration", self)
+        if self.duration < 0:
+            raise InputError(f"dose {self.describe()}: duration {self.duration:g} must be >= 0 (0 means a bolus)")
+        amount = np.asarray(self.amount, dtype=float)
+        if amount.ndim > 1:
+            raise InputError(f"dose {self.describe()}: amount must be a number or a 1-D array per patient, got shape {amount.shape}")
+        if not np.all(np.isfinite(amount)) or np.any(amount < 0):
+            bad = amount[~np.isfinite(amount) | (amount < 0)].ravel()[0]
+            raise InputError(f"dose {self.describe()}: amount {bad:g} must be finite and >= 0")
+        if not isinstance(self.into, str) or not self.into:
+            raise InputError(f"dose at time {self.time:g}: 'into' must name a dosable state, got {self.into!r}")
+
+    def describe(self) -> str:
+        kind = "bolus" if self.duration == 0 else f"infusion over {self.duration:g}"
+        amount = np.asarray(self.amount)
+        amt = f"{float(amount):g}" if amount.ndim == 0 else f"per-patient array of {amount.shape[0]}"
+        return f"{kind} of {amt} into {self.into!r} at t={self.time:g}"
+
+
+def _check_finite_number(value, name: str, where) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
+        raise InputError(f"dose into {getattr(where, 'into', '?')!r}: {name} {value!r} must be a finite number")
+
+
+@dataclass(frozen=True)
+class Regimen:
+    """An ordered collection of doses; combine with ``+``."""
+
+    doses: tuple[Dose, ...] = ()
+
+    # -- constructors -----------------------------------------------------------------------------------------------
+    @classmethod
+    def bolus(cls, amount, into: str, at: float = 0.0) -> "Regimen":
+        """A single instantaneous dose of ``amount`` into state ``into`` at time ``at``."""
+        return cls((Dose(float(at), amount, into),))
+
+    @classmethod
+    def infusion(cls, amount, into: str, *, duration: float | None = None, rate: float | None = None, at: float = 0.0) -> "Regimen":
+        """A zero-order infusion of ``amount`` into ``into`` starting at ``at``, given by ``duration`` or ``rate``."""
+        return cls((Dose(float(at), amount, into, _infusion_duration(amount, duration, rate)),))
+
+    @classmethod
+    def repeated(
+        cls,
+        amount,
+        interval: float,
+        count: int,
+        into: str,
+        *,
+        start: float = 0.0,
+        duration: float | None = None,
+        rate: float | None = None,
+    ) -> "Regimen":
+        """``count`` doses of ``amount`` every ``interval`` from ``start`` (boluses unless ``duration``/``rate``).
+
+        Raises
+        ------
+        InputError
+            If ``interval`` is not > 0 or ``count`` is not a positive integer.
+        """
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+            raise InputError(f"Regimen.repeated: count {count!r} must be a positive integer")
+        if not isinstance(interval, (int, float, np.integer, np.floating)) or not math.isfinite(interval) or interval <= 0:
+            raise InputError(f"Regimen.repeated: interval {interval!r} must be a finite number > 0")
+        dur = 0.0 if duration is None and rate is None else _infusion_duration(amount, duration, rate)
+        if count > 1 and dur > interval:
+            raise InputError(f"Regimen.repeated: infusion duration {dur:g} is longer than the interval {interval:g}")
+        return cls(tuple(Dose(float(start) + i * float(interval), amount, into, dur) for i in range(int(count))))
+
+    def __add__(self, other: "Regimen") -> "Regimen":
+        if not isinstance(other, Regimen):
+            return NotImplemented
+        return Regimen(self.doses + other.doses)
+
+    def __len__(self) -> int:
+        return len(self.doses)
+
+    def __repr__(self) -> str:
+        return f"Regimen({len(self.doses)} doses: " + "; ".join(d.describe() for d in self.doses[:4]) + ("; ..." if len(self.doses) > 4 else "") + ")"
+
+    # -- what the engine reads --------------------------------------------------------------------------------------
+    def targets(self) -> set[str]:
+        return {d.into for d in self.doses}
+
+    def batch_size(self) -> int | None:
+        """Number of patients implied by per-patient amounts (None if every amount is a scalar)."""
+        sizes = {np.asarray(d.amount).shape[0] for d in self.doses if np.asarray(d.amount).ndim == 1}
+        if len(sizes) > 1:
+            raise InputError(f"regimen has per-patient amounts of different lengths {sorted(sizes)}")
+        return sizes.pop() if sizes else None
+
+    def impulses(self, dosable: Iterable[str]):
+        """Bolus jumps and infusion pulses, checked against the model's dosable states.
+
+        Returns
+        -------
+        jumps : list of (time, state, amount)
+        pulses : list of (start, end, state, rate)
+        """
+        dosable = tuple(dosable)
+        jumps, pulses = [], []
+        for d in self.doses:
+            if d.into not in dosable:
+                raise InputError(f"dose {d.describe()}: unknown dose target {d.into!r}; the dosable states are {list(dosable)}")
+            if d.duration == 0:
+                jumps.append((d.time, d.into, np.asarray(d.amount, float)))
+            else:
+                pulses.append((d.time, d.time + d.duration, d.into, np.asarray(d.amount, float) / d.duration))
+        return jumps, pulses
+
+
+def _infusion_duration(amount, duration, rate) -> float:
+    if (duration is None) == (rate is None):
+        raise InputError("an infusion needs exactly one of duration= or rate=")
+    if duration is not None:
+        if not isinstance(duration, (int, float, np.integer, np.floating)) or not math.isfinite(duration) or duration <= 0:
+            raise InputError(f"infusion duration {duration!r} must be a finite number > 0")
+        return float(duration)
+    if not isinstance(rate, (int, float, np.integer, np.floating)) or not math.isfinite(rate) or rate <= 0:
+        raise InputError(f"infusion rate {rate!r} must be a finite number > 0")
+    amounts = np.asarray(amount, float)
+    if amounts.ndim:
+        raise InputError("an infusion given by rate= needs a scalar amount (per-patient amounts: give duration=)")
+    return float(amounts) / float(rate)

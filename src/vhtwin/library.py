@@ -1,0 +1,86 @@
+"""The model library by name, and user model files by path.
+
+Library models live in ``vhtwin.models.<area>.<name>`` (the top-level ``models/`` folder of the repository); each
+module defines exactly one :class:`~vhtwin.Model` subclass. A user's ``.py`` file is *code*: loading it runs it,
+exactly like an import -- load only files you trust.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import pkgutil
+import sys
+from pathlib import Path
+
+from .errors import InputError, ModelError
+from .model import Model
+
+_AREAS = ("pharmacokinetics", "cardio")
+_CACHE: dict[str, Model] = {}
+
+
+def list_models() -> list[str]:
+    """Names of the library models, e.g. ``["cardio/...", "pharmacokinetics/two_compartment_oral", ...]``."""
+    names = []
+    for area in _AREAS:
+        package = importlib.import_module(f"vhtwin.models.{area}")
+        for info in pkgutil.iter_modules(package.__path__):
+            if not info.name.startswith("_"):
+                names.append(f"{area}/{info.name}")
+    return sorted(names)
+
+
+def load_model(name_or_path: str | Path) -> Model:
+    """A model instance from the library (``"pharmacokinetics/two_compartment_oral"``) or a ``.py`` file.
+
+    The same name always returns the same instance, so compiled solves are reused.
+
+    Raises
+    ------
+    InputError
+        If the name is not in the library (the message lists what is) or the file does not exist.
+    ModelError
+        If the module defines no Model subclass, or more than one.
+    """
+    key = str(name_or_path)
+    if key in _CACHE:
+        return _CACHE[key]
+    path = Path(key)
+    if key.endswith(".py"):
+        if not path.is_file():
+            raise InputError(f"model file {key!r} does not exist")
+        module = _import_file(path)
+        label = path.stem
+    else:
+        if key not in list_models():
+            raise InputError(f"unknown model {key!r}; the library has {list_models()} (or give a path to a .py file)")
+        area, stem = key.split("/")
+        module = importlib.import_module(f"vhtwin.models.{area}.{stem}")
+        label = key
+    model = _single_model(module, key)
+    if key.endswith(".py") is False:
+        type(model).name = label
+    _CACHE[key] = model
+    return model
+
+
+def _import_file(path: Path):
+    name = f"vhtwin_user_model_{path.stem}_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _single_model(module, key: str) -> Model:
+    classes = [
+        obj for obj in vars(module).values()
+        if inspect.isclass(obj) and issubclass(obj, Model) and obj is not Model and obj.__module__ == module.__name__
+    ]
+    if len(classes) != 1:
+        found = [c.__name__ for c in classes]
+        raise ModelError(f"{key}: expected exactly one Model subclass, found {found or 'none'}")
+    return classes[0]()

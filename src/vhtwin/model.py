@@ -1,0 +1,419 @@
+"""The model API: what a model declares and how the engine reads it.
+
+A model is a subclass of :class:`Model` that declares, in one place,
+
+- ``time_unit``: the unit of ``t`` (``"h"``, ``"s"``, ``"ms"``, ...);
+- ``states``: a tuple of :class:`State` (name, unit, default initial value, whether doses may go in, whether it is a
+  gating variable for Rush--Larsen);
+- ``parameters``: a tuple of :class:`Parameter` (name, default, unit, bounds, source);
+- ``observed``: a tuple of :class:`Observable` (name, unit) -- what :meth:`Model.observables` returns;
+- ``inputs`` (optional): a tuple of :class:`Input`, piecewise-constant signals such as a stimulus current that the
+  protocol switches at events;
+
+and implements ``rhs(t, y, p)`` (or ``rhs(t, y, p, u)`` when it declares inputs) and ``observables(t, y, p)``.
+Inside both, states and parameters are read by name -- ``y.central``, ``p.CL`` -- and ``rhs`` returns a dict of
+time derivatives keyed by state name. The engine only ever sees flat arrays; the naming lives here.
+
+Infusions need no declaration: a zero-order rate into a dosable state is added to that state's derivative by the
+engine.
+
+Examples
+--------
+>>> import vhtwin as vh
+>>> class Decay(vh.Model):
+...     time_unit = "h"
+...     states = (vh.State("amount", "mg", dosable=True),)
+...     parameters = (vh.Parameter("k", 0.1, "h-1", positive=True),)
+...     observed = (vh.Observable("amount_left", "mg"),)
+...     def rhs(self, t, y, p):
+...         return {"amount": -p.k * y.amount}
+...     def observables(self, t, y, p):
+...         return {"amount_left": y.amount}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import keyword
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+
+from .errors import ModelError
+from .units import check_time_unit, check_unit
+
+
+@dataclass(frozen=True)
+class State:
+    """A state variable of a model.
+
+    Parameters
+    ----------
+    name : str
+        Identifier used as ``y.<name>`` in the equations.
+    unit : str
+        UDUNITS unit string (``"mg"``, ``"mL"``, ``"mV"``, ``"1"``).
+    initial : float
+        Default initial value, in ``unit``.
+    dosable : bool
+        Whether doses (bolus, infusion) may target this state.
+    gate : bool
+        Whether this is a gating variable whose derivative is linear in itself,
+        ``dg/dt = (g_inf - g) / tau_g``; the Rush--Larsen solver integrates such states exponentially.
+    description : str
+        What the state is, in the field's words.
+    """
+
+    name: str
+    unit: str
+    initial: float = 0.0
+    dosable: bool = False
+    gate: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A model parameter with its default, unit, bounds and source.
+
+    Parameters
+    ----------
+    name : str
+        Identifier used as ``p.<name>`` in the equations.
+    default : float
+        Default value, in ``unit``.
+    unit : str
+        UDUNITS unit string.
+    lower, upper : float, optional
+        Inclusive bounds. ``positive=True`` is the common case of a strictly positive quantity.
+    positive : bool
+        Require a value ``> 0`` (rate constants, clearances, volumes).
+    description, source : str
+        What it is, and where the default comes from (a citation).
+    """
+
+    name: str
+    default: float
+    unit: str
+    lower: float | None = None
+    upper: float | None = None
+    positive: bool = False
+    description: str = ""
+    source: str = ""
+
+    def allowed(self) -> str:
+        """Describe the allowed range in words, for error messages."""
+        parts = []
+        if self.positive:
+            parts.append("> 0")
+        if self.lower is not None:
+            parts.append(f">= {self.lower:g}")
+        if self.upper is not None:
+            parts.append(f"<= {self.upper:g}")
+        return " and ".join(parts) if parts else "any finite value"
+
+    def violations(self, values: np.ndarray) -> np.ndarray:
+        """Boolean mask of the entries of ``values`` outside the allowed range (NaN and inf included)."""
+        bad = ~np.isfinite(values)
+        if self.positive:
+            bad |= values <= 0
+        if self.lower is not None:
+            bad |= values < self.lower
+        if self.upper is not None:
+            bad |= values > self.upper
+        return bad
+
+
+@dataclass(frozen=True)
+class Observable:
+    """A quantity computed from states and parameters by :meth:`Model.observables` (name and unit)."""
+
+    name: str
+    unit: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Input:
+    """A piecewise-constant input signal (e.g. a stimulus current) that the protocol sets at events.
+
+    Parameters
+    ----------
+    name : str
+        Identifier used as ``u.<name>`` in ``rhs(t, y, p, u)``.
+    unit : str
+        UDUNITS unit string.
+    default : float
+        Value when no protocol event has set it.
+    """
+
+    name: str
+    unit: str
+    default: float = 0.0
+    description: str = ""
+
+
+class Names:
+    """Read-only view of a flat vector by name: ``y.central`` is ``values[index["central"]]``.
+
+    Models receive their states, parameters and inputs as ``Names``; the engine keeps flat arrays.
+    """
+
+    __slots__ = ("_index", "_values", "_kind")
+
+    def __init__(self, index: Mapping[str, int], values: Any, kind: str):
+        object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_values", values)
+        object.__setattr__(self, "_kind", kind)
+
+    def __getattr__(self, name: str):
+        index = object.__getattribute__(self, "_index")
+        if name not in index:
+            kind = object.__getattribute__(self, "_kind")
+            raise AttributeError(f"no {kind} named {name!r}; the {kind}s are {list(index)}")
+        return object.__getattribute__(self, "_values")[index[name]]
+
+    __getitem__ = __getattr__
+
+    def __setattr__(self, name, value):
+        raise AttributeError("model variables are read-only inside rhs/observables")
+
+    def __iter__(self):
+        return iter(self._index)
+
+    def __repr__(self):
+        return f"Names({self._kind}: {list(self._index)})"
+
+
+def _check_identifier(name: object, where: str) -> str:
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
+        raise ModelError(f"{where}: name {name!r} must be a Python identifier not starting with '_'")
+    return name
+
+
+class Model:
+    """Base class of every vhtwin model; see the module docstring for what a subclass declares.
+
+    Subclasses are checked when they are defined (:class:`ModelError` names the culprit) and again when their
+    ``rhs`` and ``observables`` are first traced. Model instances are immutable and compare equal when they are of
+    the same class, so one compiled solve serves every instance.
+    """
+
+    time_unit: ClassVar[str] = "s"
+    states: ClassVar[tuple[State, ...]] = ()
+    parameters: ClassVar[tuple[Parameter, ...]] = ()
+    observed: ClassVar[tuple[Observable, ...]] = ()
+    inputs: ClassVar[tuple[Input, ...]] = ()
+    #: Hint for ``solver="auto"``: a stiff model gets the L-stable Rosenbrock method.
+    stiff: ClassVar[bool] = False
+    #: Library name (``"pharmacokinetics/two_compartment_oral"``) or the user's class name.
+    name: ClassVar[str] = ""
+    #: Citation of the model as a whole.
+    reference: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if inspect.isabstract(cls) or cls.__dict__.get("_abstract", False):
+            return
+        if not cls.__dict__.get("name"):
+            cls.name = cls.__name__
+        _validate_declarations(cls)
+
+    # -- equations, written by the subclass -------------------------------------------------------------------------
+    def rhs(self, t, y: Names, p: Names, u: Names | None = None) -> Mapping[str, Any]:
+        """Time derivatives of the states, as a dict keyed by state name (units: state unit per time unit)."""
+        raise NotImplementedError
+
+    def observables(self, t, y: Names, p: Names) -> Mapping[str, Any]:
+        """Observed quantities, as a dict keyed by observable name (units as declared in ``observed``)."""
+        return {}
+
+    # -- derived, read by the engine --------------------------------------------------------------------------------
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.states)
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        return tuple(q.name for q in self.parameters)
+
+    @property
+    def observable_names(self) -> tuple[str, ...]:
+        return tuple(o.name for o in self.observed)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(i.name for i in self.inputs)
+
+    @property
+    def dosable_states(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.states if s.dosable)
+
+    @property
+    def gate_states(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.states if s.gate)
+
+    def default_parameters(self) -> dict[str, float]:
+        return {q.name: float(q.default) for q in self.parameters}
+
+    def default_initial(self) -> dict[str, float]:
+        return {s.name: float(s.initial) for s in self.states}
+
+    def unit_of(self, name: str) -> str:
+        """Unit of a state, parameter, observable or input by name."""
+        for group in (self.states, self.parameters, self.observed, self.inputs):
+            for item in group:
+                if item.name == name:
+                    return item.unit
+        raise KeyError(name)
+
+    def source_hash(self) -> str:
+        """SHA-256 of the source of the model's class (provenance of a result)."""
+        try:
+            text = inspect.getsource(type(self))
+        except (OSError, TypeError):
+            text = repr(type(self))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    # -- flat-array adapters used by the engine ---------------------------------------------------------------------
+    def flat_rhs(self, t, y, p, u):
+        """``rhs`` on flat vectors: ``y`` (n_states,), ``p`` (n_params,), ``u`` (n_rates + n_inputs,) -> (n_states,).
+
+        The first ``len(dosable_states)`` entries of ``u`` are zero-order infusion rates into the dosable states
+        (state unit per time unit); they are added here, so a model never handles infusions itself.
+        """
+        import jax.numpy as jnp
+
+        idx = _indices(type(self))
+        ys = Names(idx["states"], y, "state")
+        ps = Names(idx["parameters"], p, "parameter")
+        if self.inputs:
+            us = Names(idx["inputs"], u[len(idx["dosable"]) :], "input")
+            out = self.rhs(t, ys, ps, us)
+        else:
+            out = self.rhs(t, ys, ps)
+        _check_keys(out, self.state_names, f"{type(self).__name__}.rhs", "state")
+        # Infusion rate channel j feeds dosable state idx["dosable"][j]; added per state (no scatter in the loop).
+        rate_of = {i: u[j] for j, i in enumerate(idx["dosable"])}
+        return jnp.stack([
+            jnp.broadcast_to(jnp.asarray(out[name], dtype=y.dtype), ()) + rate_of[i] if i in rate_of
+            else jnp.broadcast_to(jnp.asarray(out[name], dtype=y.dtype), ())
+            for i, name in enumerate(self.state_names)
+        ])
+
+    def flat_observables(self, t, y, p):
+        """``observables`` on flat vectors -> (n_observables,)."""
+        import jax.numpy as jnp
+
+        if not self.observed:
+            return jnp.zeros((0,), y.dtype)
+        idx = _indices(type(self))
+        out = self.observables(t, Names(idx["states"], y, "state"), Names(idx["parameters"], p, "parameter"))
+        _check_keys(out, self.observable_names, f"{type(self).__name__}.observables", "observable")
+        return jnp.stack([jnp.asarray(out[name], dtype=y.dtype) * jnp.ones((), y.dtype) for name in self.observable_names])
+
+    # -- identity ---------------------------------------------------------------------------------------------------
+    def __eq__(self, other):
+        return type(self) is type(other)
+
+    def __hash__(self):
+        return hash(type(self))
+
+    def __repr__(self):
+        return (
+            f"<vhtwin model {self.name!r}: states {list(self.state_names)}, parameters {list(self.parameter_names)}, "
+            f"observables {list(self.observable_names)}, time in {self.time_unit}>"
+        )
+
+    def describe(self) -> str:
+        """A table of the model's declarations, for humans."""
+        lines = [f"{self.name} (time unit: {self.time_unit})", "", "states:"]
+        for s in self.states:
+            flags = ", ".join(f for f, on in (("dosable", s.dosable), ("gate", s.gate)) if on)
+            lines.append(f"  {s.name:<16} [{s.unit}] initial {s.initial:g}{' (' + flags + ')' if flags else ''}")
+        lines.append("parameters:")
+        for q in self.parameters:
+            lines.append(f"  {q.name:<16} = {q.default:g} [{q.unit}] ({q.allowed()}) {q.source}".rstrip())
+        lines.append("observables:")
+        for o in self.observed:
+            lines.append(f"  {o.name:<16} [{o.unit}] {o.description}".rstrip())
+        for i in self.inputs:
+            lines.append(f"input {i.name} [{i.unit}] default {i.default:g}")
+        return "\n".join(lines)
+
+
+def _check_keys(out: object, expected: tuple[str, ...], where: str, kind: str) -> None:
+    if not isinstance(out, Mapping):
+        raise ModelError(f"{where} must return a dict keyed by {kind} name, got {type(out).__name__}")
+    missing = [k for k in expected if k not in out]
+    extra = [k for k in out if k not in expected]
+    if missing or extra:
+        raise ModelError(
+            f"{where} must return exactly the {kind}s {list(expected)}"
+            + (f"; missing {missing}" if missing else "")
+            + (f"; unknown {extra}" if extra else "")
+        )
+
+
+_INDEX_CACHE: dict[type, dict[str, Any]] = {}
+
+
+def _indices(cls: type) -> dict[str, Any]:
+    if cls not in _INDEX_CACHE:
+        states = {s.name: i for i, s in enumerate(cls.states)}
+        _INDEX_CACHE[cls] = {
+            "states": states,
+            "parameters": {q.name: i for i, q in enumerate(cls.parameters)},
+            "inputs": {x.name: i for i, x in enumerate(cls.inputs)},
+            "dosable": tuple(states[s.name] for s in cls.states if s.dosable),
+        }
+    return _INDEX_CACHE[cls]
+
+
+def _validate_declarations(cls: type) -> None:
+    where = f"model {cls.__name__}"
+    check_time_unit(cls.time_unit, f"{where}.time_unit")
+    for group, kind, typ in (
+        ("states", "state", State),
+        ("parameters", "parameter", Parameter),
+        ("observed", "observable", Observable),
+        ("inputs", "input", Input),
+    ):
+        items = getattr(cls, group)
+        if not isinstance(items, tuple):
+            raise ModelError(f"{where}.{group} must be a tuple of {typ.__name__}, got {type(items).__name__}")
+        seen = set()
+        for item in items:
+            if not isinstance(item, typ):
+                raise ModelError(f"{where}.{group} must hold {typ.__name__} objects, got {item!r}")
+            _check_identifier(item.name, f"{where} {kind}")
+            if item.name in seen:
+                raise ModelError(f"{where}: {kind} {item.name!r} is declared twice")
+            seen.add(item.name)
+            check_unit(item.unit, f"{where} {kind} {item.name!r}")
+    if not cls.states:
+        raise ModelError(f"{where} declares no states")
+    names = [x.name for g in ("states", "parameters", "inputs") for x in getattr(cls, g)]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise ModelError(f"{where}: names {clash} are used for more than one of states, parameters and inputs")
+    for s in cls.states:
+        if not (isinstance(s.initial, (int, float)) and math.isfinite(s.initial)):
+            raise ModelError(f"{where} state {s.name!r}: initial value {s.initial!r} must be a finite number")
+    for q in cls.parameters:
+        if not (isinstance(q.default, (int, float)) and math.isfinite(q.default)):
+            raise ModelError(f"{where} parameter {q.name!r}: default {q.default!r} must be a finite number")
+        if q.violations(np.asarray([float(q.default)])).any():
+            raise ModelError(f"{where} parameter {q.name!r}: default {q.default:g} is outside its bounds ({q.allowed()})")
+    if cls.rhs is Model.rhs:
+        raise ModelError(f"{where} does not implement rhs(t, y, p)")
+    n_args = len(inspect.signature(cls.rhs).parameters) - 1  # without self
+    want = 4 if cls.inputs else 3
+    if n_args != want:
+        sig = "rhs(self, t, y, p, u)" if cls.inputs else "rhs(self, t, y, p)"
+        raise ModelError(f"{where}: rhs takes {n_args} arguments besides self; with its inputs it must be {sig}")
+    if cls.observed and cls.observables is Model.observables:
+        raise ModelError(f"{where} declares observables {[o.name for o in cls.observed]} but does not implement observables(t, y, p)")

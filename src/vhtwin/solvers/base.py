@@ -1,0 +1,49 @@
+"""The contract between the integration loop and a method.
+
+All arrays are *batch-last*: time ``(B,)``, state ``(n, B)``, parameters ``(P, B)``. A vector field ``vf(t, y)``
+maps ``(B,)``, ``(n, B)`` to ``(n, B)``. Keeping the batch on the last axis makes every per-state row contiguous,
+which is what both CPU vector units and GPU lanes want.
+
+A method provides
+
+- ``init(vf, t, y)`` -> carry: whatever the method keeps between steps (e.g. the FSAL derivative);
+- ``restart(vf, t, y, carry, mask)`` -> carry: refresh that carry where ``mask`` after a state jump (a bolus);
+- ``step(vf, t, y, dt, carry)`` -> ``(y1, error, dense, carry1)``: one step of size ``dt`` (per trajectory);
+  ``error`` is the embedded error estimate (``None`` for fixed-step methods), ``dense`` whatever ``interpolate``
+  needs;
+- ``interpolate(dense, theta)`` -> ``y(t + theta*dt)`` for ``theta`` in [0, 1] per trajectory.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+VectorField = Callable[[Any, Any], Any]
+
+
+class AbstractSolver:
+    """Base of every method. Subclasses are frozen dataclasses (hashable: they key the compile cache)."""
+
+    name: ClassVar[str]
+    #: Order of the propagated solution.
+    order: ClassVar[int]
+    #: Order of the embedded estimate that drives step-size control (``None`` for fixed-step methods).
+    error_order: ClassVar[int | None] = None
+    #: Whether the method needs the Jacobian of the vector field (implicit / Rosenbrock methods).
+    needs_jacobian: ClassVar[bool] = False
+
+    @property
+    def adaptive(self) -> bool:
+        return self.error_order is not None
+
+    def init(self, vf: VectorField, t, y):
+        raise NotImplementedError
+
+    def restart(self, vf: VectorField, t, y, carry, mask):
+        return carry
+
+    def step(self, vf: VectorField, t, y, dt, carry):
+        raise NotImplementedError
+
+    def interpolate(self, dense, theta):
+        raise NotImplementedError

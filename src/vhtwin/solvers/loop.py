@@ -1,0 +1,325 @@
+"""The batch-first integration loop.
+
+One ``lax.while_loop`` advances B trajectories at once. Each lane has its own time, step size, next event, next
+output and status; a finished lane simply stops changing. Per iteration every running lane
+
+1. applies the event it sits on, if any (a bolus jump, a new set of piecewise-constant inputs), exactly at the
+   event time;
+2. proposes a step no longer than the time to its next event, its end time, and its K-th next output time (so
+   that at most K outputs fall inside one step and the dense output can write them without a per-output loop);
+3. takes the step, measures the error, accepts or rejects it, and picks the next step size;
+4. writes the outputs that fall inside an accepted step by dense interpolation into a preallocated buffer.
+
+Outputs exactly at an event time are the values *just before* the event (the left limit: a trough at a dose time is
+the pre-dose concentration), as with NONMEM when the observation record precedes the dose record.
+
+Layout is batch-last throughout (see :mod:`vhtwin.solvers.base`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from .base import AbstractSolver
+from .controllers import PIController
+from .status import Status
+
+
+class Events(NamedTuple):
+    """Per-trajectory event table (padded with ``+inf`` times), batch-last; a batch axis of 1 is shared by all lanes.
+
+    times : (E, Bt)             event times, increasing along E, ``+inf`` for padding
+    jumps : (E, n, Bt)          added to the state at the event (bolus amounts)
+    inputs : (E, U, Bt)         value of the piecewise-constant inputs from this event on
+    initial_inputs : (U, Bt)    value of the inputs before the first event
+    """
+
+    times: Any
+    jumps: Any
+    inputs: Any
+    initial_inputs: Any
+
+
+class Outputs(NamedTuple):
+    """Where to save: ``times`` (T,) shared by the batch or (T, B) per trajectory (``+inf`` padding never saved)."""
+
+    times: Any
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Static settings of a compiled loop (hashable: part of the compile key)."""
+
+    max_steps: int = 100_000
+    #: How many output points one step may cover; a longer step is shortened to land on the K-th output.
+    saves_per_step: int = 2
+    controller: PIController = PIController()
+
+
+class LoopResult(NamedTuple):
+    saved: Any  # (n, T, B) states at the output times
+    status: Any  # (B,) int8
+    n_steps: Any  # (B,) accepted steps
+    n_rejected: Any  # (B,) rejected steps
+    t_final: Any  # (B,)
+    y_final: Any  # (n, B)
+
+
+class _State(NamedTuple):
+    t: Any
+    y: Any
+    dt: Any
+    dt_after_event: Any
+    carry: Any
+    prev_norm: Any
+    status: Any
+    n_steps: Any
+    n_rejected: Any
+    event: Any
+    u: Any
+    out: Any
+    saved: Any
+    fresh_event: Any
+
+
+def _take(table, index):
+    """Row ``index[b]`` of a batch-last table (E, ..., Bt) for every lane b -> (..., B). Out-of-range -> last row."""
+    E = table.shape[0]
+    idx = jnp.clip(index, 0, E - 1)
+    if table.shape[-1] == 1:
+        rows = table[idx, ..., 0]  # (B, ...)
+        return jnp.moveaxis(rows, 0, -1)
+    shape = (1,) * (table.ndim - 1)
+    gathered = jnp.take_along_axis(table, idx.reshape((1,) + shape[1:] + (-1,)) if table.ndim > 1 else idx, axis=0)
+    return gathered[0]
+
+
+def _event_time(events: Events, index):
+    E = events.times.shape[0]
+    t = _take(events.times, index)
+    return jnp.where(index < E, t, jnp.inf)
+
+
+def _output_time(outputs: Outputs, index):
+    times = outputs.times
+    T = times.shape[0]
+    idx = jnp.clip(index, 0, T - 1)
+    if times.ndim == 1:
+        t = times[idx]
+    else:
+        t = jnp.take_along_axis(times, idx[None, :], axis=0)[0]
+    return jnp.where(index < T, t, jnp.inf)
+
+
+def integrate(
+    vf_factory: Callable[[Any], Callable],
+    solver: AbstractSolver,
+    config: LoopConfig,
+    t0,
+    y0,
+    t_end,
+    events: Events,
+    outputs: Outputs,
+    dt0,
+    dt_min,
+    dt_max,
+    rtol,
+    atol,
+) -> LoopResult:
+    """Integrate B trajectories from ``t0`` to ``t_end`` (both (B,)) and save states at the output times.
+
+    Parameters
+    ----------
+    vf_factory : callable
+        ``vf_factory(u)`` returns the vector field ``vf(t, y)`` with the piecewise-constant inputs ``u`` (U, B).
+    solver : AbstractSolver
+        The method.
+    config : LoopConfig
+        Static loop settings.
+    t0, t_end : array (B,)
+        Start and end time per trajectory.
+    y0 : array (n, B)
+        Initial state (before any event at ``t0``).
+    events : Events
+        Discontinuities per trajectory.
+    outputs : Outputs
+        Output times.
+    dt0 : array (B,)
+        First step; for adaptive methods ``nan`` asks for an automatic estimate. For fixed-step methods the step.
+    dt_min, dt_max : array (B,)
+        Bounds on the step size. A step below ``dt_min`` (other than one that lands on an event) fails the
+        trajectory with ``STEP_SIZE_UNDERFLOW``.
+    rtol, atol : array (n,)
+        Tolerances per state.
+    """
+    dtype = y0.dtype
+    n, B = y0.shape
+    T = outputs.times.shape[0]
+    K = min(config.saves_per_step, T)
+    ctrl = config.controller
+    lanes = jnp.arange(B)
+
+    # --- outputs at t0 are the initial state (before any event at t0) -------------------------------------------
+    saved = jnp.full((n, T, B), jnp.nan, dtype)
+    out = jnp.zeros((B,), jnp.int32)
+    for _ in range(K):  # outputs equal to t0 (usually just one) -- bounded, so no loop over T
+        t_o = _output_time(outputs, out)
+        at0 = t_o <= t0
+        saved = saved.at[:, jnp.where(at0, out, T), lanes].set(y0, mode="drop")
+        out = out + at0.astype(jnp.int32)
+
+    # --- events at t0 apply before the first step ---------------------------------------------------------------
+    event = jnp.zeros((B,), jnp.int32)
+    first_at_t0 = _event_time(events, event) <= t0
+    y = jnp.where(first_at_t0[None, :], y0 + _take(events.jumps, event), y0)
+    u_before = jnp.broadcast_to(events.initial_inputs, (events.initial_inputs.shape[0], B))
+    u = jnp.where(first_at_t0[None, :], _take(events.inputs, event), u_before)
+    event = event + first_at_t0.astype(jnp.int32)
+    vf = vf_factory(u)
+    carry = solver.init(vf, t0, y)
+
+    if solver.adaptive:
+        dt_init = jnp.where(jnp.isnan(dt0), _initial_step(vf, t0, y, solver.order, rtol, atol, carry), dt0)
+    else:
+        dt_init = dt0
+    dt_init = jnp.clip(dt_init, dt_min, dt_max)
+
+    state = _State(
+        t=t0,
+        y=y,
+        dt=dt_init,
+        dt_after_event=dt_init,
+        carry=carry,
+        prev_norm=jnp.ones((B,), dtype),
+        status=jnp.where(t0 >= t_end, Status.SUCCESS, Status.RUNNING).astype(jnp.int8),
+        n_steps=jnp.zeros((B,), jnp.int32),
+        n_rejected=jnp.zeros((B,), jnp.int32),
+        event=event,
+        u=u,
+        out=out,
+        saved=saved,
+        fresh_event=jnp.zeros((B,), bool),
+    )
+
+    def cond(s: _State):
+        return jnp.any(s.status == Status.RUNNING)
+
+    def body(s: _State) -> _State:
+        running = s.status == Status.RUNNING
+
+        # 1. the event this lane sits on (it landed there exactly on its previous step)
+        t_ev = _event_time(events, s.event)
+        at_event = running & (s.t >= t_ev)
+        y = jnp.where(at_event[None, :], s.y + _take(events.jumps, s.event), s.y)
+        u = jnp.where(at_event[None, :], _take(events.inputs, s.event), s.u)
+        event = s.event + at_event.astype(jnp.int32)
+        vf = vf_factory(u)
+        carry = solver.restart(vf, s.t, y, s.carry, at_event)
+        # After a jump, restart from the step that worked after the previous event: dose responses repeat, and a
+        # good first guess saves the cascade of rejections that a step fitted to the smooth pre-dose phase causes.
+        dt = jnp.where(at_event, s.dt_after_event, s.dt) if solver.adaptive else s.dt
+
+        # 2. the step: never past the next event, the end, or the K-th next output
+        t_next_event = _event_time(events, event)
+        t_kth_output = _output_time(outputs, s.out + (K - 1))
+        limit = jnp.minimum(jnp.minimum(t_next_event, t_end), t_kth_output)
+        hits_limit = s.t + dt >= limit
+        t1 = jnp.where(hits_limit, limit, s.t + dt)
+        h = t1 - s.t
+        h = jnp.where(running, h, jnp.ones_like(h))  # keep finished lanes' arithmetic harmless
+
+        # 3. step, error, accept
+        y1, err, dense, carry1 = solver.step(vf, s.t, y, h, carry)
+        finite = jnp.all(jnp.isfinite(y1), axis=0)
+        if solver.adaptive:
+            norm = ctrl.error_norm(y, y1, err, rtol, atol)
+            # After a jump the error history says nothing about the new solution: plain I-control for that step.
+            accept, factor = ctrl.factor(norm, jnp.where(at_event, 1.0, s.prev_norm), solver.error_order)
+            accept = accept & finite
+            dt_next = lax.stop_gradient(jnp.clip(h * factor, dt_min, dt_max))
+            # A step shortened to land on a limit says little about the step the solution needs: keep the larger.
+            dt_next = jnp.where(accept & hits_limit, jnp.maximum(dt_next, jnp.minimum(dt, dt_max)), dt_next)
+            prev_norm = jnp.where(accept, norm, s.prev_norm)
+        else:
+            accept = finite
+            dt_next = dt
+            prev_norm = s.prev_norm
+        accept = accept & running
+
+        # 4. outputs inside (t, t1], by dense interpolation, at most K of them
+        saved, out = s.saved, s.out
+        for k in range(K):
+            j = s.out + k
+            t_o = _output_time(outputs, j)
+            write = accept & (t_o <= t1)
+            theta = jnp.where(write, (t_o - s.t) / h, 1.0).astype(dtype)
+            y_o = solver.interpolate(dense, theta)
+            saved = saved.at[:, jnp.where(write, j, T), lanes].set(y_o, mode="drop")
+            out = out + write.astype(jnp.int32)
+
+        # 5. commit
+        t_new = jnp.where(accept, t1, s.t)
+        n_steps = s.n_steps + accept.astype(jnp.int32)
+        n_rejected = s.n_rejected + (running & ~accept).astype(jnp.int32)
+        fresh_event = jnp.where(running, at_event | (s.fresh_event & ~accept), s.fresh_event)
+        # Remember what the controller proposes after the first accepted step following an event: the next dose
+        # starts from it (and it grows by up to factor_max per dose until it is right-sized).
+        dt_after_event = jnp.where(accept & fresh_event, dt_next, s.dt_after_event) if solver.adaptive else s.dt_after_event
+        fresh_event = fresh_event & ~accept
+
+        status = s.status
+        status = jnp.where(accept & (t_new >= t_end), Status.SUCCESS, status)
+        if solver.adaptive:
+            # Underflow: the controller wants a step below dt_min, or so small that t + dt == t in this precision.
+            resolution = 16 * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(s.t), 1.0)
+            underflow = running & ~accept & ((h * factor <= dt_min) | (h * factor <= resolution))
+            status = jnp.where(underflow, jnp.where(finite, Status.STEP_SIZE_UNDERFLOW, Status.NONFINITE), status)
+        else:
+            status = jnp.where(running & ~finite, Status.NONFINITE, status)
+        status = jnp.where(
+            (status == Status.RUNNING) & (n_steps + n_rejected >= config.max_steps), Status.MAX_STEPS, status
+        ).astype(jnp.int8)
+
+        keep = lambda new, old: jnp.where(accept.reshape((1,) * (new.ndim - 1) + (-1,)), new, old)
+        return _State(
+            t=t_new,
+            y=keep(y1, y),
+            dt=jnp.where(running, dt_next, s.dt),
+            dt_after_event=dt_after_event,
+            carry=jax.tree_util.tree_map(keep, carry1, carry),
+            prev_norm=prev_norm,
+            status=status,
+            n_steps=n_steps,
+            n_rejected=n_rejected,
+            event=event,
+            u=u,
+            out=out,
+            saved=saved,
+            fresh_event=fresh_event,
+        )
+
+    final = lax.while_loop(cond, body, state)
+    failed = final.status != Status.SUCCESS
+    saved = jnp.where(failed[None, None, :], jnp.nan, final.saved)
+    return LoopResult(saved, final.status, final.n_steps, final.n_rejected, final.t, final.y)
+
+
+def _initial_step(vf, t0, y0, order, rtol, atol, f0=None):
+    """First step size per trajectory (Hairer, Norsett & Wanner, Solving ODEs I, II.4): two vector-field calls."""
+    if not hasattr(f0, "shape") or f0.shape != y0.shape:
+        f0 = vf(t0, y0)
+    scale = atol[:, None] + rtol[:, None] * jnp.abs(y0)
+    rms = lambda x: jnp.sqrt(jnp.mean((x / scale) ** 2, axis=0))
+    d0, d1 = rms(y0), rms(f0)
+    h0 = jnp.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / jnp.maximum(d1, 1e-300))
+    y1 = y0 + h0[None, :] * f0
+    f1 = vf(t0 + h0, y1)
+    d2 = rms(f1 - f0) / h0
+    dmax = jnp.maximum(d1, d2)
+    h1 = jnp.where(dmax <= 1e-15, jnp.maximum(1e-6, h0 * 1e-3), (0.01 / jnp.maximum(dmax, 1e-300)) ** (1.0 / (order + 1)))
+    return jnp.minimum(100 * h0, h1).astype(y0.dtype)

@@ -1,0 +1,103 @@
+"""Tsitouras' 5(4) explicit Runge--Kutta pair with its free 4th-order continuous extension.
+
+Reference: Ch. Tsitouras, "Runge--Kutta pairs of order 5(4) satisfying only the first column simplifying
+assumption", Computers & Mathematics with Applications 62 (2011) 770--775. Seven stages, first-same-as-last: an
+accepted step costs six new evaluations of the vector field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+
+from .base import AbstractSolver
+
+C = np.array([0.0, 0.161, 0.327, 0.9, 0.9800255409045096857298102862870245954942, 1.0, 1.0])
+
+A = (
+    (),
+    (0.161,),
+    (-0.008480655492356988544426874250230774675121, 0.3354806554923569885444268742502307746751),
+    (2.897153057105493432130432594192938764924, -6.359448489975074843148159912383825625952, 4.362295432869581411017727318190886861027),
+    (5.325864828439256604428877920840511317836, -11.74888356406282787774717033978577296188, 7.495539342889836208304604784564358155658, -0.09249506636175524925650207933207191611349),
+    (5.861455442946420028659251486982647890394, -12.92096931784710929170611868178335939541, 8.159367898576158643180400794539253485181, -0.07158497328140099722453054252582973869127, -0.02826905039406838290900305721271224146717),
+    (0.09646076681806522951816731316512876333711, 0.01, 0.4798896504144995747752495322905965199130, 1.379008574103741893192274821856872770756, -3.290069515436080679901047585711363850115, 2.324710524099773982415355918398765796109),
+)
+
+#: Weights of the 5th-order solution (the last row of A; the 7th stage is the FSAL evaluation).
+B = np.array(A[6] + (0.0,))
+#: Weights of the embedded 4th-order solution.
+B_HAT = np.array([
+    0.09468075576583945807478876255758922856117,
+    0.009183565540343253096776363936645313759813,
+    0.4877705284247615707855642599631228241516,
+    1.234297566930478985655109673884237654035,
+    -2.707712349983525454881109975059321670689,
+    1.866628418170587035753719399566211498666,
+    1.0 / 66.0,
+])
+B_ERR = B - B_HAT
+
+
+def _interpolation_matrix() -> np.ndarray:
+    """Monomial coefficients of the seven continuous weights b_i(theta) = sum_k M[i, k] theta**(k+1), k = 0..3.
+
+    Tsitouras gives each b_i(theta) in factored form; expanding once here lets the loop evaluate all seven weights
+    with one small matrix-vector product per output point.
+    """
+    P = np.polynomial.polynomial
+    polys = [
+        -1.0530884977290216 * P.polymul(P.polyfromroots([0.0, 1.3299890189751412]), [0.7139816917074209, -1.4364028541716351, 1.0]),
+        0.1017 * P.polymul([0.0, 0.0, 1.0], [1.2949852507374631, -2.1966568338249754, 1.0]),
+        2.490627285651252793 * P.polymul([0.0, 0.0, 1.0], [1.57803468208092486, -2.38535645472061657, 1.0]),
+        -16.54810288924490272 * P.polyfromroots([1.21712927295533244, 0.61620406037800089, 0.0, 0.0]),
+        47.37952196281928122 * P.polyfromroots([1.203071208372362603, 0.658047292653547382, 0.0, 0.0]),
+        -34.87065786149660974 * P.polyfromroots([1.2, 0.666666666666666667, 0.0, 0.0]),
+        2.5 * P.polyfromroots([1.0, 0.6, 0.0, 0.0]),
+    ]
+    M = np.zeros((7, 4))
+    for i, c in enumerate(polys):
+        c = np.pad(c, (0, 5 - len(c)))
+        assert abs(c[0]) < 1e-12, "continuous weights vanish at theta = 0"
+        M[i] = c[1:5]
+    return M
+
+
+INTERP = _interpolation_matrix()
+
+
+@dataclass(frozen=True)
+class Tsit5(AbstractSolver):
+    """Tsitouras 5(4): the default non-stiff method (adaptive, FSAL, 4th-order dense output)."""
+
+    name = "tsit5"
+    order = 5
+    error_order = 4
+
+    def init(self, vf, t, y):
+        return vf(t, y)
+
+    def restart(self, vf, t, y, carry, mask):
+        return jnp.where(mask[None, :], vf(t, y), carry)
+
+    def step(self, vf, t, y, dt, f0):
+        dtype = y.dtype
+        k = [f0]
+        for i in range(1, 6):
+            incr = sum(jnp.asarray(a, dtype) * k[j] for j, a in enumerate(A[i]))
+            k.append(vf(t + jnp.asarray(C[i], dtype) * dt, y + dt[None, :] * incr))
+        # The seventh stage is evaluated at the 5th-order solution itself (first same as last).
+        y1 = y + dt[None, :] * sum(jnp.asarray(b, dtype) * k[j] for j, b in enumerate(B[:6]))
+        k.append(vf(t + dt, y1))
+        err = dt[None, :] * sum(jnp.asarray(e, dtype) * k[j] for j, e in enumerate(B_ERR))
+        return y1, err, (y, dt, tuple(k)), k[6]
+
+    def interpolate(self, dense, theta):
+        y0, dt, k = dense
+        dtype = y0.dtype
+        powers = jnp.stack([theta, theta * theta, theta**3, theta**4])  # (4, B)
+        weights = jnp.asarray(INTERP, dtype) @ powers  # (7, B)
+        incr = sum(weights[i][None, :] * k[i] for i in range(7))
+        return y0 + dt[None, :] * incr
