@@ -279,6 +279,27 @@ class Model:
         return hashlib.sha256(text.encode()).hexdigest()
 
     # -- flat-array adapters used by the engine ---------------------------------------------------------------------
+    def row_rhs(self, t, y, p, u):
+        """``rhs`` on one trajectory's states, parameters and inputs given as tuples of scalars -> tuple.
+
+        Same contract as :meth:`flat_rhs` (infusion rates included), without stacking: the engine vmaps it over a
+        batch of rows.
+        """
+        idx = _indices(type(self))
+        ys = Names(idx["states"], y, "state")
+        ps = Names(idx["parameters"], p, "parameter")
+        if self.inputs:
+            out = self.rhs(t, ys, ps, Names(idx["inputs"], u[len(idx["dosable"]) :], "input"))
+        else:
+            out = self.rhs(t, ys, ps)
+        _check_keys(out, self.state_names, f"{type(self).__name__}.rhs", "state")
+        rate_of = {i: u[j] for j, i in enumerate(idx["dosable"])}
+        dtype = y[0].dtype
+        return tuple(
+            jnp_broadcast_scalar(out[name], dtype) + rate_of[i] if i in rate_of else jnp_broadcast_scalar(out[name], dtype)
+            for i, name in enumerate(self.state_names)
+        )
+
     def flat_rhs(self, t, y, p, u):
         """``rhs`` on flat vectors: ``y`` (n_states,), ``p`` (n_params,), ``u`` (n_rates + n_inputs,) -> (n_states,).
 
@@ -343,6 +364,13 @@ class Model:
         for i in self.inputs:
             lines.append(f"input {i.name} [{i.unit}] default {i.default:g}")
         return "\n".join(lines)
+
+
+def jnp_broadcast_scalar(value, dtype):
+    """A model's returned derivative as a scalar of ``dtype`` (a constant such as 0.0 is fine)."""
+    import jax.numpy as jnp
+
+    return jnp.broadcast_to(jnp.asarray(value, dtype=dtype), ())
 
 
 def _check_keys(out: object, expected: tuple[str, ...], where: str, kind: str) -> None:

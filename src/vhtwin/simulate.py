@@ -20,7 +20,7 @@ from . import __version__
 from .errors import InputError, ModelError, SolverError
 from .events import build_events
 from .model import Model
-from .solvers import AbstractSolver, LoopConfig, PIController, Status, get_solver, integrate
+from .solvers import AbstractSolver, LoopConfig, PIController, Status, VectorField, get_solver, integrate
 from .solvers.loop import Events, Outputs
 
 #: Default precision per JAX platform. float64 where the hardware has it: pharmacokinetic tolerances such as
@@ -143,18 +143,21 @@ def simulate(
         t_end = np.nanmax(out_times, axis=1)
 
     config = LoopConfig(max_steps=int(max_steps), saves_per_step=int(saves_per_step), controller=PIController())
-    run = _compiled(model, method, config)
+    n_dev = _device_split(n_patients)
+    B = -(-n_patients // n_dev) * n_dev  # padded to a multiple of the device count with copies of the last lane
+    pad = lambda a: a if a.shape[-1] in (1, B) else np.concatenate([a, np.repeat(a[..., -1:], B - a.shape[-1], -1)], -1)
+    events_batched = events.times.shape[1] > 1
+    run = _compiled(model, method, config, n_dev, events_batched, not shared_times)
     with jax.enable_x64(precision == "float64"):
         dtype = jnp.float64 if precision == "float64" else jnp.float32
         f = lambda a: jnp.asarray(a, dtype)
-        ev = Events(f(events.times), f(events.jumps), f(events.inputs), f(events.initial_inputs))
-        T_out = f(out_times if shared_times else np.where(np.isnan(out_times), np.inf, out_times).T)
-        B = n_patients
+        ev = Events(*(f(pad(np.asarray(x))) for x in events))
+        T_out = f(out_times if shared_times else pad(np.where(np.isnan(out_times), np.inf, out_times).T))
         result = run(
-            f(P),
-            f(y0 if y0.shape[1] == B else np.broadcast_to(y0, (y0.shape[0], B))),
+            f(pad(P) if P.shape[1] > 1 else np.broadcast_to(P, (P.shape[0], B))),
+            f(pad(y0) if y0.shape[1] > 1 else np.broadcast_to(y0, (y0.shape[0], B))),
             f(np.full(B, start)),
-            f(t_end),
+            f(pad(t_end)),
             ev,
             T_out,
             f(np.full(B, np.nan if dt0 is None else dt0)),
@@ -163,7 +166,7 @@ def simulate(
             f(rtol_v),
             f(atol_v),
         )
-        states, observed, status, n_steps, n_rejected = (np.asarray(x) for x in result)
+        states, observed, status, n_steps, n_rejected = (np.asarray(x)[..., :n_patients] for x in result)
 
     if throw and np.any(status != Status.SUCCESS):
         bad = np.flatnonzero(status != Status.SUCCESS)
@@ -187,14 +190,28 @@ def simulate(
     )
 
 
+#: Smallest number of patients per device worth a split (below it, one device is faster).
+MIN_LANES_PER_DEVICE = 64
+
+
+def _device_split(n_patients: int) -> int:
+    """How many local devices share a batch: all of them once each gets at least MIN_LANES_PER_DEVICE lanes."""
+    n_dev = len(jax.local_devices())
+    return max(1, min(n_dev, n_patients // MIN_LANES_PER_DEVICE))
+
+
 # -- the compiled solve ------------------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=64)
-def _compiled(model: Model, method: AbstractSolver, config: LoopConfig):
-    """One jitted solve per (model, method, loop settings); jax.jit adds the per-shape/precision cache."""
+def _compiled(model: Model, method: AbstractSolver, config: LoopConfig, n_devices: int = 1,
+              events_batched: bool = False, times_batched: bool = False):
+    """One jitted solve per (model, method, loop settings, device split); jax.jit adds the per-shape cache."""
+
+    row_rhs = jax.vmap(model.row_rhs, in_axes=(0, 0, 0, 0))
 
     def batched_field(p, u):
-        rhs = jax.vmap(model.flat_rhs, in_axes=(0, 1, 1, 1), out_axes=1)
-        return lambda t, y: rhs(t, y, p, u)
+        p_rows = tuple(p[i] for i in range(p.shape[0]))
+        u_rows = tuple(u[i] for i in range(u.shape[0]))
+        return VectorField(lambda t, y_rows: row_rhs(t, tuple(y_rows), p_rows, u_rows))
 
     def solve(p, y0, t0, t_end, events, out_times, dt0, dt_min, dt_max, rtol, atol):
         res = integrate(
@@ -207,7 +224,18 @@ def _compiled(model: Model, method: AbstractSolver, config: LoopConfig):
         observed = observe(t_grid, res.saved, p)  # (m, T, B)
         return res.saved, observed, res.status, res.n_steps, res.n_rejected
 
-    return jax.jit(solve)
+    if n_devices == 1:
+        return jax.jit(solve)
+    # Each device integrates its own slice of the batch in its own loop (no cross-device step synchronisation):
+    # lanes are independent, so a shard finishes when its own slowest lane does.
+    from jax.sharding import Mesh, PartitionSpec as S
+
+    mesh = Mesh(np.array(jax.local_devices()[:n_devices]), ("batch",))
+    lane, row_lane, rep = S("batch"), S(None, "batch"), S()
+    events_spec = Events(*(S(*([None] * k), "batch") for k in (1, 2, 2, 1))) if events_batched else Events(rep, rep, rep, rep)
+    in_specs = (row_lane, row_lane, lane, lane, events_spec, row_lane if times_batched else rep, lane, lane, lane, rep, rep)
+    out_specs = (S(None, None, "batch"), S(None, None, "batch"), lane, lane, lane)
+    return jax.jit(jax.shard_map(solve, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False))
 
 
 # -- input checking ----------------------------------------------------------------------------------------------------

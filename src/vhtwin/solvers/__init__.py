@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from .base import AbstractSolver
+from .base import AbstractSolver, VectorField
 from .controllers import PIController
 from .loop import Events, LoopConfig, LoopResult, Outputs, integrate
 from .rk4 import RK4
+from .rodas import Rodas4
+from .rush_larsen import RushLarsen
 from .status import Status
 from .tsit5 import Tsit5
 
-_REGISTRY: dict[str, type] = {"tsit5": Tsit5, "rk4": RK4}
+_REGISTRY: dict[str, type] = {"tsit5": Tsit5, "rk4": RK4, "rodas4": Rodas4, "rush_larsen": RushLarsen}
 
 
 def register(cls: type) -> type:
@@ -32,6 +34,6 @@ def solver_names() -> list[str]:
 
 
 __all__ = [
-    "AbstractSolver", "Events", "LoopConfig", "LoopResult", "Outputs", "PIController", "RK4", "Status", "Tsit5",
+    "AbstractSolver", "VectorField", "Events", "LoopConfig", "LoopResult", "Outputs", "PIController", "RK4", "Rodas4", "RushLarsen", "Status", "Tsit5",
     "get_solver", "integrate", "register", "solver_names",
 ]

@@ -7,6 +7,26 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 
 
+def row_sum(x):
+    """Sum over the (small) state axis of an (n, B) array as n-1 elementwise adds.
+
+    A reduction op over axis 0 is dispatched on CPU to a separate library kernel per step; the unrolled adds fuse
+    with their neighbours, which is several times faster for the few-state models the loop mostly sees.
+    """
+    total = x[0]
+    for i in range(1, x.shape[0]):
+        total = total + x[i]
+    return total
+
+
+def row_all(x):
+    """Logical AND over the state axis of an (n, B) boolean array, unrolled like :func:`row_sum`."""
+    total = x[0]
+    for i in range(1, x.shape[0]):
+        total = total & x[i]
+    return total
+
+
 @dataclass(frozen=True)
 class PIController:
     """Proportional--integral step-size control (Gustafsson; Hairer & Wanner, Solving ODEs II, IV.2).
@@ -25,14 +45,15 @@ class PIController:
 
     def error_norm(self, y0, y1, err, rtol, atol):
         scale = atol[:, None] + rtol[:, None] * jnp.maximum(jnp.abs(y0), jnp.abs(y1))
-        return jnp.sqrt(jnp.mean((err / scale) ** 2, axis=0))
+        return jnp.sqrt(row_sum((err / scale) ** 2) / err.shape[0])
 
     def factor(self, norm, prev_norm, error_order: int):
         q = error_order + 1.0
         dtype = norm.dtype
         tiny = jnp.asarray(jnp.finfo(dtype).tiny, dtype)
-        n = jnp.maximum(norm, tiny)
-        fac = self.safety * n ** (-self.beta1 / q) * jnp.maximum(prev_norm, tiny) ** (self.beta2 / q)
+        # One log and one exp per step: cheaper than two pow calls, and the controller needs no more accuracy.
+        log_fac = (-self.beta1 / q) * jnp.log(jnp.maximum(norm, tiny)) + (self.beta2 / q) * jnp.log(jnp.maximum(prev_norm, tiny))
+        fac = self.safety * jnp.exp(log_fac)
         accept = norm <= 1.0
         fac = jnp.where(accept, jnp.clip(fac, self.factor_min, self.factor_max), jnp.clip(fac, self.factor_min, 1.0))
         # A non-finite error (overflow, NaN) shrinks the step as hard as allowed.

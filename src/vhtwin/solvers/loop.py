@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from .base import AbstractSolver
-from .controllers import PIController
+from .controllers import PIController, row_all
 from .status import Status
 
 
@@ -184,7 +184,7 @@ def integrate(
     carry = solver.init(vf, t0, y)
 
     if solver.adaptive:
-        dt_init = jnp.where(jnp.isnan(dt0), _initial_step(vf, t0, y, solver.order, rtol, atol, carry), dt0)
+        dt_init = jnp.where(jnp.isnan(dt0), _initial_step(vf, t0, y, solver.order, rtol, atol), dt0)
     else:
         dt_init = dt0
     dt_init = jnp.clip(dt_init, dt_min, dt_max)
@@ -235,7 +235,7 @@ def integrate(
 
         # 3. step, error, accept
         y1, err, dense, carry1 = solver.step(vf, s.t, y, h, carry)
-        finite = jnp.all(jnp.isfinite(y1), axis=0)
+        finite = row_all(jnp.isfinite(y1))
         if solver.adaptive:
             norm = ctrl.error_norm(y, y1, err, rtol, atol)
             # After a jump the error history says nothing about the new solution: plain I-control for that step.
@@ -309,10 +309,9 @@ def integrate(
     return LoopResult(saved, final.status, final.n_steps, final.n_rejected, final.t, final.y)
 
 
-def _initial_step(vf, t0, y0, order, rtol, atol, f0=None):
+def _initial_step(vf, t0, y0, order, rtol, atol):
     """First step size per trajectory (Hairer, Norsett & Wanner, Solving ODEs I, II.4): two vector-field calls."""
-    if not hasattr(f0, "shape") or f0.shape != y0.shape:
-        f0 = vf(t0, y0)
+    f0 = vf(t0, y0)
     scale = atol[:, None] + rtol[:, None] * jnp.abs(y0)
     rms = lambda x: jnp.sqrt(jnp.mean((x / scale) ** 2, axis=0))
     d0, d1 = rms(y0), rms(f0)

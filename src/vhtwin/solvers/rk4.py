@@ -20,6 +20,7 @@ class RK4(AbstractSolver):
         return ()
 
     def step(self, vf, t, y, dt, carry):
+        # Stacked form: RK4 serves as the simple, readable reference method.
         h = dt[None, :]
         k1 = vf(t, y)
         k2 = vf(t + 0.5 * dt, y + 0.5 * h * k1)
