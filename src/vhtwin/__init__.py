@@ -10,10 +10,10 @@ from .dosing import Dose, Regimen
 from .errors import InputError, ModelError, SolverError, VhtwinError
 from .library import list_models, load_model
 from .model import Input, Model, Observable, Parameter, State
-from .simulate import default_precision, simulate
+from .simulate import Simulator, default_precision, simulate
 from .solvers import Status
 
 __all__ = [
     "Dose", "Input", "InputError", "Model", "ModelError", "Observable", "Parameter", "Regimen", "SolverError",
-    "State", "Status", "VhtwinError", "default_precision", "list_models", "load_model", "simulate",
+    "Simulator", "State", "Status", "VhtwinError", "default_precision", "list_models", "load_model", "simulate",
 ]

@@ -58,7 +58,7 @@ def _table(model: Model, protocol: Any, batch: int) -> Events:
         levels[active, channel[name], :] += level
     defaults = _input_defaults(model)
     levels += defaults[None, :, None]
-    return Events(times[:, None], J, levels, defaults[:, None])
+    return Events(times[:, None], J, levels, np.repeat(defaults[:, None], batch, axis=1))
 
 
 def build_events(model: Model, protocol: Any, n_patients: int) -> Events:
@@ -93,4 +93,4 @@ def _stack(tables: Sequence[Events], model: Model) -> Events:
         jumps[:e, :, b] = t.jumps[:, :, 0]
         inputs[:e, :, b] = t.inputs[:, :, 0]
         inputs[e:, :, b] = t.inputs[-1, :, 0]
-    return Events(times, jumps, inputs, tables[0].initial_inputs)
+    return Events(times, jumps, inputs, np.repeat(tables[0].initial_inputs[:, :1], B, axis=1))
