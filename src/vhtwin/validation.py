@@ -135,7 +135,7 @@ def tolerance(model: Model, tol, name: str, default: float) -> np.ndarray:
             raise InputError(f"{name}: expected a number, a dict by state name or {n} values, got shape {v.shape}")
     bad = ~np.isfinite(v) | (v <= 0)
     if bad.any():
-        raise InputError(f"{name} {v[bad][0]!r} must be a finite number > 0")
+        raise InputError(f"{name} {float(v[bad][0])!r} must be a finite number > 0")
     return v
 
 

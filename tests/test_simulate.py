@@ -1,0 +1,122 @@
+"""simulate(): the issue's reference call against the exact solution, shapes, units, precision, per-patient times."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vhtwin as vh
+from vhtwin.models.pharmacokinetics.two_compartment_oral import closed_form_central
+
+from .helpers import Decay, cohort
+
+DOSE_TIMES = 12.0 * np.arange(14)
+TIMES = np.arange(169.0)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return vh.load_model("pharmacokinetics/two_compartment_oral")
+
+
+@pytest.fixture(scope="module")
+def regimen():
+    return vh.Regimen.repeated(amount=100.0, interval=12.0, count=14, into="depot")
+
+
+def exact_cc(p, times=TIMES):
+    args = [np.asarray(p[k])[..., None] for k in ("ka", "CL", "V1", "Q", "V2")]
+    return closed_form_central(times, DOSE_TIMES, [100.0] * 14, *args) / args[2]
+
+
+def test_reference_call_matches_closed_form(model, regimen):
+    p = cohort(300, seed=7)
+    ds = vh.simulate(model, params=p, times=TIMES, protocol=regimen, rtol=1e-8, atol=1e-10, precision="float64")
+    assert ds["Cc"].dims == ("patient", "time")
+    assert ds["status"].dims == ("patient",)
+    assert ds["Cc"].attrs["units"] == "mg L-1"
+    assert np.all(ds["status"].values == vh.Status.SUCCESS)
+    ref = exact_cc(p)
+    positive = ref > 0
+    rel = np.abs(ds["Cc"].values - ref)[positive] / ref[positive]
+    assert rel.max() <= 1e-6, rel.max()
+    # The output at t = 0 is the pre-dose value (the first dose is at t = 0).
+    assert np.all(ds["Cc"].values[:, 0] == 0.0)
+
+
+def test_float32_is_accurate_to_its_resolution(model, regimen):
+    p = cohort(64, seed=3)
+    ds = vh.simulate(model, params=p, times=TIMES, protocol=regimen, rtol=1e-6, atol=1e-9, precision="float32")
+    assert ds["Cc"].dtype == np.float32
+    ref = exact_cc(p)
+    rel = np.abs(ds["Cc"].values - ref)[ref > 1e-3] / ref[ref > 1e-3]
+    assert rel.max() < 2e-4
+
+
+def test_single_patient_has_no_patient_dim(model, regimen):
+    ds = vh.simulate(model, params={"CL": 4.0}, times=TIMES, protocol=regimen, precision="float64")
+    assert ds["Cc"].dims == ("time",)
+    assert int(ds["status"]) == vh.Status.SUCCESS
+    assert ds.attrs["solver"] == "tsit5"
+    for state in ("depot", "central", "peripheral"):
+        assert ds[state].attrs["units"] == "mg"
+    assert ds["time"].attrs["units"] == "h"
+
+
+def test_scalars_are_shared_across_a_batch(model, regimen):
+    n = 5
+    p = {"ka": np.linspace(0.5, 2.0, n), "CL": 4.0}
+    ds = vh.simulate(model, params=p, times=TIMES, protocol=regimen, rtol=1e-9, atol=1e-12, precision="float64")
+    full = {**{k: np.full(n, v) for k, v in {"CL": 4.0, "V1": 50.0, "Q": 10.0, "V2": 100.0}.items()}, "ka": p["ka"]}
+    np.testing.assert_allclose(ds["Cc"].values, exact_cc(full), rtol=1e-6, atol=1e-12)
+
+
+def test_per_patient_output_times_are_padded(model, regimen):
+    p = cohort(3, seed=1)
+    times = np.full((3, 5), np.nan)
+    times[0, :3] = [0.5, 7.25, 30.0]
+    times[1, :5] = [1.0, 2.0, 3.0, 100.0, 168.0]
+    times[2, :2] = [12.0, 13.0]
+    ds = vh.simulate(model, params=p, times=times, protocol=regimen, rtol=1e-9, atol=1e-12, precision="float64")
+    assert ds["Cc"].dims == ("patient", "obs")
+    values = ds["Cc"].values
+    for b in range(3):
+        valid = ~np.isnan(times[b])
+        ref = exact_cc({k: v[b] for k, v in p.items()}, times[b, valid])
+        np.testing.assert_allclose(values[b, valid], ref, rtol=1e-6)
+        assert np.all(np.isnan(values[b, ~valid]))
+
+
+def test_infusion_matches_closed_form():
+    m = Decay()
+    k, rate, start, duration = 0.3, 20.0, 1.0, 2.0
+    reg = vh.Regimen.infusion(amount=rate * duration, into="amount", duration=duration, at=start)
+    t = np.linspace(0.0, 10.0, 41)
+    ds = vh.simulate(m, params={"k": k}, times=t, protocol=reg, rtol=1e-10, atol=1e-12, precision="float64")
+    during = rate / k * (1 - np.exp(-k * np.clip(t - start, 0, duration)))
+    exact = np.where(t <= start + duration, during, during * np.exp(-k * (t - start - duration)))
+    np.testing.assert_allclose(ds["remaining"].values, exact, rtol=1e-8, atol=1e-12)
+
+
+def test_multi_device_split_equals_single_device(model, regimen):
+    """Splitting a batch over devices changes nothing (the test session runs with 2 CPU devices)."""
+    import jax
+
+    from vhtwin.simulate import prepare, run
+
+    if len(jax.local_devices()) < 2:
+        pytest.skip("needs 2 local devices (set JAX_NUM_CPU_DEVICES=2)")
+    pr = prepare(model, cohort(257, seed=2), times=TIMES, protocol=regimen, precision="float64")
+    with jax.enable_x64(True):
+        one = [np.asarray(x) for x in run(pr, n_devices=1)]
+        two = [np.asarray(x) for x in run(pr, n_devices=2)]
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_rk4_and_tsit5_agree(model, regimen):
+    p = cohort(8, seed=4)
+    a = vh.simulate(model, params=p, times=TIMES, protocol=regimen, rtol=1e-9, atol=1e-12, precision="float64")
+    b = vh.simulate(model, params=p, times=TIMES, protocol=regimen, solver="rk4", dt0=0.01, precision="float64")
+    assert b.attrs["solver"] == "rk4"
+    np.testing.assert_allclose(a["Cc"].values, b["Cc"].values, rtol=1e-6, atol=1e-9)
