@@ -35,11 +35,16 @@ class PIController:
     that norm is <= 1. The next step is ``dt * safety * norm**(-beta1/q) * prev_norm**(beta2/q)`` with ``q`` the
     order of the embedded estimate plus one, clipped to ``[factor_min, factor_max]`` (to ``<= 1`` after a rejection).
     Tolerances are traced arrays, so changing them never recompiles.
+
+    The default ``beta1=1, beta2=0`` is plain integral control, as in diffrax's and Hairer's non-stiff codes: it
+    settles at an error norm of ``safety**q`` (about 0.6 for Tsit5). The PI term (``beta2 > 0``, e.g. 0.7/0.4)
+    smooths step sequences on stability-limited problems but settles at a much smaller error -- on the reference
+    pharmacokinetic cohort it took a third more steps for no rejection saved.
     """
 
     safety: float = 0.9
-    beta1: float = 0.7
-    beta2: float = 0.4
+    beta1: float = 1.0
+    beta2: float = 0.0
     factor_min: float = 0.2
     factor_max: float = 10.0
 

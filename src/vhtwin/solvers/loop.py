@@ -257,9 +257,15 @@ def integrate(
             j = s.out + k
             t_o = _output_time(outputs, j)
             write = accept & (t_o <= t1)
-            theta = jnp.where(write, (t_o - s.t) / h, 1.0).astype(dtype)
-            y_o = solver.interpolate(dense, theta)
-            saved = saved.at[:, jnp.where(write, j, T), lanes].set(y_o, mode="drop")
+
+            def save(saved, j=j, t_o=t_o, write=write):
+                theta = jnp.where(write, (t_o - s.t) / h, 1.0).astype(dtype)
+                y_o = solver.interpolate(dense, theta)
+                return saved.at[:, jnp.where(write, j, T), lanes].set(y_o, mode="drop")
+
+            # The first output slot is used by some lane at almost every iteration of a large batch; the later
+            # ones only when a step spans several outputs, so they are skipped when no lane needs them.
+            saved = save(saved) if k == 0 else lax.cond(jnp.any(write), save, lambda x: x, saved)
             out = out + write.astype(jnp.int32)
 
         # 5. commit

@@ -1,0 +1,36 @@
+# vhtwin: the main job and the test suite. Each target sets up .venv on its own (fresh or reused machine);
+# the only prerequisites are make and Python 3.11+ (python3.11, else python3).
+
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+endif
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test bench venv clean
+
+## run: the main job -- simulate the demo cohort, write out/demo.zarr and out/demo_Cc.png
+run: $(STAMP)
+	$(BIN)/vhtwin demo --out out/
+
+## test: the whole test suite, slow tests included
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## bench: the benchmarks (JSON on stdout)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+venv: $(STAMP)
+
+# Reinstalled whenever pyproject.toml changes; a broken or half-made .venv is rebuilt.
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "make: need python3.11 (or python3) on PATH" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "make: $(PYTHON) is older than Python 3.11" >&2; exit 1; }
+	@test -x $(BIN)/python && $(BIN)/python -c 'import sys' 2>/dev/null || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) out build dist *.egg-info src/*.egg-info
