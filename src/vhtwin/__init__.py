@@ -6,6 +6,33 @@ xarray Datasets with units.
 
 __version__ = "0.1.0"
 
+
+def _use_every_cpu_core() -> None:
+    """Expose each CPU core as a JAX CPU device, so that batches are split across cores.
+
+    XLA runs one CPU device's program on one core; vhtwin splits a batch over all local devices. This must happen
+    before JAX starts its backends, so it is done at import, unless the user already chose (``JAX_NUM_CPU_DEVICES``
+    or ``XLA_FLAGS=--xla_force_host_platform_device_count``) or opted out with ``VHTWIN_CPU_DEVICES=1`` (any number
+    sets the count). It changes nothing on a machine whose JAX backends are already running.
+    """
+    import os
+
+    if os.environ.get("JAX_NUM_CPU_DEVICES") or "device_count" in os.environ.get("XLA_FLAGS", ""):
+        return
+    try:
+        count = int(os.environ.get("VHTWIN_CPU_DEVICES", "0")) or len(os.sched_getaffinity(0))
+    except (ValueError, AttributeError):
+        count = os.cpu_count() or 1
+    import jax
+
+    try:
+        jax.config.update("jax_num_cpu_devices", max(1, count))
+    except Exception:  # backends already initialised by the caller: keep what they have
+        pass
+
+
+_use_every_cpu_core()
+
 from .dosing import Dose, Regimen
 from .errors import InputError, ModelError, SolverError, VhtwinError
 from .library import list_models, load_model

@@ -140,7 +140,7 @@ def run(problem: Problem, params=None, y0=None, *, n_devices: int | None = None)
     """
     pr = problem
     n = pr.n_patients
-    n_dev = device_split(n) if n_devices is None else n_devices
+    n_dev = device_split(n) if n_devices is None else min(n_devices, device_split(n))
     B = -(-n // n_dev) * n_dev  # padded to a multiple of the device count with copies of the last lane
 
     def pad(a):
@@ -183,6 +183,7 @@ def simulate(
     dt_max: float = math.inf,
     max_steps: int = 100_000,
     saves_per_step: int = 2,
+    devices: int | None = None,
     throw: bool = False,
 ) -> xr.Dataset:
     """Simulate one patient or a batch of patients.
@@ -222,6 +223,9 @@ def simulate(
     saves_per_step : int
         Output points one step may cover before it is shortened (a compile-time setting; see
         :mod:`vhtwin.solvers.loop`).
+    devices : int, optional
+        Split the batch over this many local devices (default: all of them, once each gets at least 64 patients;
+        on CPU every core is a device, see ``vhtwin._use_every_cpu_core``). Results do not depend on it.
     throw : bool
         Raise :class:`SolverError` if any trajectory fails, instead of flagging it in ``status``.
 
@@ -244,8 +248,10 @@ def simulate(
         precision=precision, t0=t0, dt0=dt0, dt_min=dt_min, dt_max=dt_max, max_steps=max_steps,
         saves_per_step=saves_per_step,
     )
+    if devices is not None and (isinstance(devices, bool) or not isinstance(devices, int) or not 1 <= devices <= len(jax.local_devices())):
+        raise InputError(f"devices {devices!r} must be an integer from 1 to {len(jax.local_devices())} (the local devices)")
     with jax.enable_x64(problem.precision == "float64"):
-        states, observed, status, n_steps, n_rejected = (np.asarray(x) for x in run(problem))
+        states, observed, status, n_steps, n_rejected = (np.asarray(x) for x in run(problem, n_devices=devices))
     if throw and np.any(status != Status.SUCCESS):
         bad = np.flatnonzero(status != Status.SUCCESS)
         raise SolverError(
