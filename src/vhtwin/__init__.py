@@ -4,7 +4,7 @@ Organ and pharmacokinetic models written once as JAX code, solved by batch-first
 xarray Datasets with units.
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 
 def _use_every_cpu_core() -> None:

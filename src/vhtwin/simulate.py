@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from . import __version__
+from ._version import __version__
 from .engine import compiled_solve, device_split
 from .errors import InputError, SolverError
 from .events import build_events
@@ -69,6 +69,8 @@ class Problem:
             "time_unit": self.model.time_unit,
             "output_at_event": "value just before the event (left limit)",
             "vhtwin_version": __version__,
+            "jax_version": jax.__version__,
+            "jax_backend": jax.default_backend(),
         }
 
 
