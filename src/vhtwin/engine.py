@@ -74,15 +74,16 @@ def _with_sensitivities(solve):
         def directional(vp, vy):
             return jax.jvp(lambda a, b: solve(a, b, *rest)[:2], (p, y0), (vp, vy))
 
-        # One tangent per parameter and per initial state, set in every lane at once (lanes are independent, so
-        # lane b's tangent output is lane b's column of the Jacobian).
-        basis_p = jnp.broadcast_to(jnp.eye(P, dtype=p.dtype)[:, :, None], (P, P, B))
-        basis_y = jnp.broadcast_to(jnp.eye(n, dtype=y0.dtype)[:, :, None], (n, n, B))
-        _, jac_p = jax.vmap(lambda v: directional(v, jnp.zeros_like(y0)))(basis_p)
-        _, jac_y = jax.vmap(lambda v: directional(jnp.zeros_like(p), v))(basis_y)
+        # One tangent per parameter and per initial state, all in one batched loop, each set in every lane at once
+        # (lanes are independent, so lane b's tangent output is lane b's column of the Jacobian).
+        eye = jnp.eye(P + n, dtype=p.dtype)
+        basis_p = jnp.broadcast_to(eye[:, :P, None], (P + n, P, B))
+        basis_y = jnp.broadcast_to(eye[:, P:, None], (P + n, n, B))
+        _, jac = jax.vmap(directional)(basis_p, basis_y)
         primal_out = solve(p, y0, *rest)
-        t_states = jnp.einsum("jxtb,jb->xtb", jac_p[0], dp) + jnp.einsum("jxtb,jb->xtb", jac_y[0], dy0)
-        t_obs = jnp.einsum("jxtb,jb->xtb", jac_p[1], dp) + jnp.einsum("jxtb,jb->xtb", jac_y[1], dy0)
+        direction = jnp.concatenate([dp, dy0], axis=0)  # (P + n, B)
+        t_states = jnp.einsum("jxtb,jb->xtb", jac[0], direction)
+        t_obs = jnp.einsum("jxtb,jb->xtb", jac[1], direction)
         int_zero = lambda a: np.zeros(a.shape, dtype=jax.dtypes.float0)
         return primal_out, (t_states, t_obs, *(int_zero(a) for a in primal_out[2:]))
 

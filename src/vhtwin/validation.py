@@ -140,12 +140,17 @@ def tolerance(model: Model, tol, name: str, default: float) -> np.ndarray:
 
 
 def resolve_solver(model: Model, solver) -> AbstractSolver:
+    """The method for ``solver`` (a name or an instance), specialised to the model where the method needs that."""
     if isinstance(solver, AbstractSolver):
-        return solver
-    if solver == "auto":
-        solver = "rodas4" if model.stiff else "tsit5"
-    method = get_solver(solver)
-    # Methods that need to know the model's structure (which states are gates) are specialised to it.
-    return method.for_model(model) if hasattr(method, "for_model") else method
+        method = solver
+    elif isinstance(solver, str):
+        method = get_solver(("rodas4" if model.stiff else "tsit5") if solver == "auto" else solver)
+    else:
+        raise InputError(f"solver must be a name or a solver instance, got {type(solver).__name__}")
+    # Methods that need the model's structure (which states are gates) are specialised to it, unless the caller
+    # already did (an instance that names its gates is kept as given).
+    if hasattr(method, "for_model") and not getattr(method, "gates", ()):
+        method = method.for_model(model)
+    return method
 
 

@@ -228,7 +228,9 @@ def integrate(
         t_next_event = _event_time(events, event)
         t_kth_output = _output_time(outputs, s.out + (K - 1))
         limit = jnp.minimum(jnp.minimum(t_next_event, t_end), t_kth_output)
-        hits_limit = s.t + dt >= limit
+        # A step that would stop a few roundings short of the limit is stretched onto it: otherwise rounding in t
+        # leaves a sliver of a step (~1e-13) to take before the limit.
+        hits_limit = s.t + dt >= limit - 4 * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(limit), 1.0)
         t1 = jnp.where(hits_limit, limit, s.t + dt)
         h = t1 - s.t
         h = jnp.where(running, h, jnp.ones_like(h))  # keep finished lanes' arithmetic harmless
