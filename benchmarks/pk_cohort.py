@@ -131,7 +131,7 @@ class VhtwinPeer(Peer):
 
     def _simulate(self):
         return self.vh.simulate(self.model, params=self.params, times=TIMES, protocol=self.regimen, rtol=RTOL,
-                                atol=ATOL, precision=self.precision, devices=self.devices)
+                                atol=ATOL, precision=self.precision, devices=self.devices, outputs=["Cc"])
 
     def run(self):
         with self.x64():
@@ -585,6 +585,9 @@ def main(argv=None) -> int:
 
     log = lambda msg: print(msg, file=sys.stderr, flush=True)
     started = time.time()
+    # vhtwin first: importing it makes every CPU core a JAX device, which must happen before JAX starts. The
+    # sharded diffrax peer then gets the same devices.
+    importlib.import_module("vhtwin")
     machine = machine_info()
     warm_up(peers)
     records = []

@@ -116,6 +116,22 @@ for v, a in list(zip(vmax, auc))[:: max(1, n // 8)]:
     print(f"Vmax {v:5.1f} mg h-1   AUC(96-120 h) {a:8.1f} mg h L-1")
 
 # %% [markdown]
+# ## Sensitivities by automatic differentiation
+#
+# `vh.Simulator` is the same solve as a JAX function of the parameters: `jax.grad` and `jax.jacfwd` work through
+# it. Here, how much the peak concentration moves per unit of `Vmax` and `Km`, for the patient above.
+
+# %%
+import jax
+
+sim = vh.Simulator(model, times=times, protocol=regimen, rtol=1e-8, atol=1e-10, precision="float64")
+with jax.enable_x64(True):
+    peak = lambda p: sim(p)["Cc"].max()
+    sensitivity = jax.grad(peak)({"Vmax": 20.0, "Km": 5.0, "V": 40.0})
+for name, value in sensitivity.items():
+    print(f"d Cmax / d {name} = {float(value):+.4f} (mg L-1 per {model.unit_of(name)})")
+
+# %% [markdown]
 # ## Mistakes are caught before any compute
 #
 # A misspelt parameter, a negative dose, a dose into a state that cannot take one: each is refused with a message

@@ -120,3 +120,18 @@ def test_rk4_and_tsit5_agree(model, regimen):
     b = vh.simulate(model, params=p, times=TIMES, protocol=regimen, solver="rk4", dt0=0.01, precision="float64")
     assert b.attrs["solver"] == "rk4"
     np.testing.assert_allclose(a["Cc"].values, b["Cc"].values, rtol=1e-6, atol=1e-9)
+
+
+def test_outputs_selects_variables_and_saves_only_what_they_need(model, regimen):
+    from vhtwin.simulate import prepare
+
+    p = cohort(4, seed=5)
+    full = vh.simulate(model, params=p, times=TIMES, protocol=regimen, precision="float64")
+    only = vh.simulate(model, params=p, times=TIMES, protocol=regimen, precision="float64", outputs=["Cc"])
+    assert set(only.data_vars) == {"Cc", "status", "n_steps", "n_rejected"}
+    np.testing.assert_array_equal(only["Cc"].values, full["Cc"].values)
+    assert model.observable_dependencies() == {"Cc": ("central",)}
+    assert prepare(model, p, times=TIMES, outputs=["Cc"]).saved_states == ("central",)
+    assert prepare(model, p, times=TIMES, outputs=["peripheral", "Cc"]).saved_states == ("central", "peripheral")
+    with pytest.raises(vh.InputError, match=r"unknown output 'AUC'"):
+        vh.simulate(model, params=p, times=TIMES, outputs=["AUC"])

@@ -49,9 +49,15 @@ def _solve_fn(model: Model, method: AbstractSolver, config: LoopConfig):
             lambda u: vector_field(p, u), method, config, t0, y0, t_end, events, Outputs(out_times),
             dt0, dt_min, dt_max, rtol, atol,
         )
-        T, B = out_times.shape[0], y0.shape[1]
+        (n, B), T = y0.shape, out_times.shape[0]
         t_grid = out_times if out_times.ndim == 2 else jnp.broadcast_to(out_times[:, None], (T, B))
-        observed = observe(t_grid, res.saved, p)  # (m, T, B)
+        # Observables read only the saved rows (config.save_rows holds every state they depend on); the other rows
+        # are filled with zeros that no observable reads.
+        rows = range(n) if config.save_rows is None else config.save_rows
+        where = {r: k for k, r in enumerate(rows)}
+        zeros = jnp.zeros((T, B), y0.dtype)
+        full = jnp.stack([res.saved[where[i]] if i in where else zeros for i in range(n)])
+        observed = observe(t_grid, full, p)  # (m, T, B)
         return res.saved, observed, res.status, res.n_steps, res.n_rejected
 
     return solve

@@ -280,10 +280,12 @@ class Model:
 
     # -- flat-array adapters used by the engine ---------------------------------------------------------------------
     def row_rhs(self, t, y, p, u):
-        """``rhs`` on one trajectory's states, parameters and inputs given as tuples of scalars -> tuple.
+        """``rhs`` on one trajectory: states ``y`` (n_states,), parameters ``p`` (n_params,) and inputs ``u``
+        (n_rates + n_inputs,) as sequences of scalars -> a tuple of n_states derivatives.
 
-        Same contract as :meth:`flat_rhs` (infusion rates included), without stacking: the engine vmaps it over a
-        batch of rows.
+        The first ``len(dosable_states)`` entries of ``u`` are zero-order infusion rates into the dosable states
+        (state unit per time unit); they are added here, so a model never handles infusions itself. The result is
+        a tuple, not a stacked vector: the engine vmaps this over a batch and keeps each state's row separate.
         """
         idx = _indices(type(self))
         ys = Names(idx["states"], y, "state")
@@ -293,37 +295,10 @@ class Model:
         else:
             out = self.rhs(t, ys, ps)
         _check_keys(out, self.state_names, f"{type(self).__name__}.rhs", "state")
-        rate_of = {i: u[j] for j, i in enumerate(idx["dosable"])}
-        dtype = y[0].dtype
-        return tuple(
-            jnp_broadcast_scalar(out[name], dtype) + rate_of[i] if i in rate_of else jnp_broadcast_scalar(out[name], dtype)
-            for i, name in enumerate(self.state_names)
-        )
-
-    def flat_rhs(self, t, y, p, u):
-        """``rhs`` on flat vectors: ``y`` (n_states,), ``p`` (n_params,), ``u`` (n_rates + n_inputs,) -> (n_states,).
-
-        The first ``len(dosable_states)`` entries of ``u`` are zero-order infusion rates into the dosable states
-        (state unit per time unit); they are added here, so a model never handles infusions itself.
-        """
-        import jax.numpy as jnp
-
-        idx = _indices(type(self))
-        ys = Names(idx["states"], y, "state")
-        ps = Names(idx["parameters"], p, "parameter")
-        if self.inputs:
-            us = Names(idx["inputs"], u[len(idx["dosable"]) :], "input")
-            out = self.rhs(t, ys, ps, us)
-        else:
-            out = self.rhs(t, ys, ps)
-        _check_keys(out, self.state_names, f"{type(self).__name__}.rhs", "state")
-        # Infusion rate channel j feeds dosable state idx["dosable"][j]; added per state (no scatter in the loop).
-        rate_of = {i: u[j] for j, i in enumerate(idx["dosable"])}
-        return jnp.stack([
-            jnp.broadcast_to(jnp.asarray(out[name], dtype=y.dtype), ()) + rate_of[i] if i in rate_of
-            else jnp.broadcast_to(jnp.asarray(out[name], dtype=y.dtype), ())
-            for i, name in enumerate(self.state_names)
-        ])
+        dydt = [jnp_broadcast_scalar(out[name], y[0].dtype) for name in self.state_names]
+        for channel, state in enumerate(idx["dosable"]):
+            dydt[state] = dydt[state] + u[channel]
+        return tuple(dydt)
 
     def flat_observables(self, t, y, p):
         """``observables`` on flat vectors -> (n_observables,)."""
@@ -334,7 +309,39 @@ class Model:
         idx = _indices(type(self))
         out = self.observables(t, Names(idx["states"], y, "state"), Names(idx["parameters"], p, "parameter"))
         _check_keys(out, self.observable_names, f"{type(self).__name__}.observables", "observable")
-        return jnp.stack([jnp.asarray(out[name], dtype=y.dtype) * jnp.ones((), y.dtype) for name in self.observable_names])
+        return jnp.stack([jnp_broadcast_scalar(out[name], y.dtype) for name in self.observable_names])
+
+    def observable_dependencies(self) -> dict[str, tuple[str, ...]]:
+        """The states each observable reads, found from the traced equations (structural, so conservative).
+
+        The engine uses it to save only the states that the requested outputs need.
+        """
+        import jax
+        import jax.numpy as jnp
+
+        if not self.observed:
+            return {}
+        idx = _indices(type(self))
+        n = len(self.states)
+
+        def observe(t, *args):
+            y, p = args[:n], args[n:]
+            out = self.observables(t, Names(idx["states"], y, "state"), Names(idx["parameters"], p, "parameter"))
+            _check_keys(out, self.observable_names, f"{type(self).__name__}.observables", "observable")
+            return tuple(jnp.asarray(out[name]) for name in self.observable_names)
+
+        values = [0.0] + [float(s.initial) for s in self.states] + [float(q.default) for q in self.parameters]
+        jaxpr = jax.make_jaxpr(observe)(*values).jaxpr
+        reads = {v: {i - 1} if 1 <= i <= n else set() for i, v in enumerate(jaxpr.invars)}
+        for eqn in jaxpr.eqns:  # a primitive's outputs depend on all of its inputs (conservative for sub-jaxprs)
+            source = set().union(*(reads.get(v, set()) for v in eqn.invars if not hasattr(v, "val")))
+            for v in eqn.outvars:
+                reads[v] = source
+        states = self.state_names
+        return {
+            name: tuple(states[i] for i in sorted(reads.get(v, set()) if not hasattr(v, "val") else set()))
+            for name, v in zip(self.observable_names, jaxpr.outvars)
+        }
 
     # -- identity ---------------------------------------------------------------------------------------------------
     def __eq__(self, other):

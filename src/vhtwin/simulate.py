@@ -25,7 +25,8 @@ from .model import Model
 from .solvers import AbstractSolver, LoopConfig, PIController, Status
 from .solvers.loop import Events
 from .validation import (
-    check_precision, default_precision, initial_states, output_times, parameter_matrix, resolve_solver, tolerance,
+    check_precision, default_precision, initial_states, output_selection, output_times, parameter_matrix,
+    resolve_solver, tolerance,
 )
 
 __all__ = ["Simulator", "default_precision", "simulate"]
@@ -53,6 +54,14 @@ class Problem:
     dt_max: float
     rtol: np.ndarray
     atol: np.ndarray
+    outputs: tuple[str, ...]  # observables and states returned, in the model's order
+
+    @property
+    def saved_states(self) -> tuple[str, ...]:
+        """The states whose rows the solve saves (``config.save_rows``), in the model's order."""
+        rows = self.config.save_rows
+        names = self.model.state_names
+        return names if rows is None else tuple(names[i] for i in rows)
 
     @property
     def dtype(self):
@@ -91,6 +100,7 @@ def prepare(
     dt_max=math.inf,
     max_steps=100_000,
     saves_per_step=2,
+    outputs=None,
     n_patients: int | None = None,
 ) -> Problem:
     """Check a simulation request and lay it out for the engine (see :func:`simulate` for the arguments)."""
@@ -127,10 +137,13 @@ def prepare(
     if start > first_event:
         raise InputError(f"t0 {start:g} is after the first event at {first_event:g}")
     t_end = np.full(B, out_t[-1]) if shared else np.nanmax(out_t, axis=1)
-    config = LoopConfig(max_steps=int(max_steps), saves_per_step=int(saves_per_step), controller=PIController())
+    names, save_rows = output_selection(model, outputs)
+    config = LoopConfig(
+        max_steps=int(max_steps), saves_per_step=int(saves_per_step), controller=PIController(), save_rows=save_rows
+    )
     return Problem(
         model, method, config, precision, P, y0, start, t_end, events, out_t, shared, batched, B,
-        math.nan if dt0 is None else float(dt0), float(dt_min), float(dt_max), rtol_v, atol_v,
+        math.nan if dt0 is None else float(dt0), float(dt_min), float(dt_max), rtol_v, atol_v, names,
     )
 
 
@@ -185,6 +198,7 @@ def simulate(
     dt_max: float = math.inf,
     max_steps: int = 100_000,
     saves_per_step: int = 2,
+    outputs: list[str] | None = None,
     devices: int | None = None,
     throw: bool = False,
 ) -> xr.Dataset:
@@ -225,6 +239,9 @@ def simulate(
     saves_per_step : int
         Output points one step may cover before it is shortened (a compile-time setting; see
         :mod:`vhtwin.solvers.loop`).
+    outputs : list of str, optional
+        The observables and states to return (default: all). The solve then interpolates and stores only the
+        states these need -- for ``["Cc"]`` of a three-state model, one row instead of three.
     devices : int, optional
         Split the batch over this many local devices (default: all of them, once each gets at least 64 patients;
         on CPU every core is a device, see ``vhtwin._use_every_cpu_core``). Results do not depend on it.
@@ -248,7 +265,7 @@ def simulate(
     problem = prepare(
         model, params, times=times, protocol=protocol, initial=initial, solver=solver, rtol=rtol, atol=atol,
         precision=precision, t0=t0, dt0=dt0, dt_min=dt_min, dt_max=dt_max, max_steps=max_steps,
-        saves_per_step=saves_per_step,
+        saves_per_step=saves_per_step, outputs=outputs,
     )
     if devices is not None and (isinstance(devices, bool) or not isinstance(devices, int) or not 1 <= devices <= len(jax.local_devices())):
         raise InputError(f"devices {devices!r} must be an integer from 1 to {len(jax.local_devices())} (the local devices)")
@@ -260,10 +277,7 @@ def simulate(
             f"{len(bad)} of {problem.n_patients} trajectories failed; first: patient {bad[0]} with status "
             f"{Status(int(status[bad[0]])).name.lower()}"
         )
-    return _to_dataset(
-        model, states, observed, status, n_steps, n_rejected, problem.out_times, problem.shared_times,
-        problem.batched, attrs=problem.attrs(),
-    )
+    return _to_dataset(problem, states, observed, status, n_steps, n_rejected)
 
 
 class Simulator:
@@ -310,8 +324,8 @@ class Simulator:
             p = column(params, model.parameter_names, jnp.asarray(pr.params, dtype)[:, 0] if pr.params.shape[1] == 1 else pr.params)
             y0 = column(initial, model.state_names, pr.y0 if pr.y0.shape[1] > 1 else pr.y0[:, 0])
             states, observed, status, _, _ = run(pr, p, y0, n_devices=1)
-            out = {o.name: observed[i].T for i, o in enumerate(model.observed)}
-            out.update({s.name: states[i].T for i, s in enumerate(model.states)})
+            columns = _columns(pr, states, observed)
+            out = {name: columns[name].T for name in pr.outputs}
             out["status"] = status
             if not pr.batched:
                 out = {k: v[0] for k, v in out.items()}
@@ -319,8 +333,18 @@ class Simulator:
 
 
 # -- result ------------------------------------------------------------------------------------------------------------
-def _to_dataset(model, states, observed, status, n_steps, n_rejected, out_times, shared, batched, attrs) -> xr.Dataset:
-    def var(values_TB, unit, description=""):  # (T, B) -> DataArray
+def _columns(problem: Problem, states, observed) -> dict:
+    """Every returned quantity as a (T, B) array by name: observables, then the saved states."""
+    columns = {o.name: observed[i] for i, o in enumerate(problem.model.observed)}
+    columns.update({name: states[k] for k, name in enumerate(problem.saved_states)})
+    return columns
+
+
+def _to_dataset(problem: Problem, states, observed, status, n_steps, n_rejected) -> xr.Dataset:
+    model, shared, batched = problem.model, problem.shared_times, problem.batched
+    described = {x.name: x for x in (*model.observed, *model.states)}
+
+    def var(values_TB, name):  # (T, B) -> Variable with units
         data = values_TB.T
         if shared:
             dims = ("patient", "time")
@@ -328,25 +352,23 @@ def _to_dataset(model, states, observed, status, n_steps, n_rejected, out_times,
                 data, dims = data[0], ("time",)
         else:
             dims = ("patient", "obs")
-        a = {"units": unit}
-        if description:
-            a["long_name"] = description
-        return xr.Variable(dims, data, attrs=a)
+        attrs = {"units": described[name].unit}
+        if described[name].description:
+            attrs["long_name"] = described[name].description
+        return xr.Variable(dims, data, attrs=attrs)
 
-    data = {}
-    for i, o in enumerate(model.observed):
-        data[o.name] = var(observed[i], o.unit, o.description)
-    for i, s in enumerate(model.states):
-        data[s.name] = var(states[i], s.unit, s.description)
+    columns = _columns(problem, states, observed)
+    data = {name: var(columns[name], name) for name in problem.outputs}
     per = lambda x, a: xr.Variable(("patient",), x, attrs=a) if (batched or not shared) else xr.Variable((), x[0], attrs=a)
     data["status"] = per(status.astype(np.int8), Status.flag_attrs())
     data["n_steps"] = per(n_steps, {"long_name": "accepted steps"})
     data["n_rejected"] = per(n_rejected, {"long_name": "rejected steps"})
     time_attrs = {"units": model.time_unit, "long_name": "time"}
+    out_times = problem.out_times
     if shared:
         coords = {"time": xr.Variable(("time",), out_times, attrs=time_attrs)}
     else:
         coords = {"time": xr.Variable(("patient", "obs"), out_times, attrs=time_attrs)}
     if batched or not shared:
         coords["patient"] = np.arange(status.shape[0])
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    return xr.Dataset(data, coords=coords, attrs=problem.attrs())

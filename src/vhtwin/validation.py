@@ -154,3 +154,24 @@ def resolve_solver(model: Model, solver) -> AbstractSolver:
     return method
 
 
+
+
+def output_selection(model: Model, outputs) -> tuple[tuple[str, ...], tuple[int, ...] | None]:
+    """The returned names (model order) and the state rows to save for them (None: every state)."""
+    allowed = model.observable_names + model.state_names
+    if outputs is None:
+        return allowed, None
+    if isinstance(outputs, str) or not all(isinstance(x, str) for x in outputs):
+        raise InputError(f"outputs must be a list of names, got {outputs!r}")
+    unknown = [x for x in outputs if x not in allowed]
+    if unknown:
+        raise InputError(f"unknown output {unknown[0]!r}; the model's observables and states are {list(allowed)}")
+    if not outputs:
+        raise InputError(f"outputs is empty; choose from {list(allowed)}")
+    wanted = set(outputs)
+    needed = {x for x in wanted if x in model.state_names}
+    dependencies = model.observable_dependencies()
+    for name in wanted & set(model.observable_names):
+        needed.update(dependencies[name])
+    rows = tuple(i for i, name in enumerate(model.state_names) if name in needed)
+    return tuple(x for x in allowed if x in wanted), rows
