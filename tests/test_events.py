@@ -54,3 +54,19 @@ def test_events_before_first_output_are_simulated():
     t = np.array([40.0, 44.0, 48.0])
     ds = vh.simulate(Decay(), params={"k": K}, times=t, protocol=reg, rtol=1e-11, atol=1e-13, precision="float64")
     np.testing.assert_allclose(ds["remaining"].values, exact(t, [(12.0 * i, 100.0) for i in range(4)]), rtol=1e-9)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    times=st.lists(st.floats(0.0, 20.0, allow_nan=False), min_size=3, max_size=3),
+    amounts=st.lists(st.floats(0.0, 500.0, allow_nan=False), min_size=3, max_size=3),
+)
+def test_any_bolus_schedule_matches_superposition(times, amounts):
+    """Random dose times (ties included) and amounts: the solve equals the superposition of single doses."""
+    reg = vh.Regimen(tuple(vh.Dose(t, a, "amount") for t, a in zip(times, amounts)))
+    t = np.linspace(0.0, 24.0, 13)
+    ds = vh.simulate(Decay(), params={"k": K}, times=t, protocol=reg, rtol=1e-10, atol=1e-10, precision="float64")
+    np.testing.assert_allclose(ds["remaining"].values, exact(t, list(zip(times, amounts))), rtol=1e-7, atol=1e-8)
