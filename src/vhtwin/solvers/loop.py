@@ -171,9 +171,11 @@ def integrate(
     # (Output times increase strictly and t0 is not after the first, so at most the first one equals t0.)
     rows = tuple(range(n)) if config.save_rows is None else config.save_rows
     pick = lambda y: jnp.stack([y[i] for i in rows])  # static rows: XLA drops the work for the others
-    saved = jnp.full((len(rows), T, B), jnp.nan, dtype)
+    # The buffer is kept flat over (time, lane) so that a save is a scatter with one index per lane (j * B + lane),
+    # which XLA's CPU scatter handles faster than an index pair.
+    saved = jnp.full((len(rows), T * B), jnp.nan, dtype)
     at0 = _output_time(outputs, jnp.zeros((B,), jnp.int32)) <= t0
-    saved = saved.at[:, jnp.where(at0, 0, T), lanes].set(pick(y0), mode="drop")
+    saved = saved.at[:, jnp.where(at0, lanes, T * B)].set(pick(y0), mode="drop")
     out = at0.astype(jnp.int32)
 
     # --- events at t0 apply before the first step ---------------------------------------------------------------
@@ -266,7 +268,7 @@ def integrate(
             def save(saved, j=j, t_o=t_o, write=write):
                 theta = jnp.where(write, (t_o - s.t) / h, 1.0).astype(dtype)
                 y_o = pick(solver.interpolate(dense, theta))
-                return saved.at[:, jnp.where(write, j, T), lanes].set(y_o, mode="drop")
+                return saved.at[:, jnp.where(write, j * B + lanes, T * B)].set(y_o, mode="drop")
 
             # The first output slot is used by some lane at almost every iteration of a large batch; the later
             # ones only when a step spans several outputs, so they are skipped when no lane needs them.
@@ -316,7 +318,7 @@ def integrate(
 
     final = lax.while_loop(cond, body, state)
     failed = final.status != Status.SUCCESS
-    saved = jnp.where(failed[None, None, :], jnp.nan, final.saved)
+    saved = jnp.where(failed[None, None, :], jnp.nan, final.saved.reshape(len(rows), T, B))
     return LoopResult(saved, final.status, final.n_steps, final.n_rejected, final.t, final.y)
 
 
