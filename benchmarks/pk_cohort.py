@@ -7,14 +7,16 @@ atol 1e-9. Outputs at a dose time are the pre-dose values (vhtwin's convention).
 
 Peers, run in one process, each in its own ``jax.enable_x64(precision == "float64")`` context:
 
-* ``vhtwin``: ``vhtwin.simulate`` with the default solver (Tsit5, PI controller). Timed end to end: input checks,
-  the compiled batched solve, transfer to numpy and the xarray Dataset.
+* ``vhtwin``: ``vhtwin.simulate(..., outputs=["Cc"])`` with the default solver (Tsit5, integral step control), the
+  batch split over every local device (every CPU core). Timed end to end: input checks, the compiled batched solve,
+  transfer to numpy and the xarray Dataset. ``vhtwin_1dev``: the same on one device.
 * ``diffrax``: ``diffrax.diffeqsolve`` with ``Tsit5()`` and ``PIDController(rtol, atol)`` (diffrax's defaults
   otherwise), ``jax.vmap`` over patients, the solve restarted at each dose: a ``lax.scan`` over the 14 dosing
   intervals, each a ``diffeqsolve`` from t_k to t_{k+1} with ``SaveAt(ts=<the hourly times in (t_k, t_{k+1}]>)``,
   100 mg added to ``depot`` at the start of each interval. The output at t_{k+1} is therefore the state before dose
   k+1 (pre-dose), and t = 0 is the initial state. The whole cohort solve is ONE jitted function. Timed: the jitted
-  call plus transfer of Cc to numpy.
+  call plus transfer of Cc to numpy. ``diffrax_sharded``: the same with the patient axis sharded over every local
+  device (XLA SPMD).
 
 Accuracy is measured against the exact solution
 :func:`vhtwin.models.pharmacokinetics.two_compartment_oral.closed_form_central` (float64 superposition).
