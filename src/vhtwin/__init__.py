@@ -33,6 +33,7 @@ def _use_every_cpu_core() -> None:
 
 _use_every_cpu_core()
 
+from .analysis import nca
 from .dosing import Dose, Regimen
 from .errors import InputError, ModelError, SolverError, VhtwinError
 from .library import list_models, load_model
@@ -42,5 +43,5 @@ from .solvers import Status
 
 __all__ = [
     "Dose", "Input", "InputError", "Model", "ModelError", "Observable", "Parameter", "Regimen", "SolverError",
-    "Simulator", "State", "Status", "VhtwinError", "default_precision", "list_models", "load_model", "simulate",
+    "Simulator", "State", "Status", "VhtwinError", "default_precision", "list_models", "load_model", "nca", "simulate",
 ]
