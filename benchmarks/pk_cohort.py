@@ -7,9 +7,10 @@ atol 1e-9. Outputs at a dose time are the pre-dose values (vhtwin's convention).
 
 Peers, run in one process, each in its own ``jax.enable_x64(precision == "float64")`` context:
 
-* ``vhtwin``: ``vhtwin.simulate(..., outputs=["Cc"])`` with the default solver (Tsit5, integral step control), the
+* ``vhtwin``: ``vhtwin.simulate(..., outputs=["Cc"], solver="tsit5")`` (Tsit5, integral step control), the
   batch split over every local device (every CPU core). Timed end to end: input checks, the compiled batched solve,
-  transfer to numpy and the xarray Dataset. ``vhtwin_1dev``: the same on one device.
+  transfer to numpy and the xarray Dataset. ``vhtwin_1dev``: the same on one device. ``vhtwin_exact``: the exact
+  matrix-exponential path for linear models (``solver="exact"``, what ``"auto"`` picks for this model).
 * ``diffrax``: ``diffrax.diffeqsolve`` with ``Tsit5()`` and ``PIDController(rtol, atol)`` (diffrax's defaults
   otherwise), ``jax.vmap`` over patients, the solve restarted at each dose: a ``lax.scan`` over the 14 dosing
   intervals, each a ``diffeqsolve`` from t_k to t_{k+1} with ``SaveAt(ts=<the hourly times in (t_k, t_{k+1}]>)``,
@@ -122,6 +123,7 @@ class Peer:
 class VhtwinPeer(Peer):
     name = "vhtwin"
     devices = None  # all local devices (every CPU core), vhtwin's default
+    solver = "tsit5"  # the ODE path; the model is linear, so "auto" would take the exact path (vhtwin_exact)
 
     def __init__(self, params, precision):
         super().__init__(params, precision)
@@ -133,7 +135,8 @@ class VhtwinPeer(Peer):
 
     def _simulate(self):
         return self.vh.simulate(self.model, params=self.params, times=TIMES, protocol=self.regimen, rtol=RTOL,
-                                atol=ATOL, precision=self.precision, devices=self.devices, outputs=["Cc"])
+                                atol=ATOL, precision=self.precision, devices=self.devices, outputs=["Cc"],
+                                solver=self.solver)
 
     def run(self):
         with self.x64():
@@ -151,6 +154,13 @@ class VhtwinPeer(Peer):
         used = self.devices or len(jax.local_devices())
         return {"solver": getattr(self, "solver", "auto"), "devices": used,
                 "call": "vhtwin.simulate(...) -> xarray.Dataset"}
+
+
+class VhtwinExactPeer(VhtwinPeer):
+    """vhtwin's exact path for linear models: matrix exponentials over the merged output/dose grid."""
+
+    name = "vhtwin_exact"
+    solver = "exact"
 
 
 class VhtwinOneDevicePeer(VhtwinPeer):
@@ -249,13 +259,14 @@ class DiffraxShardedPeer(DiffraxPeer):
         return n_dev if self.n % n_dev == 0 else 1
 
 
-PEERS = {"vhtwin": VhtwinPeer, "vhtwin_1dev": VhtwinOneDevicePeer, "diffrax": DiffraxPeer,
+PEERS = {"vhtwin": VhtwinPeer, "vhtwin_1dev": VhtwinOneDevicePeer, "vhtwin_exact": VhtwinExactPeer, "diffrax": DiffraxPeer,
          "diffrax_sharded": DiffraxShardedPeer}
 #: Ratios reported: (numerator, denominator, label).
 RATIOS = (
     ("vhtwin", "diffrax", "vhtwin_over_diffrax"),  # each as a user gets it by default (the issue's ratio)
     ("vhtwin_1dev", "diffrax", "vhtwin_1dev_over_diffrax"),  # one core each
     ("vhtwin", "diffrax_sharded", "vhtwin_over_diffrax_sharded"),  # every core each
+    ("vhtwin_exact", "diffrax", "vhtwin_exact_over_diffrax"),  # the closed-form path against the ODE peer
 )
 
 

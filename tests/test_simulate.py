@@ -29,9 +29,12 @@ def exact_cc(p, times=TIMES):
     return closed_form_central(times, DOSE_TIMES, [100.0] * 14, *args) / args[2]
 
 
-def test_reference_call_matches_closed_form(model, regimen):
+@pytest.mark.parametrize("solver", ["tsit5", "auto"])  # "auto" is the exact matrix-exponential path here
+def test_reference_call_matches_closed_form(model, regimen, solver):
     p = cohort(300, seed=7)
-    ds = vh.simulate(model, params=p, times=TIMES, protocol=regimen, rtol=1e-8, atol=1e-10, precision="float64")
+    ds = vh.simulate(model, params=p, times=TIMES, protocol=regimen, rtol=1e-8, atol=1e-10, precision="float64",
+                     solver=solver)
+    assert ds.attrs["solver"] == ("exact" if solver == "auto" else solver)
     assert ds["Cc"].dims == ("patient", "time")
     assert ds["status"].dims == ("patient",)
     assert ds["Cc"].attrs["units"] == "mg L-1"
@@ -44,20 +47,24 @@ def test_reference_call_matches_closed_form(model, regimen):
     assert np.all(ds["Cc"].values[:, 0] == 0.0)
 
 
-def test_float32_is_accurate_to_its_resolution(model, regimen):
+@pytest.mark.parametrize("solver, bound", [("tsit5", 1e-5), ("exact", 2e-4)])
+def test_float32_is_accurate_to_its_resolution(model, regimen, solver, bound):
+    """Float32: the ODE path is limited by its tolerance; the exact path by the rounding it accumulates over the
+    168 hourly propagations (each a float32 matrix product)."""
     p = cohort(64, seed=3)
-    ds = vh.simulate(model, params=p, times=TIMES, protocol=regimen, rtol=1e-6, atol=1e-9, precision="float32")
+    ds = vh.simulate(model, params=p, times=TIMES, protocol=regimen, rtol=1e-6, atol=1e-9, precision="float32",
+                     solver=solver)
     assert ds["Cc"].dtype == np.float32
     ref = exact_cc(p)
     rel = np.abs(ds["Cc"].values - ref)[ref > 1e-3] / ref[ref > 1e-3]
-    assert rel.max() < 2e-4
+    assert rel.max() < bound
 
 
 def test_single_patient_has_no_patient_dim(model, regimen):
     ds = vh.simulate(model, params={"CL": 4.0}, times=TIMES, protocol=regimen, precision="float64")
     assert ds["Cc"].dims == ("time",)
     assert int(ds["status"]) == vh.Status.SUCCESS
-    assert ds.attrs["solver"] == "tsit5"
+    assert ds.attrs["solver"] == "exact"  # a linear model on a shared grid: solved exactly
     for state in ("depot", "central", "peripheral"):
         assert ds[state].attrs["units"] == "mg"
     assert ds["time"].attrs["units"] == "h"
@@ -106,7 +113,7 @@ def test_multi_device_split_equals_single_device(model, regimen):
 
     if len(jax.local_devices()) < 2:
         pytest.skip("needs 2 local devices (set JAX_NUM_CPU_DEVICES=2)")
-    pr = prepare(model, cohort(257, seed=2), times=TIMES, protocol=regimen, precision="float64")
+    pr = prepare(model, cohort(257, seed=2), times=TIMES, protocol=regimen, precision="float64", solver="tsit5")
     with jax.enable_x64(True):
         one = [np.asarray(x) for x in run(pr, n_devices=1)]
         two = [np.asarray(x) for x in run(pr, n_devices=2)]
@@ -135,3 +142,42 @@ def test_outputs_selects_variables_and_saves_only_what_they_need(model, regimen)
     assert prepare(model, p, times=TIMES, outputs=["peripheral", "Cc"]).saved_states == ("central", "peripheral")
     with pytest.raises(vh.InputError, match=r"unknown output 'AUC'"):
         vh.simulate(model, params=p, times=TIMES, outputs=["AUC"])
+
+
+def test_exact_path_handles_infusions():
+    """The exact path with a bolus and an infusion (a piecewise-constant input) against the closed form and the ODE."""
+    from vhtwin.models.pharmacokinetics.one_compartment_iv import closed_form_central
+
+    m = vh.load_model("pharmacokinetics/one_compartment_iv")
+    reg = vh.Regimen.bolus(100.0, into="central") + vh.Regimen.infusion(200.0, into="central", duration=2.0, at=5.0)
+    t = np.linspace(0.0, 24.0, 49)
+    p = {"CL": np.array([2.0, 5.0]), "V": np.array([20.0, 40.0])}
+    ds = vh.simulate(m, params=p, times=t, protocol=reg, precision="float64")
+    assert ds.attrs["solver"] == "exact"
+    exact = closed_form_central(t, [0.0], [100.0], p["CL"][:, None], p["V"][:, None], infusions=[(5.0, 2.0, 200.0)])
+    np.testing.assert_allclose(ds["central"].values, exact, rtol=1e-10, atol=1e-12)
+    ode = vh.simulate(m, params=p, times=t, protocol=reg, precision="float64", solver="tsit5", rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ds["central"].values, ode["central"].values, rtol=1e-8, atol=1e-10)
+
+
+def test_exact_path_refuses_what_it_cannot_do(model, regimen):
+    per_patient_times = np.tile(np.arange(5.0), (2, 1))
+    with pytest.raises(vh.InputError, match="solver 'exact' does not apply: per-patient output times"):
+        vh.simulate(model, params={"CL": np.ones(2)}, times=per_patient_times, protocol=regimen, solver="exact")
+    # "auto" falls back to the ODE method there
+    ds = vh.simulate(model, params={"CL": np.ones(2)}, times=per_patient_times, protocol=regimen)
+    assert ds.attrs["solver"] == "tsit5"
+
+
+def test_false_linear_claim_is_refused():
+    class NotLinear(vh.Model):
+        time_unit = "h"
+        linear = True
+        states = (vh.State("x", "mg", initial=1.0),)
+        parameters = (vh.Parameter("k", 0.1, "h-1", positive=True),)
+
+        def rhs(self, t, y, p):
+            return {"x": -p.k * y.x**2}
+
+    with pytest.raises(vh.ModelError, match="declares linear = True, but its rhs is not affine"):
+        vh.simulate(NotLinear(), times=np.arange(3.0))

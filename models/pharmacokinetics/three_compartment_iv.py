@@ -20,6 +20,7 @@ class ThreeCompartmentIV(Model):
     """Three-compartment mammillary model with intravenous input (amounts in mg, time in h)."""
 
     time_unit = "h"
+    linear = True  # first-order transfer and elimination: solved exactly by solver="auto"
     reference = "Gibaldi M, Perrier D. Pharmacokinetics, 2nd ed. Marcel Dekker, 1982."
     states = (
         State("central", "mg", 0.0, dosable=True, description="amount in the central compartment (plasma)"),

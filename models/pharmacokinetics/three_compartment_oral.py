@@ -21,6 +21,7 @@ class ThreeCompartmentOral(Model):
     """Three-compartment mammillary model with first-order absorption from a depot (amounts in mg, time in h)."""
 
     time_unit = "h"
+    linear = True  # first-order transfer and elimination: solved exactly by solver="auto"
     reference = "Gibaldi M, Perrier D. Pharmacokinetics, 2nd ed. Marcel Dekker, 1982."
     states = (
         State("depot", "mg", 0.0, dosable=True, description="amount at the absorption site (gut)"),

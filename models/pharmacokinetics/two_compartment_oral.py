@@ -17,6 +17,7 @@ class TwoCompartmentOral(Model):
     """Two-compartment model with first-order absorption from a depot (amounts in mg, time in h)."""
 
     time_unit = "h"
+    linear = True  # first-order transfer and elimination: solved exactly by solver="auto"
     reference = "Gibaldi M, Perrier D. Pharmacokinetics, 2nd ed. Marcel Dekker, 1982."
     states = (
         State("depot", "mg", 0.0, dosable=True, description="amount at the absorption site (gut)"),

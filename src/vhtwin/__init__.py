@@ -34,14 +34,22 @@ def _use_every_cpu_core() -> None:
 _use_every_cpu_core()
 
 from .analysis import nca
+from .compose import DirectEffect, link
 from .dosing import Dose, Regimen
 from .errors import InputError, ModelError, SolverError, VhtwinError
 from .library import list_models, load_model
 from .model import Input, Model, Observable, Parameter, State
+from .population import (
+    IOV, Bernoulli, BodyMassIndex, CategoricalCovariate, CockcroftGault, CovariateTable, Covariates, Derived,
+    ExponentialCovariate, LinearCovariate, LogNormal, Normal, Omega, Population, PowerCovariate, Residual, Uniform,
+)
 from .simulate import Simulator, default_precision, simulate
 from .solvers import Status
 
 __all__ = [
-    "Dose", "Input", "InputError", "Model", "ModelError", "Observable", "Parameter", "Regimen", "SolverError",
-    "Simulator", "State", "Status", "VhtwinError", "default_precision", "list_models", "load_model", "nca", "simulate",
+    "IOV", "Bernoulli", "BodyMassIndex", "CategoricalCovariate", "CockcroftGault", "CovariateTable", "Covariates",
+    "Derived", "DirectEffect", "Dose", "ExponentialCovariate", "Input", "InputError", "LinearCovariate", "LogNormal",
+    "Model", "ModelError", "Normal", "Observable", "Omega", "Parameter", "Population", "PowerCovariate", "Regimen",
+    "Residual", "Simulator", "SolverError", "State", "Status", "Uniform", "VhtwinError", "default_precision", "link",
+    "list_models", "load_model", "nca", "simulate",
 ]

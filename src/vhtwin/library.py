@@ -32,8 +32,11 @@ def list_models() -> list[str]:
     return sorted(names)
 
 
-def load_model(name_or_path: str | Path) -> Model:
+def load_model(name_or_path: str | Path):
     """A model instance from the library (``"pharmacokinetics/two_compartment_oral"``) or a ``.py`` file.
+
+    Returns a :class:`~vhtwin.Model`, or a :class:`~vhtwin.DirectEffect` for a stateless pharmacodynamic component
+    (which is used through :func:`vhtwin.link`).
 
     The same name always returns the same instance, so compiled solves are reused.
 
@@ -75,10 +78,13 @@ def _import_file(path: Path):
     return module
 
 
-def _single_model(module, key: str) -> Model:
+def _single_model(module, key: str):
+    from .compose import DirectEffect  # stateless pharmacodynamic components live in the library too
+
     classes = [
         obj for obj in vars(module).values()
-        if inspect.isclass(obj) and issubclass(obj, Model) and obj is not Model and obj.__module__ == module.__name__
+        if inspect.isclass(obj) and issubclass(obj, (Model, DirectEffect)) and obj not in (Model, DirectEffect)
+        and obj.__module__ == module.__name__
     ]
     if len(classes) != 1:
         found = [c.__name__ for c in classes]

@@ -209,6 +209,9 @@ class Model:
     inputs: ClassVar[tuple[Input, ...]] = ()
     #: Hint for ``solver="auto"``: a stiff model gets the L-stable Rosenbrock method.
     stiff: ClassVar[bool] = False
+    #: A promise that ``rhs`` is affine in the states with time-independent coefficients (linear compartmental
+    #: models): ``solver="auto"`` then uses the exact matrix-exponential path where it applies. Checked on first use.
+    linear: ClassVar[bool] = False
     #: Library name (``"pharmacokinetics/two_compartment_oral"``) or the user's class name.
     name: ClassVar[str] = ""
     #: Citation of the model as a whole.

@@ -22,7 +22,8 @@ from .engine import compiled_solve, device_split
 from .errors import InputError, SolverError
 from .events import build_events
 from .model import Model
-from .solvers import AbstractSolver, LoopConfig, PIController, Status
+from . import exact_path
+from .solvers import AbstractSolver, Exact, LoopConfig, PIController, Status
 from .solvers.loop import Events
 from .validation import (
     check_precision, default_precision, initial_states, output_selection, output_times, parameter_matrix,
@@ -55,6 +56,7 @@ class Problem:
     rtol: np.ndarray
     atol: np.ndarray
     outputs: tuple[str, ...]  # observables and states returned, in the model's order
+    plan: Any = None  # the merged time grid of the exact linear path (solver "exact")
 
     @property
     def saved_states(self) -> tuple[str, ...]:
@@ -121,7 +123,7 @@ def prepare(
     rtol_v, atol_v = tolerance(model, rtol, "rtol", 1e-6), tolerance(model, atol, "atol", 1e-9)
     if dt0 is not None and not (isinstance(dt0, (int, float)) and math.isfinite(dt0) and dt0 > 0):
         raise InputError(f"dt0 {dt0!r} must be a finite number > 0")
-    if not method.adaptive and dt0 is None:
+    if not method.adaptive and dt0 is None and not isinstance(method, Exact):
         raise InputError(f"solver {method.name!r} is fixed-step: give dt0 > 0 (the step)")
     if not (dt_min >= 0 and dt_max > 0 and dt_max >= dt_min):
         raise InputError(f"step bounds dt_min={dt_min!r}, dt_max={dt_max!r} must satisfy 0 <= dt_min <= dt_max, dt_max > 0")
@@ -141,10 +143,24 @@ def prepare(
     config = LoopConfig(
         max_steps=int(max_steps), saves_per_step=int(saves_per_step), controller=PIController(), save_rows=save_rows
     )
+    method, exact_plan = _exact_if_it_applies(model, solver, method, out_t, events, start)
     return Problem(
         model, method, config, precision, P, y0, start, t_end, events, out_t, shared, batched, B,
-        math.nan if dt0 is None else float(dt0), float(dt_min), float(dt_max), rtol_v, atol_v, names,
+        math.nan if dt0 is None else float(dt0), float(dt_min), float(dt_max), rtol_v, atol_v, names, exact_plan,
     )
+
+
+def _exact_if_it_applies(model: Model, solver, method, out_t, events, start):
+    """The exact linear path for ``"exact"``, and for ``"auto"`` on a ``linear`` model when the grid suits it."""
+    if not (solver == "exact" or (solver == "auto" and getattr(model, "linear", False))):
+        return method, None
+    exact_plan = exact_path.plan(model, out_t, events.times, start)
+    if isinstance(exact_plan, str):
+        if solver == "exact":
+            raise InputError(f"solver 'exact' does not apply: {exact_plan}")
+        return method, None  # "auto" keeps the ODE method it resolved to
+    exact_path.check_linear(model)
+    return Exact(), exact_plan
 
 
 def run(problem: Problem, params=None, y0=None, *, n_devices: int | None = None):
@@ -154,6 +170,8 @@ def run(problem: Problem, params=None, y0=None, *, n_devices: int | None = None)
     n_steps, n_rejected.
     """
     pr = problem
+    if isinstance(pr.method, Exact):
+        return exact_path.run(pr, pr.plan, params, y0)
     n = pr.n_patients
     n_dev = device_split(n) if n_devices is None else min(n_devices, device_split(n))
     B = -(-n // n_dev) * n_dev  # padded to a multiple of the device count with copies of the last lane

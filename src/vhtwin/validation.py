@@ -144,6 +144,7 @@ def resolve_solver(model: Model, solver) -> AbstractSolver:
     if isinstance(solver, AbstractSolver):
         method = solver
     elif isinstance(solver, str):
+        # "auto": the ODE method; simulate swaps in the exact path for linear models where it applies.
         method = get_solver(("rodas4" if model.stiff else "tsit5") if solver == "auto" else solver)
     else:
         raise InputError(f"solver must be a name or a solver instance, got {type(solver).__name__}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import AbstractSolver, VectorField
 from .controllers import PIController
+from .exact import Exact
 from .loop import Events, LoopConfig, LoopResult, Outputs, integrate
 from .rk4 import RK4
 from .rodas import Rodas4
@@ -11,7 +12,7 @@ from .rush_larsen import RushLarsen
 from .status import Status
 from .tsit5 import Tsit5
 
-_REGISTRY: dict[str, type] = {"tsit5": Tsit5, "rk4": RK4, "rodas4": Rodas4, "rush_larsen": RushLarsen}
+_REGISTRY: dict[str, type] = {"tsit5": Tsit5, "rk4": RK4, "exact": Exact, "rodas4": Rodas4, "rush_larsen": RushLarsen}
 
 
 def register(cls: type) -> type:
@@ -34,6 +35,6 @@ def solver_names() -> list[str]:
 
 
 __all__ = [
-    "AbstractSolver", "VectorField", "Events", "LoopConfig", "LoopResult", "Outputs", "PIController", "RK4", "Rodas4", "RushLarsen", "Status", "Tsit5",
+    "AbstractSolver", "Exact", "VectorField", "Events", "LoopConfig", "LoopResult", "Outputs", "PIController", "RK4", "Rodas4", "RushLarsen", "Status", "Tsit5",
     "get_solver", "integrate", "register", "solver_names",
 ]

@@ -1,0 +1,270 @@
+"""``Population``: typical values, covariates, covariate models, random effects and residual error of a model, and
+the per-patient draw that feeds :func:`vhtwin.simulate`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from ..errors import InputError
+from ..model import Model
+from . import _random
+from .covariate_models import CovariateModel
+from .covariates import CovariateSource, as_source
+from .residual import Residual
+from .variability import DISTRIBUTIONS, IOV, Omega, correlate, individual
+
+RANDOM_NUMBERS = (
+    "Threefry-2x32 hash chain of (seed, stream, patient id, index, variable); uniform -> normal by inversion "
+    "(vhtwin.population._random)"
+)
+
+
+class Population:
+    """A population model in the NONMEM / mrgsolve / rxode2 sense, for one :class:`vhtwin.Model`.
+
+    Patient ``i`` (a global id) gets covariates, then typical values scaled by the covariate models, then between-
+    subject etas ``eta ~ N(0, Omega)`` (and per-occasion kappas with ``iov``), and parameters
+    ``P = TV * exp(eta)`` (log-normal, the default), ``TV + eta`` (normal) or
+    ``lower + (upper - lower) expit(logit((TV - lower) / (upper - lower)) + eta)`` (logit). Everything random about
+    patient ``i`` depends only on ``(seed, i)``: a cohort drawn in one call or in chunks of any size is bit for bit
+    the same.
+
+    Parameters
+    ----------
+    model : Model or str
+        The model, or a library name for :func:`vhtwin.load_model`.
+    typical : dict, optional
+        Typical values by parameter name (in the model's units); missing parameters take the model's defaults.
+    omega : dict or Omega, optional
+        Between-subject variances on the eta scale by parameter name (diagonal), or an :class:`Omega` with blocks.
+        Parameters without an omega have no between-subject variability.
+    covariates : Covariates, CovariateTable, DataFrame or dict of arrays, optional
+        Where covariates come from (a DataFrame or dict of arrays is a :class:`CovariateTable`: patient ``i`` takes
+        row ``i``).
+    covariate_models : sequence of CovariateModel
+        Applied to the typical values, in order, before the etas.
+    residual : Residual, optional
+        Residual error of the observations; apply it to simulated outputs with ``pop.residual.apply``.
+    distribution : str or dict, optional
+        ``"lognormal"`` (default), ``"normal"`` or ``"logit"`` for all parameters or by name; ``("logit", lower,
+        upper)`` gives the logit's bounds (by default the parameter's declared bounds).
+    iov : IOV, optional
+        Inter-occasion variability; see :meth:`sample` for the ``occasion`` dim and :meth:`at_occasion`.
+
+    Examples
+    --------
+    >>> m = vh.load_model("pharmacokinetics/one_compartment_oral")
+    >>> pop = vh.Population(m, typical={"ka": 1.5, "CL": 2.8, "V": 31.5},
+    ...                     omega={"ka": 0.42, "CL": 0.073, "V": 0.018}, residual=vh.Residual(additive=0.7))
+    >>> draw = pop.sample(n=1000, seed=0)
+    >>> result = vh.simulate(m, params=draw, times=np.arange(0.5, 24.5), protocol=vh.Regimen.bolus(320.0, into="depot"))
+    """
+
+    def __init__(
+        self,
+        model: Model | str,
+        typical: Mapping[str, float] | None = None,
+        omega: Mapping[str, float] | Omega | None = None,
+        covariates=None,
+        covariate_models: Sequence[CovariateModel] = (),
+        residual: Residual | None = None,
+        distribution: str | Mapping[str, object] | None = None,
+        iov: IOV | None = None,
+    ):
+        if isinstance(model, str):
+            from ..library import load_model
+
+            model = load_model(model)
+        if not isinstance(model, Model):
+            raise InputError(f"Population: model must be a vhtwin.Model instance or a library name, got {type(model).__name__}")
+        self.model = model
+        self._declared = {q.name: q for q in model.parameters}
+        self.typical = self._typical(typical)
+        self.omega = Omega.coerce(omega)
+        self._known(self.omega.names, "omega")
+        if iov is not None and not isinstance(iov, IOV):
+            raise InputError(f"Population: iov must be a vhtwin.IOV (variances and n_occasions), got {type(iov).__name__}")
+        self.iov = iov
+        if iov is not None:
+            self._known(iov.variances, "iov")
+        self.distribution, self._bounds = self._distributions(distribution)
+        self.covariates: CovariateSource | None = as_source(covariates)
+        self.covariate_models = self._covariate_models(covariate_models)
+        if residual is not None and not isinstance(residual, Residual):
+            raise InputError(f"Population: residual must be a vhtwin.Residual, got {type(residual).__name__}")
+        self.residual = residual
+
+    # -- checks -------------------------------------------------------------------------------------------------------
+    def _known(self, names, field: str) -> None:
+        for name in names:
+            if name not in self._declared:
+                raise InputError(
+                    f"Population {field}: unknown parameter {name!r} for model {self.model.name}; its parameters are "
+                    f"{list(self._declared)}"
+                )
+
+    def _typical(self, typical) -> dict[str, float]:
+        typical = {} if typical is None else typical
+        if not isinstance(typical, Mapping):
+            raise InputError(f"Population typical must be a dict of values by parameter name, got {type(typical).__name__}")
+        self._known(typical, "typical")
+        out = self.model.default_parameters()
+        for name, value in typical.items():
+            q = self._declared[name]
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                raise InputError(f"Population typical value of {name!r} is {value!r}; it must be a number") from None
+            if q.violations(np.asarray([v])).any():
+                raise InputError(f"Population typical value of {name!r} is {v:g}; it must be {q.allowed()}")
+            out[name] = v
+        return out
+
+    def _distributions(self, distribution):
+        names = self.model.parameter_names
+        if distribution is None or isinstance(distribution, (str, tuple)):
+            spec = {n: distribution or "lognormal" for n in names}
+        elif isinstance(distribution, Mapping):
+            self._known(distribution, "distribution")
+            spec = {n: distribution.get(n, "lognormal") for n in names}
+        else:
+            raise InputError(f"Population distribution must be a name, or a dict by parameter, got {distribution!r}")
+        kinds, bounds = {}, {}
+        for n, d in spec.items():
+            kind, rest = (d[0], d[1:]) if isinstance(d, tuple) else (d, ())
+            if kind not in DISTRIBUTIONS:
+                raise InputError(f"Population distribution of {n!r} is {d!r}; allowed: {list(DISTRIBUTIONS)}")
+            q, tv = self._declared[n], self.typical[n]
+            lo, hi = (q.lower, q.upper) if not rest else tuple(rest) + (None,) * (2 - len(rest))
+            if kind == "logit":
+                if lo is None or hi is None or not (lo < tv < hi):
+                    raise InputError(
+                        f"Population distribution of {n!r}: a logit needs bounds lower < typical < upper; got lower "
+                        f"{lo!r}, typical {tv:g}, upper {hi!r} (give them as ('logit', lower, upper))"
+                    )
+            elif kind == "lognormal" and tv <= 0 and n in self.omega.names:
+                raise InputError(f"Population: {n!r} is log-normal but its typical value is {tv:g}; it must be > 0")
+            kinds[n], bounds[n] = kind, (lo, hi)
+        return kinds, bounds
+
+    def _covariate_models(self, models) -> tuple[CovariateModel, ...]:
+        available = () if self.covariates is None else self.covariates.names
+        clash = [c for c in available if c in self._declared or c.startswith(("eta_", "kappa_"))]
+        if clash:
+            raise InputError(f"Population covariates: name {clash[0]!r} clashes with a parameter or an eta variable")
+        out = []
+        for cm in models:
+            if not isinstance(cm, CovariateModel):
+                raise InputError(f"Population covariate_models must hold covariate models (PowerCovariate, ...), got {cm!r}")
+            self._known([cm.param], f"{type(cm).__name__}")
+            if cm.covariate not in available:
+                raise InputError(
+                    f"Population {type(cm).__name__} on {cm.param!r} refers to covariate {cm.covariate!r}, which is not "
+                    f"among the covariates {list(available)}"
+                )
+            out.append(cm)
+        return tuple(out)
+
+    # -- drawing ------------------------------------------------------------------------------------------------------
+    def typical_values(self, covariates: Mapping[str, np.ndarray] | None = None, n: int | None = None) -> dict[str, np.ndarray]:
+        """Typical values per patient after the covariate models (no etas), from covariate arrays by name."""
+        covariates = covariates or {}
+        if n is None:
+            n = len(next(iter(covariates.values()))) if covariates else 1
+        tv = {name: np.full(n, value) for name, value in self.typical.items()}
+        for cm in self.covariate_models:
+            if cm.covariate not in covariates:
+                raise InputError(f"typical_values: covariate {cm.covariate!r} is needed by {type(cm).__name__} on {cm.param!r}")
+            tv[cm.param] = tv[cm.param] * cm.factor(covariates[cm.covariate])
+        return tv
+
+    def sample(self, n: int, seed: int, first_patient: int = 0) -> xr.Dataset:
+        """Draw patients ``first_patient .. first_patient + n - 1``.
+
+        Returns
+        -------
+        xarray.Dataset
+            Over ``patient`` (coordinate: the global ids): every model parameter (``units`` from the model),
+            ``eta_<name>`` for each parameter with between-subject variability, and each covariate (with ``units``
+            where known). With ``iov``: an ``occasion`` dim, ``kappa_<name>`` and ``<name>_by_occasion``
+            ``(patient, occasion)`` for each parameter with IOV; the plain ``<name>`` variable then holds occasion 0's
+            value. Usable directly as ``vh.simulate(model, params=draw, ...)`` (which reads the parameter variables).
+        """
+        for label, v, low in (("n", n, 1), ("first_patient", first_patient, 0)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                raise InputError(f"Population.sample: {label} {v!r} must be an integer >= {low}")
+        seed = _random.check_seed(seed)
+        ids = np.arange(int(first_patient), int(first_patient) + int(n), dtype=np.uint64)
+        covariates = {} if self.covariates is None else self.covariates.sample(seed, ids)
+        tv = self.typical_values(covariates, n)
+        etas = {}
+        for names, root in self.omega.groups():
+            z = np.stack([_random.normals(seed, _random.ETA, name, ids) for name in names], axis=1)
+            eta = correlate(z, root)
+            etas.update({name: eta[:, k] for k, name in enumerate(names)})
+        kappas = {}
+        if self.iov is not None:
+            occasions = np.arange(self.iov.n_occasions)[None, :]
+            for name, var in self.iov.variances.items():
+                kappas[name] = math.sqrt(var) * _random.normals(seed, _random.IOV, name, ids[:, None], occasions)
+        return self._dataset(ids, seed, covariates, tv, etas, kappas)
+
+    def _dataset(self, ids, seed, covariates, tv, etas, kappas) -> xr.Dataset:
+        data, n = {}, ids.shape[0]
+        for q in self.model.parameters:
+            name, kind = q.name, self.distribution[q.name]
+            lo, hi = self._bounds[name]
+            eta = etas.get(name, np.zeros(n))
+            value = individual(tv[name], eta, kind, lo, hi) if name in etas else tv[name]
+            attrs = {"units": q.unit, "distribution": kind}
+            if q.description:
+                attrs["long_name"] = q.description
+            if name in kappas:
+                by_occasion = individual(tv[name], eta[:, None] + kappas[name], kind, lo, hi)
+                data[f"{name}_by_occasion"] = xr.Variable(("patient", "occasion"), by_occasion, attrs=dict(attrs))
+                value = by_occasion[:, 0].copy()
+                attrs["note"] = "value on occasion 0; every occasion in <name>_by_occasion"
+            data[name] = xr.Variable(("patient",), value, attrs=attrs)
+        for name, eta in etas.items():
+            data[f"eta_{name}"] = xr.Variable(
+                ("patient",), eta, attrs={"units": "1", "long_name": f"between-subject random effect of {name} (eta scale)"}
+            )
+        for name, kappa in kappas.items():
+            data[f"kappa_{name}"] = xr.Variable(
+                ("patient", "occasion"), kappa, attrs={"units": "1", "long_name": f"inter-occasion random effect of {name}"}
+            )
+        units = {} if self.covariates is None else self.covariates.units
+        for name, values in covariates.items():
+            attrs = {"units": units[name], "long_name": "covariate"} if units.get(name) else {"long_name": "covariate"}
+            data[name] = xr.Variable(("patient",), values, attrs=attrs)
+        coords = {"patient": ids.astype(np.int64)}
+        if kappas:
+            coords["occasion"] = np.arange(self.iov.n_occasions)
+        attrs = {"model": self.model.name, "seed": seed, "random_numbers": RANDOM_NUMBERS}
+        return xr.Dataset(data, coords=coords, attrs=attrs)
+
+    def at_occasion(self, draw: xr.Dataset, occasion: int) -> xr.Dataset:
+        """The draw with each IOV parameter set to its value on ``occasion`` (to simulate that occasion).
+
+        A regimen's occasions are the user's to define (NONMEM's OCC item: typically each dosing period); simulate
+        each occasion with its own ``at_occasion`` draw. Switching parameters at occasion boundaries inside one
+        solve is not wired into :func:`vhtwin.simulate` yet.
+        """
+        if self.iov is None or "occasion" not in draw.dims:
+            raise InputError("at_occasion: this population (or draw) has no inter-occasion variability")
+        if not 0 <= occasion < draw.sizes["occasion"]:
+            raise InputError(f"at_occasion: occasion {occasion!r} must be in 0 .. {draw.sizes['occasion'] - 1}")
+        out = draw.copy()
+        for name in self.iov.variances:
+            out[name] = draw[f"{name}_by_occasion"].isel(occasion=occasion, drop=True)
+        return out
+
+    def __repr__(self):
+        iiv = ", ".join(self.omega.names) or "none"
+        cov = ", ".join(self.covariates.names) if self.covariates is not None else "none"
+        return f"<vhtwin Population of {self.model.name}: IIV on {iiv}; covariates {cov}; residual {self.residual}>"

@@ -1,0 +1,97 @@
+"""Exact solution of linear time-invariant models between events: the matrix exponential.
+
+A model that declares ``linear = True`` promises ``dy/dt = A(p) y + c(p, u)``: affine in the states, with
+coefficients that depend on the parameters and the piecewise-constant inputs but not on time (the linear
+compartmental models of pharmacokinetics). Between two consecutive time points (outputs and events merged) the
+solution is exact:
+
+    y(t + d) = E(d) y(t) + F(d) c,    with  [[E, F], [0, I]] = expm([[A d, I d], [0, 0]]).
+
+Every patient has its own A; the step lengths d are shared when the output grid and the dose times are, so one
+exponential per patient and *distinct* step length serves the whole time course. The exponential is computed here,
+batch-last, by scaling and squaring a degree-12 Taylor polynomial with plain multiply-adds (a few hundred per
+patient for a three-compartment model), which is what makes this path two orders of magnitude cheaper than
+integrating.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from .base import AbstractSolver
+
+#: Taylor degree and target norm after scaling: the remainder ||X||^13 / 13! < 2e-16 for ||X|| <= 0.5.
+_DEGREE = 12
+_THETA = 0.5
+
+
+@dataclass(frozen=True)
+class Exact(AbstractSolver):
+    """Matrix-exponential solution of a linear time-invariant model (``Model.linear = True``).
+
+    Not a stepping method: :mod:`vhtwin.exact_path` runs it over the merged grid of output and event times.
+    """
+
+    name = "exact"
+    order = 0  # exact up to round-off
+
+
+def matmul(a, b):
+    """(m, k, B) @ (k, n, B) -> (m, n, B), batch-last, as explicit multiply-adds for small matrices."""
+    m, k, _ = a.shape
+    n = b.shape[1]
+    if m * k * n > 64:  # larger blocks: XLA's dot (unrolled products would bloat the program and its compile)
+        return jnp.einsum("ikb,kjb->ijb", a, b)
+    rows = []
+    for i in range(m):
+        row = []
+        for j in range(n):
+            total = a[i, 0] * b[0, j]
+            for q in range(1, k):
+                total = total + a[i, q] * b[q, j]
+            row.append(total)
+        rows.append(jnp.stack(row))
+    return jnp.stack(rows)
+
+
+def expm(M):
+    """Matrix exponential of a batch of small matrices (m, m, B), batch-last.
+
+    One scaling ``s`` for the whole batch (from the largest 1-norm), so the squarings are a loop with one trip
+    count; lanes with smaller norms are scaled further than they need, which costs nothing in accuracy that
+    matters (the squaring error grows like s * eps).
+    """
+    m = M.shape[0]
+    norm = jnp.max(jnp.sum(jnp.abs(M), axis=0))  # max over lanes of the max column sum
+    s = jnp.maximum(0, jnp.ceil(jnp.log2(jnp.maximum(norm, 1e-300) / _THETA))).astype(jnp.int32)
+    X = M / (2.0 ** s).astype(M.dtype)
+    eye = jnp.broadcast_to(jnp.eye(m, dtype=M.dtype)[:, :, None], M.shape)
+    R = eye
+    for k in range(_DEGREE, 0, -1):  # Horner: I + X/1 (I + X/2 (I + ... ))
+        R = eye + matmul(X, R) / k
+    return lax.fori_loop(0, s, lambda _, A: matmul(A, A), R)
+
+
+def propagators(A, steps, with_input: bool = True):
+    """E(d) and F(d) for each step length d in ``steps`` (D,), for every lane: A (n, n, B) -> two (D, n, n, B).
+
+    Without inputs (``with_input=False``: no infusion, no constant production) F is not needed and only the n x n
+    exponential is computed, which is several times cheaper than the augmented 2n x 2n one.
+    """
+    n, _, B = A.shape
+    dtype = A.dtype
+    eye = jnp.broadcast_to(jnp.eye(n, dtype=dtype)[:, :, None], (n, n, B))
+    zeros = jnp.zeros((n, 2 * n, B), dtype)
+
+    def one(d):
+        if not with_input:
+            return expm(A * d), jnp.zeros_like(A)
+        top = jnp.concatenate([A * d, eye * d], axis=1)  # (n, 2n, B)
+        phi = expm(jnp.concatenate([top, zeros], axis=0))  # (2n, 2n, B)
+        return phi[:n, :n], phi[:n, n:]
+
+    return jax.vmap(one)(steps)
