@@ -33,6 +33,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import keyword
@@ -275,11 +276,7 @@ class Model:
 
     def source_hash(self) -> str:
         """SHA-256 of the source of the model's class (provenance of a result)."""
-        try:
-            text = inspect.getsource(type(self))
-        except (OSError, TypeError):
-            text = repr(type(self))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return _class_source_hash(type(self))
 
     # -- flat-array adapters used by the engine ---------------------------------------------------------------------
     def row_rhs(self, t, y, p, u):
@@ -381,6 +378,15 @@ def jnp_broadcast_scalar(value, dtype):
     import jax.numpy as jnp
 
     return jnp.broadcast_to(jnp.asarray(value, dtype=dtype), ())
+
+
+@functools.lru_cache(maxsize=None)
+def _class_source_hash(cls: type) -> str:
+    try:
+        text = inspect.getsource(cls)
+    except (OSError, TypeError):
+        text = repr(cls)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _check_keys(out: object, expected: tuple[str, ...], where: str, kind: str) -> None:
