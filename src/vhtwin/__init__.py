@@ -37,6 +37,7 @@ from .analysis import nca
 from .compose import DirectEffect, link
 from .dosing import Dose, Regimen
 from .errors import InputError, ModelError, SolverError, VhtwinError
+from .event_records import EventSet, read_events
 from .library import list_models, load_model
 from .model import Input, Model, Observable, Parameter, State
 from .population import (
@@ -48,8 +49,8 @@ from .solvers import Status
 
 __all__ = [
     "IOV", "Bernoulli", "BodyMassIndex", "CategoricalCovariate", "CockcroftGault", "CovariateTable", "Covariates",
-    "Derived", "DirectEffect", "Dose", "ExponentialCovariate", "Input", "InputError", "LinearCovariate", "LogNormal",
+    "Derived", "DirectEffect", "Dose", "EventSet", "ExponentialCovariate", "Input", "InputError", "LinearCovariate", "LogNormal",
     "Model", "ModelError", "Normal", "Observable", "Omega", "Parameter", "Population", "PowerCovariate", "Regimen",
     "Residual", "Simulator", "SolverError", "State", "Status", "Uniform", "VhtwinError", "default_precision", "link",
-    "list_models", "load_model", "nca", "simulate",
+    "list_models", "load_model", "nca", "read_events", "simulate",
 ]

@@ -1,0 +1,355 @@
+"""Read NONMEM-style event records (a CSV file or a pandas DataFrame) into per-patient regimens and output times.
+
+:func:`read_events` turns a table with the columns ID, TIME, AMT, RATE, DUR, CMT, II, ADDL, SS, EVID (names are
+case-insensitive; every column but ID and TIME is optional) into an :class:`EventSet`: the IDs in order of first
+appearance, one :class:`vhtwin.Regimen` per ID and a padded array of per-ID observation times, ready for
+``vh.simulate(model, params, times=ev.observation_times, protocol=ev.regimens)`` -- or simply ``ev.simulate(model,
+params)``.
+
+Semantics (those of NONMEM, as mrgsolve and rxode2 implement them, restricted to what is supported so far):
+
+* ``EVID`` 0 is an observation: its TIME becomes an output time of that ID (CMT, DV, MDV of an observation are not
+  read; every observable and state is returned). An observation must not carry an AMT. ``EVID`` 1 is a dose.
+  ``EVID`` 2 ("other-type event"; in NONMEM it forces a solver restart) is accepted and has no effect here: it
+  neither doses nor adds an output time. ``EVID`` 3 and 4 (resets) are refused as not supported yet. A missing
+  ``EVID`` column (or a blank entry) means 1 where AMT > 0, else 0. ``MDV`` and any other column are ignored.
+* A dose is a bolus when RATE == 0 and DUR == 0; a zero-order infusion of AMT at RATE (> 0), i.e. over AMT/RATE,
+  or over DUR (> 0). Giving both RATE > 0 and DUR > 0 is refused (ambiguous). An infusion whose duration would be 0
+  (RATE > 0 with AMT == 0) is refused; a bolus of AMT == 0 is accepted and does nothing. RATE = -1 / -2 (rate or
+  duration supplied by the model) and ``SS`` != 0 (steady state) are refused as not supported yet.
+* ``ADDL`` > 0 adds that many further doses every ``II`` after the record (ADDL > 0 needs II > 0); II without ADDL
+  is ignored. Infusions repeated this way may overlap; the rates then add.
+* ``CMT`` is the 1-based number of the target state in the model's declaration order of *all* states (the NONMEM
+  compartment number), or a state name. ``compartments={1: "depot", 2: "central"}`` replaces that numbering: only
+  the numbers it lists are then valid. A dose needs a dosable target; when CMT is missing (blank, "." or 0) the
+  model's only dosable state is used if it has exactly one.
+* Model-level bioavailability (F) and absorption lag (ALAG) are **not** applied: amounts go into the target state as
+  written (fold F into AMT, shift TIME for a lag).
+* An output at a dose time is the value just *before* the dose (:func:`vhtwin.simulate`'s left-limit rule),
+  whatever the order of the observation and dose records at that time.
+* Duplicate observation times within an ID are kept once (each row of ``observation_times`` is strictly increasing,
+  as ``simulate`` needs); ``EventSet.observation_rows`` says which records share an output time.
+
+Records must be sorted by TIME within an ID and each ID must form one contiguous block (NONMEM treats a repeated ID
+after another ID as a new individual; that is refused here). Blank, NaN and ``"."`` entries mean "absent" (0 for
+AMT, RATE, DUR, II, ADDL, SS). Every error is an :class:`InputError` that names the record -- its 1-based row in the
+file, header excluded (the position in a DataFrame) -- and its ID.
+
+Examples
+--------
+>>> ev = vh.read_events("study.csv", model)
+>>> out = ev.simulate(model, {"CL": 5.0, "V": 50.0})
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from .dosing import Dose, Regimen
+from .errors import InputError
+from .model import Model
+
+__all__ = ["EventSet", "read_events"]
+
+_NUMERIC = ("time", "amt", "rate", "dur", "ii", "addl", "ss", "evid")
+_KNOWN = ("id", "time", "amt", "rate", "dur", "cmt", "ii", "addl", "ss", "evid")
+
+
+@dataclass(frozen=True, eq=False)
+class EventSet:
+    """Per-ID regimens and observation times read from event records.
+
+    Attributes
+    ----------
+    ids : ndarray
+        The IDs in order of first appearance.
+    regimens : list of Regimen
+        One regimen per ID (possibly empty).
+    observation_times : ndarray
+        ``(n_ids, max_obs)`` float array of each ID's observation times, strictly increasing, padded with NaN.
+    observation_rows : list of list of list of int
+        For each ID and each of its output times, the file rows (1-based) of the observation records at that time.
+    """
+
+    ids: np.ndarray
+    regimens: list
+    observation_times: np.ndarray
+    observation_rows: list = field(default_factory=list, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def simulate(self, model: Model, params=None, **kwargs):
+        """``vh.simulate(model, params, times=observation_times, protocol=regimens, **kwargs)``, patients labelled by ID.
+
+        Passing ``times=`` replaces the observation times (e.g. a dense grid for plotting; it must then suit every
+        ID). Every ID needs at least one observation otherwise.
+        """
+        from .simulate import simulate
+
+        times = kwargs.pop("times", None)
+        if times is None:
+            times = self.observation_times
+            n_obs = np.sum(~np.isnan(times), axis=1) if times.ndim == 2 and times.shape[1] else np.zeros(len(self.ids), int)
+            empty = [i for i, n in zip(self.ids, n_obs) if n == 0]
+            if empty:
+                raise InputError(
+                    f"ID {empty[0]} has no observation records (EVID 0), so it has no output times; "
+                    "add observations or pass times= to EventSet.simulate"
+                )
+        out = simulate(model, params, times=times, protocol=list(self.regimens), **kwargs)
+        if "patient" in out.dims:
+            out = out.assign_coords(patient=np.asarray(self.ids))
+        return out
+
+
+def read_events(path_or_frame, model: Model, *, compartments: Mapping[int, str] | None = None) -> EventSet:
+    """Read NONMEM-style event records into an :class:`EventSet` (see the module docstring for the semantics).
+
+    Parameters
+    ----------
+    path_or_frame : str, os.PathLike or pandas.DataFrame
+        A CSV file with a header row, or a DataFrame. Column names are case-insensitive.
+    model : Model
+        The model whose states CMT refers to.
+    compartments : dict, optional
+        ``{number: state name}`` replacing the default CMT numbering (declaration order of the model's states).
+
+    Raises
+    ------
+    InputError
+        On a missing ID/TIME column, a non-numeric or negative value, an unknown or non-dosable compartment, ADDL
+        without II, records out of time order within an ID, an infusion of zero duration, and on features not
+        supported yet (SS != 0, EVID 3/4, RATE -1/-2) -- naming the record's row and ID.
+    """
+    import pandas as pd
+
+    if not isinstance(model, Model):
+        raise InputError(f"model must be a vhtwin.Model instance, got {type(model).__name__}")
+    if isinstance(path_or_frame, pd.DataFrame):
+        frame = path_or_frame
+    elif isinstance(path_or_frame, (str, os.PathLike)):
+        try:
+            frame = pd.read_csv(path_or_frame, dtype=str, keep_default_na=False, skipinitialspace=True)
+        except FileNotFoundError:
+            raise InputError(f"event records: no such file {os.fspath(path_or_frame)!r}") from None
+    else:
+        raise InputError(f"event records must be a CSV path or a pandas DataFrame, got {type(path_or_frame).__name__}")
+
+    columns: dict[str, Any] = {}
+    for name in frame.columns:
+        key = str(name).strip().lower()
+        if key in _KNOWN:
+            if key in columns:
+                raise InputError(f"event records: column {key.upper()} appears more than once (names are case-insensitive)")
+            columns[key] = frame[name].tolist()
+    for required in ("id", "time"):
+        if required not in columns:
+            raise InputError(f"event records: required column {required.upper()} is missing; the columns are {list(map(str, frame.columns))}")
+
+    cmt_map = _compartment_map(model, compartments)
+    dosable = model.dosable_states
+    n_rows = len(frame)
+    ids: list = []
+    regimens: dict[Any, list[Dose]] = {}
+    observations: dict[Any, dict[float, list[int]]] = {}
+    last_time: dict[Any, float] = {}
+    current = None
+
+    for r in range(n_rows):
+        row = r + 1
+        raw_id = columns["id"][r]
+        pid = _parse_id(raw_id, row)
+        where = f"record {row} (ID {pid})"
+        v = {k: _number(columns[k][r], k, where) if k in columns else None for k in _NUMERIC}
+        time = v["time"]
+        if time is None:
+            raise InputError(f"{where}: TIME is missing")
+        amt = v["amt"] or 0.0
+        rate, dur, ii, ss = (v[k] or 0.0 for k in ("rate", "dur", "ii", "ss"))
+        addl = v["addl"] or 0.0
+        evid = v["evid"] if v["evid"] is not None else (1.0 if amt > 0 else 0.0)
+
+        # ID blocks and time order
+        if pid != current:
+            if pid in regimens:
+                raise InputError(
+                    f"{where}: ID {pid} appears again after other IDs; the records of one ID must be contiguous "
+                    "(sort by ID, then TIME)"
+                )
+            ids.append(pid)
+            regimens[pid], observations[pid], current = [], {}, pid
+        elif time < last_time[pid]:
+            raise InputError(f"{where}: TIME {time:g} is before the previous record's TIME {last_time[pid]:g}; sort the records of each ID by TIME")
+        last_time[pid] = time
+
+        # not supported yet
+        if evid in (3.0, 4.0):
+            raise InputError(f"{where}: EVID {evid:g} (reset{' and dose' if evid == 4 else ''}) is not supported yet")
+        if evid not in (0.0, 1.0, 2.0):
+            raise InputError(f"{where}: EVID {evid:g} is not a valid event type (0 observation, 1 dose, 2 other)")
+        if ss != 0:
+            raise InputError(f"{where}: SS {ss:g} (steady-state dosing) is not supported yet")
+        if rate in (-1.0, -2.0):
+            what = "rate" if rate == -1 else "duration"
+            raise InputError(f"{where}: RATE {rate:g} (infusion {what} supplied by the model) is not supported yet")
+
+        if amt < 0:
+            raise InputError(f"{where}: AMT {amt:g} must be >= 0")
+        if evid == 0:
+            if amt != 0:
+                raise InputError(f"{where}: an observation record (EVID 0) cannot carry AMT {amt:g}; use EVID 1 for a dose")
+            observations[pid].setdefault(time, []).append(row)
+            continue
+        if evid == 2:
+            continue  # other-type event: no effect here (NONMEM restarts its solver at it)
+
+        # dose (EVID 1)
+        if rate < 0:
+            raise InputError(f"{where}: RATE {rate:g} must be >= 0 (0 for a bolus or DUR; -1/-2 are not supported yet)")
+        if dur < 0:
+            raise InputError(f"{where}: DUR {dur:g} must be >= 0 (0 for a bolus or RATE)")
+        if rate > 0 and dur > 0:
+            raise InputError(f"{where}: RATE {rate:g} and DUR {dur:g} are both given; give one of them for an infusion")
+        if rate > 0:
+            duration = amt / rate
+            if duration == 0:
+                raise InputError(f"{where}: RATE {rate:g} with AMT 0 is an infusion of zero duration; use RATE 0 for no dose")
+        else:
+            duration = dur
+        if ii < 0:
+            raise InputError(f"{where}: II {ii:g} must be >= 0")
+        if addl < 0 or addl != int(addl):
+            raise InputError(f"{where}: ADDL {addl:g} must be a whole number >= 0")
+        if addl > 0 and ii <= 0:
+            raise InputError(f"{where}: ADDL {addl:g} needs an interval II > 0 (II is {ii:g})")
+        into = _target(columns["cmt"][r] if "cmt" in columns else None, cmt_map, model, dosable, where)
+        for k in range(int(addl) + 1):
+            regimens[pid].append(Dose(time + k * ii, amt, into, duration))
+
+    max_obs = max((len(o) for o in observations.values()), default=0)
+    obs_times = np.full((len(ids), max_obs), np.nan)
+    obs_rows = []
+    for i, pid in enumerate(ids):
+        ts = sorted(observations[pid])
+        obs_times[i, : len(ts)] = ts
+        obs_rows.append([observations[pid][t] for t in ts])
+    return EventSet(
+        ids=np.asarray(ids),
+        regimens=[Regimen(tuple(regimens[pid])) for pid in ids],
+        observation_times=obs_times,
+        observation_rows=obs_rows,
+    )
+
+
+# -- parsing helpers ---------------------------------------------------------------------------------------------------
+def _missing(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value.strip() in ("", ".")
+    try:
+        return bool(isinstance(value, (float, np.floating)) and math.isnan(value))
+    except TypeError:
+        return False
+
+
+def _number(value, column: str, where: str) -> float | None:
+    """A finite float, or None when absent; InputError on anything else."""
+    if _missing(value):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{where}: {column.upper()} {value!r} is not a number")
+    try:
+        x = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: {column.upper()} {value!r} is not a number") from None
+    if not math.isfinite(x):
+        raise InputError(f"{where}: {column.upper()} {value!r} must be a finite number")
+    return x
+
+
+def _parse_id(value, row: int):
+    if _missing(value):
+        raise InputError(f"record {row}: ID is missing")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            x = float(text)
+        except ValueError:
+            return text
+    elif isinstance(value, (int, np.integer)):
+        return int(value)
+    else:
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"record {row}: ID {value!r} is neither a number nor a text label") from None
+    if not math.isfinite(x):
+        raise InputError(f"record {row}: ID {value!r} must be finite")
+    return int(x) if x == int(x) else x
+
+
+def _compartment_map(model: Model, compartments) -> dict[int, str]:
+    states, dosable = model.state_names, model.dosable_states
+    if compartments is None:
+        return {i + 1: s for i, s in enumerate(states)}
+    if not isinstance(compartments, Mapping):
+        raise InputError(f"compartments must be a dict {{number: state name}}, got {type(compartments).__name__}")
+    out = {}
+    for k, name in compartments.items():
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise InputError(f"compartments: key {k!r} must be an integer compartment number")
+        if name not in dosable:
+            raise InputError(f"compartments: {k} -> {name!r} is not a dosable state of {model.name}; the dosable states are {list(dosable)}")
+        out[int(k)] = name
+    return out
+
+
+def _target(value, cmt_map: dict[int, str], model: Model, dosable, where: str) -> str:
+    """The dosable state a dose record's CMT names."""
+    listing = f"the dosable states are {list(dosable)}"
+    if _missing(value) or _is_zero(value):
+        if len(dosable) == 1:
+            return dosable[0]
+        raise InputError(f"{where}: CMT is missing for a dose and {model.name} has several dosable states; {listing}")
+    name = value.strip() if isinstance(value, str) else None
+    if name is not None:
+        try:
+            number = float(name)
+        except ValueError:
+            if name in dosable:
+                return name
+            kind = "is a state that is not dosable" if name in model.state_names else "is not a state"
+            raise InputError(f"{where}: CMT {name!r} {kind} of {model.name}; {listing}") from None
+    else:
+        if isinstance(value, (bool, np.bool_)):
+            raise InputError(f"{where}: CMT {value!r} is neither a compartment number nor a state name")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"{where}: CMT {value!r} is neither a compartment number nor a state name") from None
+    if not math.isfinite(number) or number != int(number):
+        raise InputError(f"{where}: CMT {value!r} must be a whole compartment number or a state name; {listing}")
+    n = int(number)
+    if n not in cmt_map:
+        valid = sorted(cmt_map)
+        raise InputError(f"{where}: CMT {n} is out of range (valid numbers {valid}); {listing}")
+    state = cmt_map[n]
+    if state not in dosable:
+        raise InputError(f"{where}: CMT {n} is state {state!r}, which is not dosable; {listing}")
+    return state
+
+
+def _is_zero(value) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    try:
+        return float(value.strip() if isinstance(value, str) else value) == 0
+    except (TypeError, ValueError):
+        return False
