@@ -18,7 +18,7 @@ def model():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"params": {"Cl": 5.0}}, r"unknown parameter 'Cl'.*\['ka', 'CL', 'V1', 'Q', 'V2'\]"),
+        ({"params": {"Cl": 5.0}}, r"unknown parameter 'Cl'.*\['ka', 'CL', 'V1', 'Q', 'V2', 'F', 'ALAG'\]"),
         ({"params": {"CL": np.ones((2, 3))}}, r"parameter 'CL'.*1-D array.*shape \(2, 3\)"),
         ({"params": {"CL": np.ones(3), "V1": np.ones(4)}}, r"different lengths"),
         ({"params": {"CL": -1.0}}, r"parameter 'CL'.*-1.*> 0"),

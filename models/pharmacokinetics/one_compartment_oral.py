@@ -20,13 +20,18 @@ class OneCompartmentOral(Model):
     linear = True  # first-order transfer and elimination: solved exactly by solver="auto"
     reference = "Gibaldi M, Perrier D. Pharmacokinetics, 2nd ed. Marcel Dekker, 1982."
     states = (
-        State("depot", "mg", 0.0, dosable=True, description="amount at the absorption site (gut)"),
+        State("depot", "mg", 0.0, dosable=True, bioavailability="F", lag="ALAG",
+              description="amount at the absorption site (gut)"),
         State("central", "mg", 0.0, dosable=True, description="amount in the body (plasma and rapidly equilibrating tissues)"),
     )
     parameters = (
         Parameter("ka", 1.0, "h-1", positive=True, description="first-order absorption rate constant", source="illustrative typical value"),
         Parameter("CL", 5.0, "L h-1", positive=True, description="apparent clearance", source="illustrative typical value"),
         Parameter("V", 50.0, "L", positive=True, description="apparent volume of distribution", source="illustrative typical value"),
+        Parameter("F", 1.0, "1", lower=0.0, description="bioavailability: fraction of each depot dose absorbed",
+                  source="NONMEM F1 convention; 1 = complete"),
+        Parameter("ALAG", 0.0, "h", lower=0.0, description="absorption lag time of depot doses",
+                  source="NONMEM ALAG1 convention; 0 = none"),
     )
     observed = (Observable("Cc", "mg L-1", "plasma concentration"),)
 

@@ -23,7 +23,8 @@ class OneCompartmentOralMM(Model):
     time_unit = "h"
     reference = "Gibaldi M, Perrier D. Pharmacokinetics, 2nd ed. Marcel Dekker, 1982."
     states = (
-        State("depot", "mg", 0.0, dosable=True, description="amount at the absorption site (gut)"),
+        State("depot", "mg", 0.0, dosable=True, bioavailability="F", lag="ALAG",
+              description="amount at the absorption site (gut)"),
         State("central", "mg", 0.0, dosable=True, description="amount in the body (plasma and rapidly equilibrating tissues)"),
     )
     parameters = (
@@ -31,6 +32,10 @@ class OneCompartmentOralMM(Model):
         Parameter("Vmax", 20.0, "mg h-1", positive=True, description="maximum elimination rate", source=_PHENYTOIN_LIKE),
         Parameter("Km", 4.0, "mg L-1", positive=True, description="concentration at half-maximal elimination rate", source=_PHENYTOIN_LIKE),
         Parameter("V", 50.0, "L", positive=True, description="apparent volume of distribution", source=_PHENYTOIN_LIKE),
+        Parameter("F", 1.0, "1", lower=0.0, description="bioavailability: fraction of each depot dose absorbed",
+                  source="NONMEM F1 convention; 1 = complete"),
+        Parameter("ALAG", 0.0, "h", lower=0.0, description="absorption lag time of depot doses",
+                  source="NONMEM ALAG1 convention; 0 = none"),
     )
     observed = (Observable("Cc", "mg L-1", "plasma concentration"),)
 

@@ -24,7 +24,8 @@ class ThreeCompartmentOral(Model):
     linear = True  # first-order transfer and elimination: solved exactly by solver="auto"
     reference = "Gibaldi M, Perrier D. Pharmacokinetics, 2nd ed. Marcel Dekker, 1982."
     states = (
-        State("depot", "mg", 0.0, dosable=True, description="amount at the absorption site (gut)"),
+        State("depot", "mg", 0.0, dosable=True, bioavailability="F", lag="ALAG",
+              description="amount at the absorption site (gut)"),
         State("central", "mg", 0.0, dosable=True, description="amount in the central compartment (plasma)"),
         State("peripheral1", "mg", 0.0, description="amount in the shallow peripheral compartment"),
         State("peripheral2", "mg", 0.0, description="amount in the deep peripheral compartment"),
@@ -37,6 +38,10 @@ class ThreeCompartmentOral(Model):
         Parameter("V2", 50.0, "L", positive=True, description="shallow peripheral volume of distribution", source="illustrative typical value"),
         Parameter("Q3", 2.0, "L h-1", positive=True, description="inter-compartmental clearance, central <-> peripheral2", source="illustrative typical value"),
         Parameter("V3", 100.0, "L", positive=True, description="deep peripheral volume of distribution", source="illustrative typical value"),
+        Parameter("F", 1.0, "1", lower=0.0, description="bioavailability: fraction of each depot dose absorbed",
+                  source="NONMEM F1 convention; 1 = complete"),
+        Parameter("ALAG", 0.0, "h", lower=0.0, description="absorption lag time of depot doses",
+                  source="NONMEM ALAG1 convention; 0 = none"),
     )
     observed = (Observable("Cc", "mg L-1", "central (plasma) concentration"),)
 

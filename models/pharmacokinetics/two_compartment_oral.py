@@ -20,7 +20,8 @@ class TwoCompartmentOral(Model):
     linear = True  # first-order transfer and elimination: solved exactly by solver="auto"
     reference = "Gibaldi M, Perrier D. Pharmacokinetics, 2nd ed. Marcel Dekker, 1982."
     states = (
-        State("depot", "mg", 0.0, dosable=True, description="amount at the absorption site (gut)"),
+        State("depot", "mg", 0.0, dosable=True, bioavailability="F", lag="ALAG",
+              description="amount at the absorption site (gut)"),
         State("central", "mg", 0.0, dosable=True, description="amount in the central compartment (plasma)"),
         State("peripheral", "mg", 0.0, description="amount in the peripheral compartment (tissues)"),
     )
@@ -30,6 +31,10 @@ class TwoCompartmentOral(Model):
         Parameter("V1", 50.0, "L", positive=True, description="central volume of distribution"),
         Parameter("Q", 10.0, "L h-1", positive=True, description="inter-compartmental clearance"),
         Parameter("V2", 100.0, "L", positive=True, description="peripheral volume of distribution"),
+        Parameter("F", 1.0, "1", lower=0.0, description="bioavailability: fraction of each depot dose absorbed",
+                  source="NONMEM F1 convention; 1 = complete"),
+        Parameter("ALAG", 0.0, "h", lower=0.0, description="absorption lag time of depot doses",
+                  source="NONMEM ALAG1 convention; 0 = none"),
     )
     observed = (Observable("Cc", "mg L-1", "central (plasma) concentration"),)
 

@@ -122,8 +122,9 @@ def _demo(args) -> int:
     ds = vh.simulate(model, params=params, times=times, protocol=regimen, rtol=rtol, atol=atol, precision=precision)
     wall = time.perf_counter() - start
 
-    for q in model.parameters:
-        ds[q.name] = ("patient", params[q.name], {"units": q.unit, "long_name": q.description})
+    for q in model.parameters:  # the drawn ones; the rest (bioavailability, lag) at their defaults
+        values = params.get(q.name, np.full(args.n, q.default))
+        ds[q.name] = ("patient", values, {"units": q.unit, "long_name": q.description})
     ds.attrs.update(
         seed=args.seed,
         regimen="100 mg into depot every 12 h x 14 doses",

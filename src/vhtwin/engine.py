@@ -45,6 +45,8 @@ def _solve_fn(model: Model, method: AbstractSolver, config: LoopConfig):
         return VectorField(lambda t, y_rows: row_rhs(t, tuple(y_rows), p_rows, u_rows))
 
     def solve(p, y0, t0, t_end, events, out_times, dt0, dt_min, dt_max, rtol, atol):
+        if model.has_bioavailability:  # doses scaled per patient, inside the solve (so differentiable)
+            events = events._replace(jumps=events.jumps * model.dose_fractions(p)[None])
         res = integrate(
             lambda u: vector_field(p, u), method, config, t0, y0, t_end, events, Outputs(out_times),
             dt0, dt_min, dt_max, rtol, atol,

@@ -120,6 +120,8 @@ def _compiled(model: Model, save_rows: tuple[int, ...] | None, with_input: bool)
         A = jacobian(zeros, p, bt(levels[0]))
         c = jax.vmap(lambda u: affine(zeros, p, bt(u)))(levels)  # (E + 1, n, B): level l = after l events
         E_d, F_d = propagators(A, steps, with_input)
+        if model.has_bioavailability:
+            jumps = jumps * model.dose_fractions(p)[None]
         none = jumps.shape[0]
         rows = range(n) if save_rows is None else save_rows
         emit = sorted(set(rows) | set(observed_rows))  # only the states the outputs need leave the loop

@@ -66,6 +66,12 @@ class State:
         ``dg/dt = (g_inf - g) / tau_g``; the Rush--Larsen solver integrates such states exponentially.
     description : str
         What the state is, in the field's words.
+    bioavailability : str, optional
+        Name of the parameter that scales every dose into this state (NONMEM's F): bolus amounts and infusion
+        rates are multiplied by it (an infusion keeps its duration). Differentiable.
+    lag : str, optional
+        Name of the parameter that delays every dose into this state (NONMEM's ALAG), in the model's time unit.
+        Dose times are fixed when a simulation is prepared, so the lag is not differentiable.
     """
 
     name: str
@@ -74,6 +80,8 @@ class State:
     dosable: bool = False
     gate: bool = False
     description: str = ""
+    bioavailability: str | None = None
+    lag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -296,9 +304,27 @@ class Model:
             out = self.rhs(t, ys, ps)
         _check_keys(out, self.state_names, f"{type(self).__name__}.rhs", "state")
         dydt = [jnp_broadcast_scalar(out[name], y[0].dtype) for name in self.state_names]
+        fraction = dict(idx["bioavailability"])
         for channel, state in enumerate(idx["dosable"]):
-            dydt[state] = dydt[state] + u[channel]
+            rate = u[channel] * p[fraction[state]] if state in fraction else u[channel]
+            dydt[state] = dydt[state] + rate
         return tuple(dydt)
+
+    def dose_fractions(self, p):
+        """Per-state multiplier of doses, (n, B) from parameters (P, B): the bioavailability parameter or 1."""
+        import jax.numpy as jnp
+
+        fraction = dict(_indices(type(self))["bioavailability"])
+        ones = jnp.ones_like(p[0])
+        return jnp.stack([p[fraction[i]] if i in fraction else ones for i in range(len(self.states))])
+
+    @property
+    def has_bioavailability(self) -> bool:
+        return bool(_indices(type(self))["bioavailability"])
+
+    def lags(self) -> dict[str, str]:
+        """Dose lags: dosable state name -> lag parameter name."""
+        return {s.name: s.lag for s in self.states if s.lag}
 
     def flat_observables(self, t, y, p):
         """``observables`` on flat vectors -> (n_observables,)."""
@@ -360,7 +386,10 @@ class Model:
         """A table of the model's declarations, for humans."""
         lines = [f"{self.name} (time unit: {self.time_unit})", "", "states:"]
         for s in self.states:
-            flags = ", ".join(f for f, on in (("dosable", s.dosable), ("gate", s.gate)) if on)
+            flags = ", ".join(f for f, on in (
+                ("dosable", s.dosable), ("gate", s.gate),
+                (f"bioavailability {s.bioavailability}", s.bioavailability), (f"lag {s.lag}", s.lag),
+            ) if on)
             lines.append(f"  {s.name:<16} [{s.unit}] initial {s.initial:g}{' (' + flags + ')' if flags else ''}")
         lines.append("parameters:")
         for q in self.parameters:
@@ -413,6 +442,14 @@ def _indices(cls: type) -> dict[str, Any]:
             "parameters": {q.name: i for i, q in enumerate(cls.parameters)},
             "inputs": {x.name: i for i, x in enumerate(cls.inputs)},
             "dosable": tuple(states[s.name] for s in cls.states if s.dosable),
+            # (state index, parameter index) of each dose scaling and each dose lag
+            "bioavailability": tuple(
+                (states[s.name], [q.name for q in cls.parameters].index(s.bioavailability))
+                for s in cls.states if s.bioavailability
+            ),
+            "lag": tuple(
+                (states[s.name], [q.name for q in cls.parameters].index(s.lag)) for s in cls.states if s.lag
+            ),
         }
     return _INDEX_CACHE[cls]
 
@@ -445,6 +482,14 @@ def _validate_declarations(cls: type) -> None:
     if clash:
         raise ModelError(f"{where}: names {clash} are used for more than one of states, parameters and inputs")
     for s in cls.states:
+        for role in ("bioavailability", "lag"):
+            ref = getattr(s, role)
+            if ref is None:
+                continue
+            if not s.dosable:
+                raise ModelError(f"{where} state {s.name!r}: a {role} parameter needs a dosable state")
+            if ref not in [q.name for q in cls.parameters]:
+                raise ModelError(f"{where} state {s.name!r}: {role} parameter {ref!r} is not declared")
         if not (isinstance(s.initial, (int, float)) and math.isfinite(s.initial)):
             raise ModelError(f"{where} state {s.name!r}: initial value {s.initial!r} must be a finite number")
     for q in cls.parameters:

@@ -20,6 +20,7 @@ import xarray as xr
 from ._version import __version__
 from .engine import compiled_solve, device_split
 from .errors import InputError, SolverError
+from .dosing import Dose, Regimen
 from .events import build_events
 from .model import Model
 from . import exact_path
@@ -117,7 +118,7 @@ def prepare(
             P, batched, B = np.repeat(P, n_patients, axis=1), True, n_patients
     y0 = initial_states(model, initial, B)
     shared, out_t = output_times(times, B)
-    events = build_events(model, protocol, B)
+    events = build_events(model, _lagged(model, protocol, P, B), B)
     batched = batched or not shared or y0.shape[1] > 1 or events.times.shape[1] > 1
     method = resolve_solver(model, solver)
     rtol_v, atol_v = tolerance(model, rtol, "rtol", 1e-6), tolerance(model, atol, "atol", 1e-9)
@@ -148,6 +149,30 @@ def prepare(
         model, method, config, precision, P, y0, start, t_end, events, out_t, shared, batched, B,
         math.nan if dt0 is None else float(dt0), float(dt_min), float(dt_max), rtol_v, atol_v, names, exact_plan,
     )
+
+
+def _lagged(model: Model, protocol, P: np.ndarray, B: int):
+    """Doses into states with a lag parameter, moved later by each patient's lag (a per-patient regimen each).
+
+    Dose times are fixed here, on the host, from concrete parameter values: lags are not differentiable. Building
+    one regimen per patient is a loop over patients, done only when some lag is non-zero.
+    """
+    lags = {state: P[model.parameter_names.index(name)] for state, name in model.lags().items()}
+    if protocol is None or not lags or not any(np.any(v != 0) for v in lags.values()):
+        return protocol
+    protocols = list(protocol) if isinstance(protocol, (list, tuple)) else [protocol] * B
+    if len(protocols) != B:
+        return protocol  # build_events reports the mismatch
+    shifted = []
+    for b, reg in enumerate(protocols):
+        if not isinstance(reg, Regimen):
+            raise InputError(f"dose lags apply to a Regimen; got {type(reg).__name__} for patient {b}")
+        shifted.append(Regimen(tuple(
+            Dose(d.time + float(lags[d.into][b] if d.into in lags else 0.0),
+                 np.asarray(d.amount)[b] if np.ndim(d.amount) else d.amount, d.into, d.duration)
+            for d in reg.doses
+        )))
+    return shifted
 
 
 def _exact_if_it_applies(model: Model, solver, method, out_t, events, start):
@@ -321,9 +346,15 @@ class Simulator:
         pr = self.problem
         model, B = pr.model, pr.n_patients
         params, initial = params or {}, initial or {}
+        lag_parameters = set(model.lags().values())
         for name in params:
             if name not in model.parameter_names:
                 raise InputError(f"unknown parameter {name!r} for model {model.name}; its parameters are {list(model.parameter_names)}")
+            if name in lag_parameters:
+                raise InputError(
+                    f"parameter {name!r} is a dose lag: dose times are fixed when the Simulator is built, so give it "
+                    "there (Simulator(model, params={...})); a lag is not differentiable"
+                )
         for name in initial:
             if name not in model.state_names:
                 raise InputError(f"unknown state {name!r} in initial; the states of {model.name} are {list(model.state_names)}")
