@@ -33,6 +33,9 @@ from .validation import (
 
 __all__ = ["Simulator", "default_precision", "simulate"]
 
+#: Lanes (patients) per device in one compiled solve; larger batches run in chunks of this width.
+LANES_PER_DEVICE = 4096
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -199,7 +202,11 @@ def run(problem: Problem, params=None, y0=None, *, n_devices: int | None = None)
         return exact_path.run(pr, pr.plan, params, y0)
     n = pr.n_patients
     n_dev = device_split(n) if n_devices is None else min(n_devices, device_split(n))
-    B = -(-n // n_dev) * n_dev  # padded to a multiple of the device count with copies of the last lane
+    # Large batches run in chunks of a fixed width (one compile serves them all): per-lane arrays of a few
+    # thousand lanes stay in cache, and per patient-step cost rises several-fold when they do not.
+    n_chunks = -(-n // (LANES_PER_DEVICE * n_dev))
+    width = -(-n // (n_chunks * n_dev)) * n_dev  # equal chunks, each a multiple of the device count
+    B = n_chunks * width  # padded to whole chunks with copies of the last lane
 
     def pad(a):
         if a.shape[-1] == B:
@@ -216,11 +223,17 @@ def run(problem: Problem, params=None, y0=None, *, n_devices: int | None = None)
     y = f(pr.y0) if y0 is None else jnp.asarray(y0).astype(dtype)
     events = Events(*(f(x) if x.shape[-1] == 1 else pad(f(x)) for x in pr.events))
     out_t = f(pr.out_times) if pr.shared_times else pad(f(np.where(np.isnan(pr.out_times), np.inf, pr.out_times).T))
-    full = lambda v: f(np.full(B, v))
-    result = run_fn(
-        pad(p), pad(y), full(pr.t0), pad(f(pr.t_end)), events, out_t, full(pr.dt0), full(pr.dt_min), full(pr.dt_max),
-        f(pr.rtol), f(pr.atol),
-    )
+    full = lambda v: f(np.full(width, v))
+    lanes = (pad(p), pad(y), pad(f(pr.t_end)))
+    chunks = []
+    for start in range(0, B, width):
+        cut = lambda a: a if a.shape[-1] == 1 else a[..., start : start + width]
+        chunks.append(run_fn(
+            *(cut(a) for a in lanes[:2]), full(pr.t0), cut(lanes[2]), Events(*(cut(x) for x in events)),
+            out_t if pr.shared_times else cut(out_t), full(pr.dt0), full(pr.dt_min), full(pr.dt_max),
+            f(pr.rtol), f(pr.atol),
+        ))
+    result = chunks[0] if len(chunks) == 1 else tuple(jnp.concatenate(parts, axis=-1) for parts in zip(*chunks))
     return tuple(x[..., :n] for x in result)
 
 
