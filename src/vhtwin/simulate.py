@@ -34,7 +34,7 @@ from .validation import (
 __all__ = ["Simulator", "default_precision", "simulate"]
 
 #: Lanes (patients) per device in one compiled solve; larger batches run in chunks of this width.
-LANES_PER_DEVICE = 4096
+LANES_PER_DEVICE = 8192
 
 
 @dataclass(frozen=True)
