@@ -88,3 +88,30 @@ def test_modifier_declarations_are_checked():
             "parameters": (vh.Parameter("k", 1.0, "h-1"),),
             "rhs": lambda self, t, y, p: {"gut": -p.k * y.gut},
         })
+
+
+def test_doses_per_kilogram_use_each_patients_weight(model):
+    per_kg = vh.Regimen.bolus(4.0, into="depot", per="WT")
+    weights = np.array([50.0, 80.0])
+    ds = vh.simulate(model, params={"CL": np.array([3.0, 3.0])}, times=T, protocol=per_kg,
+                     covariates={"WT": weights}, precision="float64")
+    absolute = vh.Regimen.bolus(np.array([200.0, 320.0]), into="depot")
+    ref = vh.simulate(model, params={"CL": np.array([3.0, 3.0])}, times=T, protocol=absolute, precision="float64")
+    np.testing.assert_allclose(ds["Cc"].values, ref["Cc"].values, rtol=1e-12)
+    assert "per WT" in repr(per_kg)
+
+
+def test_doses_per_kilogram_take_weight_from_a_population_draw(model):
+    pop = vh.Population(model, typical={"CL": 3.0}, omega={"CL": 0.05},
+                        covariates=vh.Covariates(WT=vh.LogNormal(median=70.0, cv=0.2, unit="kg")))
+    draw = pop.sample(n=4, seed=3)
+    ds = vh.simulate(model, params=draw, times=T, protocol=vh.Regimen.bolus(4.0, into="depot", per="WT"),
+                     precision="float64")
+    ref = vh.simulate(model, params=draw, times=T, protocol=vh.Regimen.bolus(4.0 * draw["WT"].values, into="depot"),
+                      precision="float64")
+    np.testing.assert_allclose(ds["Cc"].values, ref["Cc"].values, rtol=1e-12)
+
+
+def test_a_missing_weight_is_refused(model):
+    with pytest.raises(vh.InputError, match=r"is per 'WT', but no covariate 'WT' was given"):
+        vh.simulate(model, times=T, protocol=vh.Regimen.bolus(4.0, into="depot", per="WT"))

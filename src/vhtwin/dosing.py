@@ -37,12 +37,17 @@ class Dose:
         Name of the dosable state that receives the dose.
     duration : float
         0 for a bolus (an instantaneous jump); > 0 for a zero-order infusion of ``amount`` over ``duration``.
+    per : str, optional
+        Name of a covariate the amount is per unit of: ``per="WT"`` makes ``amount`` mg/kg, multiplied by each
+        patient's body weight when the simulation is prepared (covariates come from a population draw or
+        ``simulate(..., covariates=...)``).
     """
 
     time: float
     amount: float | np.ndarray
     into: str
     duration: float = 0.0
+    per: str | None = None
 
     def __post_init__(self):
         _check_finite_number(self.time, "time", self)
@@ -62,6 +67,8 @@ class Dose:
         kind = "bolus" if self.duration == 0 else f"infusion over {self.duration:g}"
         amount = np.asarray(self.amount)
         amt = f"{float(amount):g}" if amount.ndim == 0 else f"per-patient array of {amount.shape[0]}"
+        if self.per:
+            amt += f" per {self.per}"
         return f"{kind} of {amt} into {self.into!r} at t={self.time:g}"
 
 
@@ -78,14 +85,17 @@ class Regimen:
 
     # -- constructors -----------------------------------------------------------------------------------------------
     @classmethod
-    def bolus(cls, amount, into: str, at: float = 0.0) -> "Regimen":
-        """A single instantaneous dose of ``amount`` into state ``into`` at time ``at``."""
-        return cls((Dose(float(at), amount, into),))
+    def bolus(cls, amount, into: str, at: float = 0.0, per: str | None = None) -> "Regimen":
+        """A single instantaneous dose of ``amount`` into state ``into`` at time ``at`` (per unit of ``per``)."""
+        return cls((Dose(float(at), amount, into, per=per),))
 
     @classmethod
-    def infusion(cls, amount, into: str, *, duration: float | None = None, rate: float | None = None, at: float = 0.0) -> "Regimen":
+    def infusion(cls, amount, into: str, *, duration: float | None = None, rate: float | None = None, at: float = 0.0,
+                 per: str | None = None) -> "Regimen":
         """A zero-order infusion of ``amount`` into ``into`` starting at ``at``, given by ``duration`` or ``rate``."""
-        return cls((Dose(float(at), amount, into, _infusion_duration(amount, duration, rate)),))
+        if per is not None and duration is None:
+            raise InputError("an infusion with per= needs duration= (a rate per unit of a covariate is ambiguous)")
+        return cls((Dose(float(at), amount, into, _infusion_duration(amount, duration, rate), per),))
 
     @classmethod
     def repeated(
@@ -98,6 +108,7 @@ class Regimen:
         start: float = 0.0,
         duration: float | None = None,
         rate: float | None = None,
+        per: str | None = None,
     ) -> "Regimen":
         """``count`` doses of ``amount`` every ``interval`` from ``start`` (boluses unless ``duration``/``rate``).
 
@@ -113,7 +124,9 @@ class Regimen:
         dur = 0.0 if duration is None and rate is None else _infusion_duration(amount, duration, rate)
         if count > 1 and dur > interval:
             raise InputError(f"Regimen.repeated: infusion duration {dur:g} is longer than the interval {interval:g}")
-        return cls(tuple(Dose(float(start) + i * float(interval), amount, into, dur) for i in range(int(count))))
+        if per is not None and rate is not None:
+            raise InputError("Regimen.repeated: per= needs duration= for infusions (a rate per unit of a covariate is ambiguous)")
+        return cls(tuple(Dose(float(start) + i * float(interval), amount, into, dur, per) for i in range(int(count))))
 
     def __add__(self, other: "Regimen") -> "Regimen":
         if not isinstance(other, Regimen):
@@ -127,6 +140,31 @@ class Regimen:
         return f"Regimen({len(self.doses)} doses: " + "; ".join(d.describe() for d in self.doses[:4]) + ("; ..." if len(self.doses) > 4 else "") + ")"
 
     # -- what the engine reads --------------------------------------------------------------------------------------
+    def per_patient(self, covariates, n_patients: int) -> "Regimen":
+        """This regimen with amounts given per unit of a covariate turned into per-patient amounts.
+
+        Raises
+        ------
+        InputError
+            If a dose is per a covariate that ``covariates`` does not hold, or the covariate has the wrong length.
+        """
+        if not any(d.per for d in self.doses):
+            return self
+        doses = []
+        for d in self.doses:
+            if d.per is None:
+                doses.append(d)
+                continue
+            if covariates is None or d.per not in covariates:
+                have = sorted(covariates) if covariates is not None else []
+                raise InputError(
+                    f"dose {d.describe()} is per {d.per!r}, but no covariate {d.per!r} was given (covariates: {have}); "
+                    "pass simulate(..., covariates={...}) or a population draw as params"
+                )
+            values = np.broadcast_to(np.asarray(covariates[d.per], dtype=float), (n_patients,))
+            doses.append(Dose(d.time, np.asarray(d.amount, float) * values, d.into, d.duration))
+        return Regimen(tuple(doses))
+
     def targets(self) -> set[str]:
         return {d.into for d in self.doses}
 

@@ -107,6 +107,7 @@ def prepare(
     max_steps=100_000,
     saves_per_step=2,
     outputs=None,
+    covariates=None,
     n_patients: int | None = None,
 ) -> Problem:
     """Check a simulation request and lay it out for the engine (see :func:`simulate` for the arguments)."""
@@ -121,6 +122,7 @@ def prepare(
             P, batched, B = np.repeat(P, n_patients, axis=1), True, n_patients
     y0 = initial_states(model, initial, B)
     shared, out_t = output_times(times, B)
+    protocol = _per_patient_amounts(protocol, params, covariates, B)
     events = build_events(model, _lagged(model, protocol, P, B), B)
     batched = batched or not shared or y0.shape[1] > 1 or events.times.shape[1] > 1
     method = resolve_solver(model, solver)
@@ -152,6 +154,27 @@ def prepare(
         model, method, config, precision, P, y0, start, t_end, events, out_t, shared, batched, B,
         math.nan if dt0 is None else float(dt0), float(dt_min), float(dt_max), rtol_v, atol_v, names, exact_plan,
     )
+
+
+def _per_patient_amounts(protocol, params, covariates, B: int):
+    """Doses given per unit of a covariate (mg/kg), turned into per-patient amounts.
+
+    Covariates come from ``covariates`` (a mapping or Dataset) or, failing that, from ``params`` when it is a
+    population draw (a Dataset that also holds the covariates).
+    """
+    if covariates is None and isinstance(params, xr.Dataset):
+        covariates = params
+    if isinstance(covariates, xr.Dataset):
+        covariates = {k: covariates[k].values for k in covariates.data_vars}
+    if isinstance(protocol, Regimen):
+        return protocol.per_patient(covariates, B)
+    if isinstance(protocol, (list, tuple)):
+        return [
+            reg.per_patient({k: np.broadcast_to(np.asarray(v), (B,))[b] for k, v in (covariates or {}).items()}, 1)
+            if isinstance(reg, Regimen) else reg
+            for b, reg in enumerate(protocol)
+        ]
+    return protocol
 
 
 def _lagged(model: Model, protocol, P: np.ndarray, B: int):
@@ -255,6 +278,7 @@ def simulate(
     max_steps: int = 100_000,
     saves_per_step: int = 2,
     outputs: list[str] | None = None,
+    covariates=None,
     devices: int | None = None,
     throw: bool = False,
 ) -> xr.Dataset:
@@ -298,6 +322,9 @@ def simulate(
     outputs : list of str, optional
         The observables and states to return (default: all). The solve then interpolates and stores only the
         states these need -- for ``["Cc"]`` of a three-state model, one row instead of three.
+    covariates : dict or xarray.Dataset, optional
+        Covariate values (scalar or per patient) for doses given per unit of a covariate (``per="WT"``: mg/kg).
+        A population draw passed as ``params`` supplies its covariates itself.
     devices : int, optional
         Split the batch over this many local devices (default: all of them, once each gets at least 64 patients;
         on CPU every core is a device, see ``vhtwin._use_every_cpu_core``). Results do not depend on it.
@@ -321,7 +348,7 @@ def simulate(
     problem = prepare(
         model, params, times=times, protocol=protocol, initial=initial, solver=solver, rtol=rtol, atol=atol,
         precision=precision, t0=t0, dt0=dt0, dt_min=dt_min, dt_max=dt_max, max_steps=max_steps,
-        saves_per_step=saves_per_step, outputs=outputs,
+        saves_per_step=saves_per_step, outputs=outputs, covariates=covariates,
     )
     if devices is not None and (isinstance(devices, bool) or not isinstance(devices, int) or not 1 <= devices <= len(jax.local_devices())):
         raise InputError(f"devices {devices!r} must be an integer from 1 to {len(jax.local_devices())} (the local devices)")
