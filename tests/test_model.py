@@ -106,3 +106,40 @@ def test_user_model_file_loads(tmp_path):
     assert float(ds["a"].values[-1]) == pytest.approx(np.exp(-1.0), rel=1e-8)
     with pytest.raises(vh.InputError, match="does not exist"):
         vh.load_model(str(tmp_path / "missing.py"))
+
+
+class Baseline(vh.Model):
+    """Turnover R' = kin - kout R starting at its steady state kin / kout (a parameter-dependent initial value)."""
+
+    time_unit = "h"
+    states = (vh.State("R", "1", initial=1.0),)
+    parameters = (vh.Parameter("kin", 2.0, "h-1", positive=True), vh.Parameter("kout", 0.5, "h-1", positive=True))
+
+    def initial(self, p):
+        return {"R": p.kin / p.kout}
+
+    def rhs(self, t, y, p):
+        return {"R": p.kin - p.kout * y.R}
+
+
+def test_parameter_dependent_initial_values():
+    import jax
+
+    t = np.array([0.0, 3.0])
+    ds = vh.simulate(Baseline(), params={"kin": np.array([2.0, 6.0])}, times=t, solver="tsit5", precision="float64")
+    np.testing.assert_allclose(ds["R"].values, [[4.0, 4.0], [12.0, 12.0]], rtol=1e-12)  # at steady state throughout
+    given = vh.simulate(Baseline(), params={"kin": 2.0}, times=t, initial={"R": 0.0}, precision="float64",
+                        rtol=1e-10, atol=1e-12)
+    assert float(given["R"].values[0]) == 0.0  # the caller's value wins
+    sim = vh.Simulator(Baseline(), times=t, precision="float64")
+    with jax.enable_x64(True):
+        d_kin = jax.jacfwd(lambda k: sim({"kin": k})["R"])(2.0)
+    np.testing.assert_allclose(np.asarray(d_kin), [2.0, 2.0], rtol=1e-10)  # d(kin/kout)/d kin = 1/kout
+
+
+def test_linked_indirect_response_starts_at_each_patients_baseline():
+    pk = vh.load_model("pharmacokinetics/one_compartment_oral")
+    pkpd = vh.link(pk, vh.load_model("pharmacokinetics/pd_indirect_response_1"))
+    ds = vh.simulate(pkpd, params={"kin": np.array([10.0, 20.0]), "kout": np.array([0.1, 0.4])},
+                     times=np.array([0.0, 5.0]), precision="float64")
+    np.testing.assert_allclose(ds["R"].values[:, 0], [100.0, 50.0], rtol=1e-12)

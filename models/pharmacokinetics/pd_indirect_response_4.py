@@ -10,8 +10,8 @@ function 1 + Emax C / (EC50 + C). At steady state without drug R = kin / kout; t
 The concentration is the input ``C``: link this model to a PK model, ``vh.link(pk, pd)``. Types I-IV are four
 modules (``pd_indirect_response_1`` ... ``_4``) rather than one model with a type switch, so each reads like its
 equation and no parameter is an integer in disguise. Default parameter values are illustrative (baseline
-R(0) = kin / kout = 100); the state's initial value is the baseline at the *default* kin and kout only: for other
-patients pass ``initial={"R": kin / kout}`` to :func:`vhtwin.simulate`.
+R(0) = kin / kout = 100); each patient starts at its own baseline kin / kout (``initial``), unless
+``simulate(..., initial={"R": ...})`` says otherwise.
 """
 
 from vhtwin import Input, Model, Parameter, State
@@ -33,6 +33,9 @@ class IndirectResponseStimulatedLoss(Model):
         Parameter("EC50", 1.0, "mg L-1", positive=True, description="concentration giving half the maximal stimulation", source="illustrative"),
     )
     inputs = (Input("C", "mg L-1", description="plasma drug concentration (wired by vhtwin.link)"),)
+
+    def initial(self, p):
+        return {"R": p.kin / p.kout}  # the drug-free steady state
 
     def rhs(self, t, y, p, u):
         stimulation = 1.0 + p.Emax * u.C / (p.EC50 + u.C)

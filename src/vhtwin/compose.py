@@ -248,6 +248,12 @@ def _linked_class(pk: Model, pd: Model | DirectEffect, concentration: str, label
             out.update({rename[k]: v for k, v in eff.items()})
         return out
 
+    def initial(self, p):
+        out = dict(pk.initial(_view(p, pk_params, "parameter"))) if isinstance(pk, Model) else {}
+        if has_pd_rhs:
+            out.update({pd_states[k]: v for k, v in pd.initial(_view(p, pd_params, "parameter")).items()})
+        return out
+
     if pk.inputs:
         rhs = lambda self, t, y, p, u: derivatives(self, t, y, p, u)
     else:
@@ -268,6 +274,7 @@ def _linked_class(pk: Model, pd: Model | DirectEffect, concentration: str, label
         "reference": "; ".join(r for r in (pk.reference, pd.reference) if r),
         "rhs": rhs,
         "observables": observables,
+        **({"initial": initial} if pk.has_initial or (has_pd_rhs and pd.has_initial) else {}),
         "source_hash": lambda self: digest,
         "__reduce__": lambda self: (link, (pk, pd, concentration, label)),
     }

@@ -243,6 +243,34 @@ class Model:
         """Observed quantities, as a dict keyed by observable name (units as declared in ``observed``)."""
         return {}
 
+    def initial(self, p: Names) -> Mapping[str, Any]:
+        """Initial values that depend on the parameters (e.g. a baseline ``R0 = kin / kout``), by state name.
+
+        Optional. States not returned keep their declared constant; a value the caller gives in
+        ``simulate(..., initial=...)`` overrides both. Differentiable with respect to the parameters.
+        """
+        return {}
+
+    @property
+    def has_initial(self) -> bool:
+        return type(self).initial is not Model.initial
+
+    def initial_rows(self, p):
+        """The parameter-dependent initial values for a batch: parameters (P, B) -> {state index: (B,)}."""
+        import jax
+        import jax.numpy as jnp
+
+        idx = _indices(type(self))
+
+        def one(p_lane):
+            out = self.initial(Names(idx["parameters"], p_lane, "parameter"))
+            unknown = [k for k in out if k not in idx["states"]]
+            if unknown:
+                raise ModelError(f"{type(self).__name__}.initial returns unknown states {unknown}")
+            return {idx["states"][k]: jnp.asarray(v, p_lane.dtype) for k, v in out.items()}
+
+        return jax.vmap(one, in_axes=1)(p)
+
     # -- derived, read by the engine --------------------------------------------------------------------------------
     @property
     def state_names(self) -> tuple[str, ...]:

@@ -61,6 +61,7 @@ class Problem:
     atol: np.ndarray
     outputs: tuple[str, ...]  # observables and states returned, in the model's order
     plan: Any = None  # the merged time grid of the exact linear path (solver "exact")
+    initial_given: tuple[str, ...] = ()  # states whose initial value the caller set (over Model.initial)
 
     @property
     def saved_states(self) -> tuple[str, ...]:
@@ -153,6 +154,7 @@ def prepare(
     return Problem(
         model, method, config, precision, P, y0, start, t_end, events, out_t, shared, batched, B,
         math.nan if dt0 is None else float(dt0), float(dt_min), float(dt_max), rtol_v, atol_v, names, exact_plan,
+        tuple(initial or ()),
     )
 
 
@@ -214,13 +216,30 @@ def _exact_if_it_applies(model: Model, solver, method, out_t, events, start):
     return Exact(), exact_plan
 
 
-def run(problem: Problem, params=None, y0=None, *, n_devices: int | None = None):
+def _parameter_dependent_initial(pr: Problem, params, y0, initial_given):
+    """Initial states from ``Model.initial(p)`` for every state the caller did not set; (P, B), (n, B) arrays."""
+    dtype = pr.dtype
+    p = jnp.asarray(pr.params if params is None else params).astype(dtype)
+    y = jnp.asarray(pr.y0 if y0 is None else y0).astype(dtype)
+    B = max(p.shape[-1], y.shape[-1], pr.n_patients)
+    p = jnp.broadcast_to(p, p.shape[:-1] + (B,))
+    y = jnp.broadcast_to(y, y.shape[:-1] + (B,))
+    given = set(pr.initial_given) | set(initial_given or ())
+    rows = pr.model.initial_rows(p)
+    names = pr.model.state_names
+    y = jnp.stack([rows[i] if i in rows and names[i] not in given else y[i] for i in range(len(names))])
+    return p, y
+
+
+def run(problem: Problem, params=None, y0=None, *, n_devices: int | None = None, initial_given=()):
     """Run a prepared problem; ``params`` (P, B) / ``y0`` (n, B) may be JAX arrays (traced, differentiable).
 
     Returns the engine's raw outputs sliced to the real patients: states (n, T, B), observables (m, T, B), status,
     n_steps, n_rejected.
     """
     pr = problem
+    if pr.model.has_initial:
+        params, y0 = _parameter_dependent_initial(pr, params, y0, initial_given)
     if isinstance(pr.method, Exact):
         return exact_path.run(pr, pr.plan, params, y0)
     n = pr.n_patients
@@ -412,7 +431,7 @@ class Simulator:
 
             p = column(params, model.parameter_names, jnp.asarray(pr.params, dtype)[:, 0] if pr.params.shape[1] == 1 else pr.params)
             y0 = column(initial, model.state_names, pr.y0 if pr.y0.shape[1] > 1 else pr.y0[:, 0])
-            states, observed, status, _, _ = run(pr, p, y0, n_devices=1)
+            states, observed, status, _, _ = run(pr, p, y0, n_devices=1, initial_given=tuple(initial))
             columns = _columns(pr, states, observed)
             out = {name: columns[name].T for name in pr.outputs}
             out["status"] = status
