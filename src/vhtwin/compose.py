@@ -44,23 +44,23 @@ Examples
 >>> model = vh.link(pk, pd)  # states depot, central, R; parameters ka, CL, V, kin, kout, Imax, IC50
 >>> ds = vh.simulate(model, times=np.arange(0.0, 49.0), protocol=vh.Regimen.bolus(100.0, into="depot"))
 
-Limitation: a state's initial value is a constant of its declaration, so a response that starts at a baseline
-depending on parameters (``R(0) = kin/kout``) starts there only at the default parameters; pass
-``initial={"R": kin / kout}`` to :func:`vhtwin.simulate` for other patients.
+Initial values that depend on parameters (``Model.initial(p)``, e.g. the indirect-response baseline
+``R(0) = kin / kout``) carry over to the linked model, for the PK and the PD states alike.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import math
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
 from .errors import InputError, ModelError
-from .model import Input, Model, Names, Observable, Parameter, State, _check_identifier, _check_keys
+from .model import (
+    Input, Model, Names, Observable, Parameter, State, check_identifier, check_keys, class_source_hash,
+)
 from .units import check_time_unit, check_unit
 
 __all__ = ["DirectEffect", "link"]
@@ -132,7 +132,7 @@ class DirectEffect:
 
     def source_hash(self) -> str:
         """SHA-256 of the source of the class (provenance of a result)."""
-        return _class_source_hash(type(self))
+        return class_source_hash(type(self))
 
     def describe(self) -> str:
         """A table of the declarations, for humans."""
@@ -231,7 +231,7 @@ def _linked_class(pk: Model, pd: Model | DirectEffect, concentration: str, label
         out = dict(pk.rhs(t, py, pp, u) if pk.inputs else pk.rhs(t, py, pp))
         if has_pd_rhs:
             dy = pd.rhs(t, _view(y, pd_states, "state"), _view(p, pd_params, "parameter"), concentration_input(t, y, p))
-            _check_keys(dy, tuple(pd_states), f"{type(pd).__name__}.rhs", "state")
+            check_keys(dy, tuple(pd_states), f"{type(pd).__name__}.rhs", "state")
             out.update({pd_states[k]: v for k, v in dy.items()})
         return out
 
@@ -240,11 +240,11 @@ def _linked_class(pk: Model, pd: Model | DirectEffect, concentration: str, label
         pdy, pdp = _view(y, pd_states, "state"), _view(p, pd_params, "parameter")
         if pd.observed:
             own = pd.observables(t, pdy, pdp)
-            _check_keys(own, tuple(o.name for o in pd.observed), f"{type(pd).__name__}.observables", "observable")
+            check_keys(own, tuple(o.name for o in pd.observed), f"{type(pd).__name__}.observables", "observable")
             out.update({rename[k]: v for k, v in own.items()})
         if pd_effects:
             eff = pd.effect(t, pdy, pdp, concentration_input(t, y, p))
-            _check_keys(eff, tuple(e.name for e in pd_effects), f"{type(pd).__name__}.effect", "effect")
+            check_keys(eff, tuple(e.name for e in pd_effects), f"{type(pd).__name__}.effect", "effect")
             out.update({rename[k]: v for k, v in eff.items()})
         return out
 
@@ -351,14 +351,6 @@ def _class_name(pk, pd) -> str:
     return f"{type(pk).__name__}_{type(pd).__name__}"
 
 
-def _class_source_hash(cls: type) -> str:
-    try:
-        text = inspect.getsource(cls)
-    except (OSError, TypeError):
-        text = repr(cls)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 # -- declaration checks of a DirectEffect ---------------------------------------------------------------------------
 def _check_group(items, typ: type, where: str, kind: str) -> None:
     if not isinstance(items, tuple):
@@ -367,7 +359,7 @@ def _check_group(items, typ: type, where: str, kind: str) -> None:
     for item in items:
         if not isinstance(item, typ):
             raise ModelError(f"{where} must hold {typ.__name__} objects, got {item!r}")
-        _check_identifier(item.name, f"{where} {kind}")
+        check_identifier(item.name, f"{where} {kind}")
         if item.name in seen:
             raise ModelError(f"{where}: {kind} {item.name!r} is declared twice")
         seen.add(item.name)

@@ -197,7 +197,7 @@ class Names:
         return f"Names({self._kind}: {list(self._index)})"
 
 
-def _check_identifier(name: object, where: str) -> str:
+def check_identifier(name: object, where: str) -> str:
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
         raise ModelError(f"{where}: name {name!r} must be a Python identifier not starting with '_'")
     return name
@@ -312,7 +312,7 @@ class Model:
 
     def source_hash(self) -> str:
         """SHA-256 of the source of the model's class (provenance of a result)."""
-        return _class_source_hash(type(self))
+        return class_source_hash(type(self))
 
     # -- flat-array adapters used by the engine ---------------------------------------------------------------------
     def row_rhs(self, t, y, p, u):
@@ -330,7 +330,7 @@ class Model:
             out = self.rhs(t, ys, ps, Names(idx["inputs"], u[len(idx["dosable"]) :], "input"))
         else:
             out = self.rhs(t, ys, ps)
-        _check_keys(out, self.state_names, f"{type(self).__name__}.rhs", "state")
+        check_keys(out, self.state_names, f"{type(self).__name__}.rhs", "state")
         dydt = [jnp_broadcast_scalar(out[name], y[0].dtype) for name in self.state_names]
         fraction = dict(idx["bioavailability"])
         for channel, state in enumerate(idx["dosable"]):
@@ -362,7 +362,7 @@ class Model:
             return jnp.zeros((0,), y.dtype)
         idx = _indices(type(self))
         out = self.observables(t, Names(idx["states"], y, "state"), Names(idx["parameters"], p, "parameter"))
-        _check_keys(out, self.observable_names, f"{type(self).__name__}.observables", "observable")
+        check_keys(out, self.observable_names, f"{type(self).__name__}.observables", "observable")
         return jnp.stack([jnp_broadcast_scalar(out[name], y.dtype) for name in self.observable_names])
 
     def observable_dependencies(self) -> dict[str, tuple[str, ...]]:
@@ -381,7 +381,7 @@ class Model:
         def observe(t, *args):
             y, p = args[:n], args[n:]
             out = self.observables(t, Names(idx["states"], y, "state"), Names(idx["parameters"], p, "parameter"))
-            _check_keys(out, self.observable_names, f"{type(self).__name__}.observables", "observable")
+            check_keys(out, self.observable_names, f"{type(self).__name__}.observables", "observable")
             return tuple(jnp.asarray(out[name]) for name in self.observable_names)
 
         values = [0.0] + [float(s.initial) for s in self.states] + [float(q.default) for q in self.parameters]
@@ -438,7 +438,7 @@ def jnp_broadcast_scalar(value, dtype):
 
 
 @functools.lru_cache(maxsize=None)
-def _class_source_hash(cls: type) -> str:
+def class_source_hash(cls: type) -> str:
     try:
         text = inspect.getsource(cls)
     except (OSError, TypeError):
@@ -446,7 +446,7 @@ def _class_source_hash(cls: type) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _check_keys(out: object, expected: tuple[str, ...], where: str, kind: str) -> None:
+def check_keys(out: object, expected: tuple[str, ...], where: str, kind: str) -> None:
     if not isinstance(out, Mapping):
         raise ModelError(f"{where} must return a dict keyed by {kind} name, got {type(out).__name__}")
     missing = [k for k in expected if k not in out]
@@ -498,7 +498,7 @@ def _validate_declarations(cls: type) -> None:
         for item in items:
             if not isinstance(item, typ):
                 raise ModelError(f"{where}.{group} must hold {typ.__name__} objects, got {item!r}")
-            _check_identifier(item.name, f"{where} {kind}")
+            check_identifier(item.name, f"{where} {kind}")
             if item.name in seen:
                 raise ModelError(f"{where}: {kind} {item.name!r} is declared twice")
             seen.add(item.name)
