@@ -15,6 +15,7 @@ particular drug.
 """
 
 from vhtwin import Model, Observable, Parameter, State
+from vhtwin.models.pharmacokinetics.three_compartment_iv import disposition_modes  # the same disposition
 
 
 class ThreeCompartmentOral(Model):
@@ -62,36 +63,6 @@ class ThreeCompartmentOral(Model):
 
 
 # -- validation target ---------------------------------------------------------------------------------------------
-def disposition_modes(CL, V1, Q2, V2, Q3, V3):
-    """Exponents and coefficients of the response to a unit input into ``central`` (numpy, float64).
-
-    In amounts x = (central, peripheral1, peripheral2) the disposition is dx/dt = K x with K = M diag(1/V), where
-    M = [[-(CL+Q2+Q3), Q2, Q3], [Q2, -Q2, 0], [Q3, 0, -Q3]] is symmetric. K is therefore similar to the symmetric
-    S = diag(V)^-1/2 M diag(V)^-1/2 = U diag(lam) U^T, its eigenvalues lam are real and negative, and
-
-        exp(K t)[r, 0] = sum_i  C[r, i] e^{lam_i t},   C[r, i] = sqrt(V_r / V1) U[r, i] U[0, i].
-
-    Returns ``lam`` of shape (..., 3) and ``C`` of shape (..., 3, 3) (rows: states, columns: exponents).
-    """
-    import numpy as np
-
-    CL, V1, Q2, V2, Q3, V3 = np.broadcast_arrays(*(np.asarray(x, float) for x in (CL, V1, Q2, V2, Q3, V3)))
-    zero = np.zeros_like(CL)
-    M = np.stack(
-        [
-            np.stack([-(CL + Q2 + Q3), Q2, Q3], -1),
-            np.stack([Q2, -Q2, zero], -1),
-            np.stack([Q3, zero, -Q3], -1),
-        ],
-        -2,
-    )
-    root_v = np.sqrt(np.stack([V1, V2, V3], -1))
-    S = M / root_v[..., :, None] / root_v[..., None, :]
-    lam, U = np.linalg.eigh(S)
-    C = (root_v / root_v[..., :1])[..., :, None] * U * U[..., :1, :]
-    return lam, C
-
-
 def closed_form_amounts(t, dose_times, dose_amounts, ka, CL, V1, Q2, V2, Q3, V3):
     """Exact amounts (mg) of (depot, central, peripheral1, peripheral2) after oral boluses, shape (..., 4).
 

@@ -59,7 +59,7 @@ import numpy as np
 
 from .errors import InputError, ModelError
 from .model import (
-    Input, Model, Names, Observable, Parameter, State, check_identifier, check_keys, class_source_hash,
+    Input, Model, Names, Observable, Parameter, State, check_group, check_keys, class_source_hash,
 )
 from .units import check_time_unit, check_unit
 
@@ -314,7 +314,7 @@ def _check_compatible(pk: Model, pd: Model | DirectEffect, concentration: str, w
 def _effects_of(pd: Model | DirectEffect, where: str) -> tuple[Observable, ...]:
     """The PD effects, checked (a Model subclass's ``effects`` are not seen by the Model declaration checks)."""
     effects = getattr(pd, "effects", ())
-    _check_group(effects, Observable, f"{where}: {pd.name}.effects", "effect")
+    check_group(effects, Observable, f"{where}: {pd.name}.effects", "effect")
     if effects and getattr(type(pd), "effect", None) in (None, DirectEffect.effect):
         raise ModelError(f"{where}: {pd.name} declares effects but does not implement effect(t, y, p, u)")
     clash = sorted(set(e.name for e in effects) & set(pd.state_names + pd.parameter_names + tuple(o.name for o in pd.observed)))
@@ -352,26 +352,12 @@ def _class_name(pk, pd) -> str:
 
 
 # -- declaration checks of a DirectEffect ---------------------------------------------------------------------------
-def _check_group(items, typ: type, where: str, kind: str) -> None:
-    if not isinstance(items, tuple):
-        raise ModelError(f"{where} must be a tuple of {typ.__name__}, got {type(items).__name__}")
-    seen = set()
-    for item in items:
-        if not isinstance(item, typ):
-            raise ModelError(f"{where} must hold {typ.__name__} objects, got {item!r}")
-        check_identifier(item.name, f"{where} {kind}")
-        if item.name in seen:
-            raise ModelError(f"{where}: {kind} {item.name!r} is declared twice")
-        seen.add(item.name)
-        check_unit(item.unit, f"{where} {kind} {item.name!r}")
-
-
 def _validate_direct(cls: type) -> None:
     where = f"direct effect {cls.__name__}"
     check_time_unit(cls.time_unit, f"{where}.time_unit")
-    _check_group(cls.parameters, Parameter, f"{where}.parameters", "parameter")
-    _check_group(cls.inputs, Input, f"{where}.inputs", "input")
-    _check_group(cls.effects, Observable, f"{where}.effects", "effect")
+    check_group(cls.parameters, Parameter, f"{where}.parameters", "parameter")
+    check_group(cls.inputs, Input, f"{where}.inputs", "input")
+    check_group(cls.effects, Observable, f"{where}.effects", "effect")
     if cls.states or cls.observed:
         raise ModelError(f"{where}: a direct effect has no states or observables; declare a Model for a PD model with states")
     if tuple(i.name for i in cls.inputs) != (CONCENTRATION_INPUT,):

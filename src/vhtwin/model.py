@@ -482,6 +482,22 @@ def _indices(cls: type) -> dict[str, Any]:
     return _INDEX_CACHE[cls]
 
 
+def check_group(items, typ: type, where: str, kind: str) -> None:
+    """A declaration group (states, parameters, ...): a tuple of ``typ`` with unique identifier names and units."""
+    if not isinstance(items, tuple):
+        raise ModelError(f"{where} must be a tuple of {typ.__name__}, got {type(items).__name__}")
+    seen = set()
+    owner = where.rsplit(".", 1)[0]
+    for item in items:
+        if not isinstance(item, typ):
+            raise ModelError(f"{where} must hold {typ.__name__} objects, got {item!r}")
+        check_identifier(item.name, f"{owner} {kind}")
+        if item.name in seen:
+            raise ModelError(f"{owner}: {kind} {item.name!r} is declared twice")
+        seen.add(item.name)
+        check_unit(item.unit, f"{owner} {kind} {item.name!r}")
+
+
 def _validate_declarations(cls: type) -> None:
     where = f"model {cls.__name__}"
     check_time_unit(cls.time_unit, f"{where}.time_unit")
@@ -491,18 +507,7 @@ def _validate_declarations(cls: type) -> None:
         ("observed", "observable", Observable),
         ("inputs", "input", Input),
     ):
-        items = getattr(cls, group)
-        if not isinstance(items, tuple):
-            raise ModelError(f"{where}.{group} must be a tuple of {typ.__name__}, got {type(items).__name__}")
-        seen = set()
-        for item in items:
-            if not isinstance(item, typ):
-                raise ModelError(f"{where}.{group} must hold {typ.__name__} objects, got {item!r}")
-            check_identifier(item.name, f"{where} {kind}")
-            if item.name in seen:
-                raise ModelError(f"{where}: {kind} {item.name!r} is declared twice")
-            seen.add(item.name)
-            check_unit(item.unit, f"{where} {kind} {item.name!r}")
+        check_group(getattr(cls, group), typ, f"{where}.{group}", kind)
     if not cls.states:
         raise ModelError(f"{where} declares no states")
     names = [x.name for g in ("states", "parameters", "inputs") for x in getattr(cls, g)]
