@@ -15,9 +15,17 @@ in pharmacokinetic studies. J Pharmacokinet Pharmacodyn 2007; 34:711-726). Here 
 is fixed at three and the mean transit time MTT is the parameter; the last compartment is the absorption site
 (first-order ka into the central compartment). Default values are illustrative. Linear: solved exactly by
 ``solver="auto"``.
+
+``transit_model(n_transit)`` gives the same model with any number n >= 1 of transit compartments (states depot,
+transit1 ... transitN, central; ktr = (n + 1) / MTT; the last transit compartment is the absorption site), named
+``one_compartment_transit_n<N>``. ``load_model("pharmacokinetics/one_compartment_transit")`` is the three-compartment
+class below.
 """
 
-from vhtwin import Model, Observable, Parameter, State
+import hashlib
+import numbers
+
+from vhtwin import InputError, Model, Observable, Parameter, State
 
 N_TRANSIT = 3
 
@@ -63,3 +71,72 @@ class OneCompartmentTransit(Model):
 
     def observables(self, t, y, p):
         return {"Cc": y.central / p.V}
+
+
+# -- any number of transit compartments ----------------------------------------------------------------------------
+_TRANSIT_MODELS: dict = {}
+
+
+def transit_model(n_transit: int) -> Model:
+    """The one-compartment transit model with ``n_transit`` transit compartments (an integer >= 1), as a Model.
+
+    States are depot, transit1 ... transit<n_transit>, central; parameters, observables and equations are those of
+    :class:`OneCompartmentTransit` with ktr = (n_transit + 1) / MTT (``transit_model(3)`` solves the same equations
+    as the library model). The model is ``linear`` and named ``one_compartment_transit_n<n_transit>``; the same
+    ``n_transit`` always returns the same instance, so compiled solves are reused.
+
+    Raises
+    ------
+    InputError
+        If ``n_transit`` is not an integer >= 1.
+    """
+    if isinstance(n_transit, bool) or not isinstance(n_transit, numbers.Integral) or n_transit < 1:
+        raise InputError(f"n_transit must be an integer >= 1 (the number of transit compartments), got {n_transit!r}")
+    n = int(n_transit)
+    if n not in _TRANSIT_MODELS:
+        _TRANSIT_MODELS[n] = _transit_class(n)()
+    return _TRANSIT_MODELS[n]
+
+
+def _transit_class(n: int) -> type:
+    names = tuple(f"transit{i}" for i in range(1, n + 1))
+
+    class OneCompartmentTransitN(Model):
+        """One-compartment model with n transit compartments before absorption (amounts in mg, time in h)."""
+
+        name = f"one_compartment_transit_n{n}"
+        n_transit = n
+        time_unit = OneCompartmentTransit.time_unit
+        linear = True  # first-order transfer and elimination
+        reference = OneCompartmentTransit.reference
+        states = (
+            OneCompartmentTransit.states[0],
+            *(
+                State(s, "mg", 0.0, description=f"transit compartment {i} of {n}" + (" (the absorption site)" if i == n else ""))
+                for i, s in enumerate(names, start=1)
+            ),
+            OneCompartmentTransit.states[-1],
+        )
+        parameters = OneCompartmentTransit.parameters
+        observed = OneCompartmentTransit.observed
+
+        def rhs(self, t, y, p):
+            ktr = (self.n_transit + 1) / p.MTT
+            amounts = [y.depot, *(getattr(y, s) for s in names)]
+            absorption = p.ka * amounts[-1]
+            out = {"depot": -ktr * y.depot}
+            for i, s in enumerate(names[:-1], start=1):
+                out[s] = ktr * (amounts[i - 1] - amounts[i])
+            out[names[-1]] = ktr * amounts[-2] - absorption
+            out["central"] = absorption - p.CL / p.V * y.central
+            return out
+
+        def observables(self, t, y, p):
+            return {"Cc": y.central / p.V}
+
+        def source_hash(self) -> str:
+            """SHA-256 of this class's source and of n_transit (the source alone is the same for every n)."""
+            return hashlib.sha256(f"{super().source_hash()}:n_transit={self.n_transit}".encode()).hexdigest()
+
+    OneCompartmentTransitN.__name__ = f"OneCompartmentTransitN{n}"
+    return OneCompartmentTransitN
