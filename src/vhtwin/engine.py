@@ -106,6 +106,7 @@ def compiled_solve(
     n_devices: int = 1,
     events_batched: bool = False,
     times_batched: bool = False,
+    resets: bool = False,
 ):
     """One jitted solve per (model, method, loop settings, device split); jax.jit adds the per-shape cache."""
     solve = _with_sensitivities(_solve_fn(model, method, config))
@@ -118,9 +119,10 @@ def compiled_solve(
     mesh = Mesh(np.array(jax.local_devices()[:n_devices]), ("batch",))
     lane, row_lane, rep = S("batch"), S(None, "batch"), S()
     if events_batched:
-        events_spec = Events(S(None, "batch"), S(None, None, "batch"), S(None, None, "batch"), S(None, "batch"))
+        events_spec = Events(S(None, "batch"), S(None, None, "batch"), S(None, None, "batch"), S(None, "batch"),
+                             S(None, "batch") if resets else None, S(None, None, "batch") if resets else None)
     else:
-        events_spec = Events(rep, rep, rep, rep)
+        events_spec = Events(rep, rep, rep, rep, rep if resets else None, rep if resets else None)
     in_specs = (row_lane, row_lane, lane, lane, events_spec, row_lane if times_batched else rep, lane, lane, lane, rep, rep)
     out_specs = (S(None, None, "batch"), S(None, None, "batch"), lane, lane, lane)
     return jax.jit(jax.shard_map(solve, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False))

@@ -40,12 +40,15 @@ def _channels(model: Model) -> dict[str, int]:
 def _table(model: Model, protocol: Any, batch: int) -> Events:
     """Event table of one protocol, with a trailing batch axis of ``batch`` (per-patient amounts) or 1."""
     jumps, pulses = protocol.impulses(model.dosable_states)
+    resets = protocol.reset_events(model.state_names) if hasattr(protocol, "reset_events") else []
     state_index = {s: i for i, s in enumerate(model.state_names)}
     channel = _channels(model)
     for _, _, name, _ in pulses:
         if name not in channel:
             raise InputError(f"protocol drives {name!r}, which is neither a dosable state nor an input of {model.name}")
-    times = np.unique(np.array([j[0] for j in jumps] + [p[0] for p in pulses] + [p[1] for p in pulses], dtype=float))
+    times = np.unique(np.array(
+        [j[0] for j in jumps] + [p[0] for p in pulses] + [p[1] for p in pulses] + [r[0] for r in resets], dtype=float
+    ))
     n, U, E = len(model.states), len(channel), max(len(times), 1)
     if not len(times):
         return empty_events(model)
@@ -58,7 +61,16 @@ def _table(model: Model, protocol: Any, batch: int) -> Events:
         levels[active, channel[name], :] += level
     defaults = _input_defaults(model)
     levels += defaults[None, :, None]
-    return Events(times[:, None], J, levels, np.repeat(defaults[:, None], batch, axis=1))
+    reset = reset_to = None
+    if resets:
+        reset = np.zeros((E, batch))
+        reset_to = np.full((E, n, batch), np.nan)  # NaN: back to the initial value
+        for t, values in resets:
+            e = np.searchsorted(times, t)
+            reset[e] = 1.0
+            for name, value in values.items():
+                reset_to[e, state_index[name], :] = value
+    return Events(times[:, None], J, levels, np.repeat(defaults[:, None], batch, axis=1), reset, reset_to)
 
 
 def build_events(model: Model, protocol: Any, n_patients: int) -> Events:
@@ -87,10 +99,16 @@ def _stack(tables: Sequence[Events], model: Model) -> Events:
     times = np.full((E, B), np.inf)
     jumps = np.zeros((E, n, B))
     inputs = np.zeros((E, U, B))
+    with_resets = any(t.reset is not None for t in tables)
+    reset = np.zeros((E, B)) if with_resets else None
+    reset_to = np.full((E, n, B), np.nan) if with_resets else None
     for b, t in enumerate(tables):
         e = t.times.shape[0]
         times[:e, b] = t.times[:, 0]
         jumps[:e, :, b] = t.jumps[:, :, 0]
         inputs[:e, :, b] = t.inputs[:, :, 0]
         inputs[e:, :, b] = t.inputs[-1, :, 0]
-    return Events(times, jumps, inputs, np.repeat(tables[0].initial_inputs[:, :1], B, axis=1))
+        if t.reset is not None:
+            reset[:e, b] = t.reset[:, 0]
+            reset_to[:e, :, b] = t.reset_to[:, :, 0]
+    return Events(times, jumps, inputs, np.repeat(tables[0].initial_inputs[:, :1], B, axis=1), reset, reset_to)

@@ -104,7 +104,7 @@ def check_linear(model: Model) -> None:
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled(model: Model, save_rows: tuple[int, ...] | None, with_input: bool):
+def _compiled(model: Model, save_rows: tuple[int, ...] | None, with_input: bool, resets: bool):
     row_rhs = lambda y, p, u: jnp.stack(model.row_rhs(jnp.zeros((), y.dtype), tuple(y), tuple(p), tuple(u)))
     lane = lambda f: jax.vmap(f, in_axes=(1, 1, 1), out_axes=-1)
     jacobian = lane(lambda y, p, u: jax.jacfwd(row_rhs)(y, p, u))  # (n, n, B)
@@ -113,7 +113,7 @@ def _compiled(model: Model, save_rows: tuple[int, ...] | None, with_input: bool)
     dependencies = model.observable_dependencies()
     observed_rows = sorted({model.state_names.index(s) for deps in dependencies.values() for s in deps})
 
-    def solve(p, y0, jumps, levels, steps, step_index, event_index, output_points, out_times):
+    def solve(p, y0, jumps, levels, steps, step_index, event_index, output_points, out_times, reset, reset_to):
         n, B = y0.shape
         zeros = jnp.zeros((n, B), y0.dtype)
         bt = lambda a: jnp.broadcast_to(a, a.shape[:-1] + (B,))
@@ -136,7 +136,12 @@ def _compiled(model: Model, save_rows: tuple[int, ...] | None, with_input: bool)
             )
             has = e < none
             jump = bt(jumps[jnp.minimum(e, none - 1)])
-            after = tuple(jnp.where(has, y[i] + jump[i], y[i]) for i in range(n))
+            base = y
+            if resets:  # the state is replaced first (NaN: the initial value), then the dose is added
+                flag = has & (bt(reset[jnp.minimum(e, none - 1)]) > 0)
+                target = bt(reset_to[jnp.minimum(e, none - 1)])
+                base = tuple(jnp.where(flag, jnp.where(jnp.isnan(target[i]), y0[i], target[i]), y[i]) for i in range(n))
+            after = tuple(jnp.where(has, base[i] + jump[i], y[i]) for i in range(n))
             return (after, level + has.astype(level.dtype)), tuple(y[i] for i in emit)  # emit pre-event values
 
         carry0 = (tuple(y0[i] for i in range(n)), jnp.int32(0))
@@ -172,7 +177,8 @@ def run(problem, the_plan: Plan, params=None, y0=None):
     i32 = lambda a: jnp.asarray(a, jnp.int32)
     # The input integral F is needed only if some input is ever non-zero or the model has a constant term.
     with_input = bool(np.any(levels != 0)) or _has_constant_term(pr.model)
-    return _compiled(pr.model, pr.config.save_rows, with_input)(
+    resets = ev.reset is not None
+    return _compiled(pr.model, pr.config.save_rows, with_input, resets)(
         p, y, f(ev.jumps), f(levels), f(the_plan.steps), i32(the_plan.step_index), i32(the_plan.event_index),
-        i32(the_plan.output_points), f(pr.out_times),
+        i32(the_plan.output_points), f(pr.out_times), f(ev.reset) if resets else None, f(ev.reset_to) if resets else None,
     )

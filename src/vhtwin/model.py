@@ -72,6 +72,11 @@ class State:
     lag : str, optional
         Name of the parameter that delays every dose into this state (NONMEM's ALAG), in the model's time unit.
         Dose times are fixed when a simulation is prepared, so the lag is not differentiable.
+    rate, duration : str, optional
+        Names of the parameters that give the rate (amount per time unit) or the duration (time unit) of an
+        infusion into this state whose rate or duration the dose leaves to the model (NONMEM's R and D, records
+        with RATE = -1 or -2; :class:`vhtwin.Dose` ``modelled="rate"`` / ``"duration"``). Like a lag, they are
+        read when the simulation is prepared and are not differentiable.
     """
 
     name: str
@@ -82,6 +87,8 @@ class State:
     description: str = ""
     bioavailability: str | None = None
     lag: str | None = None
+    rate: str | None = None
+    duration: str | None = None
 
 
 @dataclass(frozen=True)
@@ -354,6 +361,15 @@ class Model:
         """Dose lags: dosable state name -> lag parameter name."""
         return {s.name: s.lag for s in self.states if s.lag}
 
+    def modelled_infusions(self) -> dict[str, dict[str, str]]:
+        """Infusion rate and duration parameters: state name -> {"rate": name, "duration": name} (those declared)."""
+        out = {}
+        for s in self.states:
+            roles = {role: getattr(s, role) for role in ("rate", "duration") if getattr(s, role)}
+            if roles:
+                out[s.name] = roles
+        return out
+
     def flat_observables(self, t, y, p):
         """``observables`` on flat vectors -> (n_observables,)."""
         import jax.numpy as jnp
@@ -515,7 +531,7 @@ def _validate_declarations(cls: type) -> None:
     if clash:
         raise ModelError(f"{where}: names {clash} are used for more than one of states, parameters and inputs")
     for s in cls.states:
-        for role in ("bioavailability", "lag"):
+        for role in ("bioavailability", "lag", "rate", "duration"):
             ref = getattr(s, role)
             if ref is None:
                 continue

@@ -20,10 +20,9 @@ import xarray as xr
 from ._version import __version__
 from .engine import compiled_solve, device_split
 from .errors import InputError, SolverError
-from .dosing import Dose, Regimen
 from .events import build_events
 from .model import Model
-from . import exact_path
+from . import exact_path, schedule
 from .solvers import AbstractSolver, Exact, LoopConfig, PIController, Status
 from .solvers.loop import Events
 from .validation import (
@@ -62,6 +61,8 @@ class Problem:
     outputs: tuple[str, ...]  # observables and states returned, in the model's order
     plan: Any = None  # the merged time grid of the exact linear path (solver "exact")
     initial_given: tuple[str, ...] = ()  # states whose initial value the caller set (over Model.initial)
+    unreached: np.ndarray | None = None  # (B,) patients whose steady-state dose found no steady state
+    steady_state: bool = False  # the schedule starts from steady states found for the prepared parameters
 
     @property
     def saved_states(self) -> tuple[str, ...]:
@@ -123,9 +124,6 @@ def prepare(
             P, batched, B = np.repeat(P, n_patients, axis=1), True, n_patients
     y0 = initial_states(model, initial, B)
     shared, out_t = output_times(times, B)
-    protocol = _per_patient_amounts(protocol, params, covariates, B)
-    events = build_events(model, _lagged(model, protocol, P, B), B)
-    batched = batched or not shared or y0.shape[1] > 1 or events.times.shape[1] > 1
     method = resolve_solver(model, solver)
     rtol_v, atol_v = tolerance(model, rtol, "rtol", 1e-6), tolerance(model, atol, "atol", 1e-9)
     if dt0 is not None and not (isinstance(dt0, (int, float)) and math.isfinite(dt0) and dt0 > 0):
@@ -137,6 +135,12 @@ def prepare(
     for name, value in (("max_steps", max_steps), ("saves_per_step", saves_per_step)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise InputError(f"{name} {value!r} must be a positive integer")
+    # Steady states are found by the same solver at the same tolerances (a repeated-dose simulation).
+    options = dict(solver=solver, rtol=rtol, atol=atol, precision=precision, max_steps=max_steps)
+    steady = schedule.steady_state.has_steady_state(protocol)
+    protocol, unreached = schedule.resolve(model, protocol, params, covariates, P, B, initial=initial, options=options)
+    events = build_events(model, protocol, B)
+    batched = batched or not shared or y0.shape[1] > 1 or any(x is not None and x.shape[-1] > 1 for x in events)
 
     first_out = float(out_t[0] if shared else np.nanmin(out_t[:, 0]))
     first_event = float(np.min(events.times)) if np.isfinite(events.times).any() else math.inf
@@ -145,6 +149,7 @@ def prepare(
         raise InputError(f"t0 {t0!r} must be finite and not after the first output time {first_out:g}")
     if start > first_event:
         raise InputError(f"t0 {start:g} is after the first event at {first_event:g}")
+    events, y0, given = _reset_at_start(model, events, y0, start)
     t_end = np.full(B, out_t[-1]) if shared else np.nanmax(out_t, axis=1)
     names, save_rows = output_selection(model, outputs)
     config = LoopConfig(
@@ -154,53 +159,26 @@ def prepare(
     return Problem(
         model, method, config, precision, P, y0, start, t_end, events, out_t, shared, batched, B,
         math.nan if dt0 is None else float(dt0), float(dt_min), float(dt_max), rtol_v, atol_v, names, exact_plan,
-        tuple(initial or ()),
+        tuple(initial or ()) + given, unreached if unreached.any() else None, steady,
     )
 
 
-def _per_patient_amounts(protocol, params, covariates, B: int):
-    """Doses given per unit of a covariate (mg/kg), turned into per-patient amounts.
+def _reset_at_start(model: Model, events: Events, y0: np.ndarray, start: float):
+    """A reset at the start time for every patient (a steady-state dose that opens the simulation) becomes the
+    initial state, so that the output at that time is the steady-state trough rather than the state before it.
 
-    Covariates come from ``covariates`` (a mapping or Dataset) or, failing that, from ``params`` when it is a
-    population draw (a Dataset that also holds the covariates).
+    Returns the events, the initial states and the names of the states the reset set.
     """
-    if covariates is None and isinstance(params, xr.Dataset):
-        covariates = params
-    if isinstance(covariates, xr.Dataset):
-        covariates = {k: covariates[k].values for k in covariates.data_vars}
-    if isinstance(protocol, Regimen):
-        return protocol.per_patient(covariates, B)
-    if isinstance(protocol, (list, tuple)):
-        return [
-            reg.per_patient({k: np.broadcast_to(np.asarray(v), (B,))[b] for k, v in (covariates or {}).items()}, 1)
-            if isinstance(reg, Regimen) else reg
-            for b, reg in enumerate(protocol)
-        ]
-    return protocol
-
-
-def _lagged(model: Model, protocol, P: np.ndarray, B: int):
-    """Doses into states with a lag parameter, moved later by each patient's lag (a per-patient regimen each).
-
-    Dose times are fixed here, on the host, from concrete parameter values: lags are not differentiable. Building
-    one regimen per patient is a loop over patients, done only when some lag is non-zero.
-    """
-    lags = {state: P[model.parameter_names.index(name)] for state, name in model.lags().items()}
-    if protocol is None or not lags or not any(np.any(v != 0) for v in lags.values()):
-        return protocol
-    protocols = list(protocol) if isinstance(protocol, (list, tuple)) else [protocol] * B
-    if len(protocols) != B:
-        return protocol  # build_events reports the mismatch
-    shifted = []
-    for b, reg in enumerate(protocols):
-        if not isinstance(reg, Regimen):
-            raise InputError(f"dose lags apply to a Regimen; got {type(reg).__name__} for patient {b}")
-        shifted.append(Regimen(tuple(
-            Dose(d.time + float(lags[d.into][b] if d.into in lags else 0.0),
-                 np.asarray(d.amount)[b] if np.ndim(d.amount) else d.amount, d.into, d.duration)
-            for d in reg.doses
-        )))
-    return shifted
+    if events.reset is None or not np.all(events.times[0] == start) or not np.all(events.reset[0] > 0):
+        return events, y0, ()
+    values = events.reset_to[0]  # (n, Bt)
+    given = np.all(np.isfinite(values), axis=1)
+    if not given.all():
+        return events, y0, ()  # some state returns to a (possibly parameter-dependent) initial value: keep the event
+    reset = events.reset.copy()
+    reset[0] = 0.0
+    events = events._replace(reset=reset) if reset.any() else events._replace(reset=None, reset_to=None)
+    return events, np.ascontiguousarray(values), tuple(model.state_names)
 
 
 def _exact_if_it_applies(model: Model, solver, method, out_t, events, start):
@@ -241,7 +219,21 @@ def run(problem: Problem, params=None, y0=None, *, n_devices: int | None = None,
     if pr.model.has_initial:
         params, y0 = _parameter_dependent_initial(pr, params, y0, initial_given)
     if isinstance(pr.method, Exact):
-        return exact_path.run(pr, pr.plan, params, y0)
+        return _flag_unreached(pr, exact_path.run(pr, pr.plan, params, y0))
+    return _flag_unreached(pr, _run_ode(pr, params, y0, n_devices))
+
+
+def _flag_unreached(pr: Problem, result):
+    """Patients whose steady state was not found: status ``no_steady_state`` and NaN outputs (never a guess)."""
+    if pr.unreached is None:
+        return result
+    bad = jnp.asarray(pr.unreached)
+    states, observed, status, *rest = result
+    nan = lambda a: jnp.where(bad, jnp.nan, a)
+    return (nan(states), nan(observed), jnp.where(bad, Status.NO_STEADY_STATE, status).astype(status.dtype), *rest)
+
+
+def _run_ode(pr: Problem, params, y0, n_devices):
     n = pr.n_patients
     n_dev = device_split(n) if n_devices is None else min(n_devices, device_split(n))
     # Large batches run in chunks of a fixed width (one compile serves them all): per-lane arrays of a few
@@ -258,12 +250,16 @@ def run(problem: Problem, params=None, y0=None, *, n_devices: int | None = None,
         extra = jnp.repeat(a[..., -1:], B - a.shape[-1], axis=-1)
         return jnp.concatenate([a, extra], axis=-1)
 
-    run_fn = compiled_solve(pr.model, pr.method, pr.config, n_dev, pr.events.times.shape[1] > 1, not pr.shared_times)
+    resets = pr.events.reset is not None
+    # Any per-patient field (times, amounts, reset values) makes the whole table per lane, so that every field
+    # splits over devices alike; a table shared by all lanes stays one column.
+    events_batched = any(x is not None and x.shape[-1] > 1 for x in pr.events)
+    run_fn = compiled_solve(pr.model, pr.method, pr.config, n_dev, events_batched, not pr.shared_times, resets)
     dtype = pr.dtype
     f = lambda a: jnp.asarray(a, dtype)
     p = f(pr.params) if params is None else jnp.asarray(params).astype(dtype)
     y = f(pr.y0) if y0 is None else jnp.asarray(y0).astype(dtype)
-    events = Events(*(f(x) if x.shape[-1] == 1 else pad(f(x)) for x in pr.events))
+    events = Events(*(None if x is None else pad(f(x)) if events_batched else f(x) for x in pr.events))
     out_t = f(pr.out_times) if pr.shared_times else pad(f(np.where(np.isnan(pr.out_times), np.inf, pr.out_times).T))
     full = lambda v: f(np.full(width, v))
     lanes = (pad(p), pad(y), pad(f(pr.t_end)))
@@ -271,7 +267,7 @@ def run(problem: Problem, params=None, y0=None, *, n_devices: int | None = None,
     for start in range(0, B, width):
         cut = lambda a: a if a.shape[-1] == 1 else a[..., start : start + width]
         chunks.append(run_fn(
-            *(cut(a) for a in lanes[:2]), full(pr.t0), cut(lanes[2]), Events(*(cut(x) for x in events)),
+            *(cut(a) for a in lanes[:2]), full(pr.t0), cut(lanes[2]), Events(*(None if x is None else cut(x) for x in events)),
             out_t if pr.shared_times else cut(out_t), full(pr.dt0), full(pr.dt_min), full(pr.dt_max),
             f(pr.rtol), f(pr.atol),
         ))
@@ -405,14 +401,21 @@ class Simulator:
         pr = self.problem
         model, B = pr.model, pr.n_patients
         params, initial = params or {}, initial or {}
-        lag_parameters = set(model.lags().values())
+        fixed = {name: "a dose lag" for name in model.lags().values()}
+        fixed.update({name: f"an infusion {role}" for roles in model.modelled_infusions().values() for role, name in roles.items()})
+        if pr.steady_state and params:
+            raise InputError(
+                "the protocol has steady-state doses, whose steady states are found for the parameters given when "
+                "the Simulator is built; give them there (Simulator(model, params={...})) -- a steady state is not "
+                "differentiable yet"
+            )
         for name in params:
             if name not in model.parameter_names:
                 raise InputError(f"unknown parameter {name!r} for model {model.name}; its parameters are {list(model.parameter_names)}")
-            if name in lag_parameters:
+            if name in fixed:
                 raise InputError(
-                    f"parameter {name!r} is a dose lag: dose times are fixed when the Simulator is built, so give it "
-                    "there (Simulator(model, params={...})); a lag is not differentiable"
+                    f"parameter {name!r} is {fixed[name]}: dose times are fixed when the Simulator is built, so give "
+                    "it there (Simulator(model, params={...})); it is not differentiable"
                 )
         for name in initial:
             if name not in model.state_names:

@@ -37,12 +37,20 @@ class Events(NamedTuple):
     jumps : (E, n, Bt)          added to the state at the event (bolus amounts)
     inputs : (E, U, Bt)         value of the piecewise-constant inputs from this event on
     initial_inputs : (U, Bt)    value of the inputs before the first event
+    reset : (E, Bt), optional   1 where the event first replaces the state (a reset, a steady-state start), else 0
+    reset_to : (E, n, Bt)       the state it is replaced by; NaN entries mean the trajectory's initial value
+                                (which may depend on the parameters, so is known only inside the solve)
+
+    At an event the state becomes ``(reset_to if reset else y) + jumps``: a reset and a dose at one time act in
+    that order (NONMEM's EVID 4). Without resets both optional fields are None and cost nothing.
     """
 
     times: Any
     jumps: Any
     inputs: Any
     initial_inputs: Any
+    reset: Any = None
+    reset_to: Any = None
 
 
 class Outputs(NamedTuple):
@@ -100,6 +108,17 @@ def _take(table, index):
     shape = (1,) * (table.ndim - 1)
     gathered = jnp.take_along_axis(table, idx.reshape((1,) + shape[1:] + (-1,)) if table.ndim > 1 else idx, axis=0)
     return gathered[0]
+
+
+def _apply_event(events: Events, index, where, y, y0):
+    """The state after the event ``index`` in the lanes ``where`` (B,): reset if asked, then the jump."""
+    jump = _take(events.jumps, index)
+    if events.reset is not None:
+        target = _take(events.reset_to, index)
+        target = jnp.where(jnp.isnan(target), y0, target)
+        y_reset = jnp.where((_take(events.reset, index) > 0)[None, :], target, y)
+        return jnp.where(where[None, :], y_reset + jump, y)
+    return jnp.where(where[None, :], y + jump, y)
 
 
 def _event_time(events: Events, index):
@@ -181,7 +200,7 @@ def integrate(
     # --- events at t0 apply before the first step ---------------------------------------------------------------
     event = jnp.zeros((B,), jnp.int32)
     first_at_t0 = _event_time(events, event) <= t0
-    y = jnp.where(first_at_t0[None, :], y0 + _take(events.jumps, event), y0)
+    y = _apply_event(events, event, first_at_t0, y0, y0)
     u_before = jnp.broadcast_to(events.initial_inputs, (events.initial_inputs.shape[0], B))
     u = jnp.where(first_at_t0[None, :], _take(events.inputs, event), u_before)
     event = event + first_at_t0.astype(jnp.int32)
@@ -220,7 +239,7 @@ def integrate(
         # 1. the event this lane sits on (it landed there exactly on its previous step)
         t_ev = _event_time(events, s.event)
         at_event = running & (s.t >= t_ev)
-        y = jnp.where(at_event[None, :], s.y + _take(events.jumps, s.event), s.y)
+        y = _apply_event(events, s.event, at_event, s.y, y0)
         u = jnp.where(at_event[None, :], _take(events.inputs, s.event), s.u)
         event = s.event + at_event.astype(jnp.int32)
         vf = vf_factory(u)

@@ -13,6 +13,9 @@ class Status(enum.IntEnum):
     MAX_STEPS = 1
     STEP_SIZE_UNDERFLOW = 2
     NONFINITE = 3
+    #: A steady-state dose whose steady state the repeated dose did not reach (e.g. a dose rate above a
+    #: saturable elimination's capacity): the trajectory is not solved.
+    NO_STEADY_STATE = 4
 
     @classmethod
     def flag_attrs(cls) -> dict:

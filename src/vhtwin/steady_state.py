@@ -1,0 +1,194 @@
+"""Steady-state doses (NONMEM's SS = 1): the state a dose builds up when repeated every II for ever.
+
+A steady-state dose at time ``t`` with interval ``II`` starts the system as if the same dose (bolus or infusion,
+with the model's bioavailability and lag) had been given at ``t - II, t - 2 II, ...`` since long ago: at ``t`` the
+state is replaced by the steady-state value just before the dose, infusions from those earlier doses that would
+still be running continue, doses that a lag would still be holding back arrive, and then the dose at ``t`` is
+given. Any model works, linear or not: the steady state is found by simulating the repeated dose from the
+initial state, with the caller's solver and tolerances, until successive pre-dose states agree. A trajectory
+whose repeated dose never settles (a dose rate above a saturable elimination's capacity) is flagged
+``no_steady_state`` instead of being solved.
+
+Convergence test: with ``d_k`` the change of the pre-dose state over interval ``k``, the distance still to go is
+about ``d_N / (1 - r)`` for a geometric approach with ratio ``r = d_N / d_(N-1)``; the steady state is reached when
+that is within the solve's own tolerance (``rtol * |x| + atol``) in every state.
+
+Steady states are found on the host, from concrete parameter values, so they are not differentiable (like lags).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+
+from .dosing import Dose, Regimen, Reset
+from .model import Model
+
+#: Dose repetitions tried in turn before a trajectory is declared not to reach a steady state.
+REPETITIONS = (48, 384, 3072)
+
+
+def has_steady_state(protocol) -> bool:
+    regimens = protocol if isinstance(protocol, (list, tuple)) else [protocol]
+    return any(isinstance(r, Regimen) and any(d.ss_interval for d in r.doses) for r in regimens)
+
+
+def resolve(model: Model, protocol, P: np.ndarray, B: int, *, initial: Mapping[str, Any] | None, options: dict):
+    """The protocol with every steady-state dose replaced by a reset to its steady state, plus the dose.
+
+    Parameters
+    ----------
+    model : Model
+    protocol : Regimen or list of Regimen
+        Shared by the batch or one per patient; amounts already per patient where they differ.
+    P : ndarray (P, B)
+        Parameter values per patient.
+    B : int
+        Number of patients.
+    initial : dict, optional
+        The caller's initial states (the repeated dose starts from them).
+    options : dict
+        Solver settings for the repeated-dose solve (``solver``, ``rtol``, ``atol``, ``precision``, ...).
+
+    Returns
+    -------
+    protocol : Regimen or list of Regimen
+        Without steady-state doses. Shared when the input was shared and no dose into a lagged state is lagged.
+    unreached : ndarray (B,) bool
+        Patients whose steady state was not reached (their reset values are placeholders).
+    """
+    unreached = np.zeros(B, bool)
+    if not has_steady_state(protocol):
+        return protocol, unreached
+    lag_of = {state: P[model.parameter_names.index(name)] for state, name in model.lags().items()}
+    shared = isinstance(protocol, Regimen)
+    lagged = any(np.any(lag_of[d.into] != 0) for d in (protocol.doses if shared else []) if d.ss_interval and d.into in lag_of)
+    regimens = [protocol] * B if shared else list(protocol)
+
+    # 1. one repeated-dose solve per kind of steady-state dose (target, interval, duration), over its patients
+    jobs: dict[tuple, list[tuple[int, int]]] = {}
+    for b, reg in enumerate(regimens if not shared else [protocol]):
+        if not isinstance(reg, Regimen):
+            continue
+        for j, d in enumerate(reg.doses):
+            if d.ss_interval:
+                jobs.setdefault((d.into, d.ss_interval, d.duration), []).append((b, j))
+    x_ss: dict[tuple[int, int], np.ndarray] = {}  # (patient or -1 for shared, dose) -> state (n,) or (n, B)
+    for (into, interval, duration), members in jobs.items():
+        if shared:
+            (_, j), = members
+            lanes = np.arange(B)
+            amounts = np.broadcast_to(np.asarray(protocol.doses[j].amount, float), (B,))
+        else:
+            lanes = np.array([b for b, _ in members])
+            amounts = np.array([np.asarray(regimens[b].doses[j].amount, float).reshape(-1)[0] for b, j in members])
+        states, ok = _repeated_dose(model, P[:, lanes], amounts, into, interval, duration, _subset(initial, lanes, B), options)
+        unreached[lanes[~ok]] = True
+        if shared:
+            x_ss[(-1, members[0][1])] = states
+        else:
+            for k, key in enumerate(members):
+                x_ss[key] = states[:, k]
+
+    # 2. rebuild the regimens: reset to the steady state, carried-over infusions and held-back doses, the dose
+    names = model.state_names
+    if shared and not lagged:
+        doses, resets = [], list(protocol.resets)
+        for j, d in enumerate(protocol.doses):
+            if not d.ss_interval:
+                doses.append(d)
+                continue
+            x = x_ss[(-1, j)]
+            resets.append(Reset(d.time, {s: x[i] for i, s in enumerate(names)}))
+            doses.extend(_given_at_steady_state(d, 0.0))
+        return Regimen(tuple(doses), tuple(resets)), unreached
+    out = []
+    for b, reg in enumerate(regimens):
+        if not isinstance(reg, Regimen) or not any(d.ss_interval for d in reg.doses):
+            out.append(reg)
+            continue
+        doses, resets = [], list(reg.resets)
+        for j, d in enumerate(reg.doses):
+            pick = lambda a: np.asarray(a)[b] if np.ndim(a) else a
+            if not d.ss_interval:
+                doses.append(Dose(d.time, pick(d.amount), d.into, d.duration, modelled=d.modelled) if shared else d)
+                continue
+            x = x_ss[(-1, j)][:, b] if shared else x_ss[(b, j)]
+            resets.append(Reset(d.time, {s: float(x[i]) for i, s in enumerate(names)}))
+            lag = float(lag_of[d.into][b]) if d.into in lag_of else 0.0
+            doses.extend(_given_at_steady_state(Dose(d.time, pick(d.amount), d.into, d.duration, ss_interval=d.ss_interval), lag))
+        out.append(Regimen(tuple(doses), tuple(resets)))
+    return out, unreached
+
+
+def _given_at_steady_state(d: Dose, lag: float) -> list[Dose]:
+    """The dose at ``d.time`` and what earlier doses of the series still deliver after it (dose times before lag).
+
+    Dose k of the series was given at ``t - k II`` and, after the lag, acts over ``[s_k, s_k + D)`` with
+    ``s_k = t - k II + lag``. If it has not started by ``t`` it is still to come (a dose at ``t - k II``, which the
+    lag moves past ``t``); if it is running at ``t`` its remainder is an infusion from ``t`` (a dose at ``t - lag``).
+    """
+    t, II, D = d.time, d.ss_interval, d.duration
+    amount = np.asarray(d.amount, float)
+    doses = [Dose(t, d.amount, d.into, D)]
+    k = 1
+    while t - k * II + lag + D > t or (D == 0 and t - k * II + lag >= t):
+        start = t - k * II + lag
+        if start >= t:
+            doses.append(Dose(t - k * II, d.amount, d.into, D))
+        else:
+            remaining = start + D - t
+            doses.append(Dose(t - lag, amount * remaining / D, d.into, remaining))
+        k += 1
+    return doses
+
+
+def _subset(initial, lanes: np.ndarray, B: int):
+    if not initial:
+        return None
+    return {k: (np.broadcast_to(np.asarray(v, float), (B,))[lanes] if np.ndim(v) else v) for k, v in initial.items()}
+
+
+def _repeated_dose(model: Model, P: np.ndarray, amounts: np.ndarray, into: str, interval: float, duration: float,
+                   initial, options: dict):
+    """Pre-dose steady state (n, L) of ``amounts`` every ``interval`` per lane, and whether it was reached (L,)."""
+    from .simulate import simulate  # the repeated-dose solve is an ordinary simulation
+
+    names, L = model.state_names, P.shape[1]
+    result = np.full((len(names), L), np.nan)
+    reached = np.zeros(L, bool)
+    todo = np.arange(L)
+    rtol, atol = _tolerances(model, options)
+    for N in REPETITIONS:
+        reg = Regimen(tuple(Dose(k * interval, amounts[todo], into, duration) for k in range(N)))
+        params = {name: P[i, todo] for i, name in enumerate(model.parameter_names)}
+        out = simulate(
+            model, params, times=np.array([N - 2, N - 1, N], float) * interval, protocol=reg,
+            initial=_subset(initial, todo, L), t0=0.0, outputs=list(names),
+            max_steps=max(int(options.get("max_steps", 100_000)), 200 * N),
+            **{k: v for k, v in options.items() if k != "max_steps"},
+        )
+        if "patient" not in out.dims:
+            out = out.expand_dims("patient")
+        x = np.stack([out[s].transpose("patient", "time").values for s in names])  # (n, L', 3)
+        ok_solve = np.atleast_1d(out["status"].values) == 0
+        d_last, d_prev = np.abs(x[:, :, 2] - x[:, :, 1]), np.abs(x[:, :, 1] - x[:, :, 0])
+        ratio = np.where(d_prev > 0, d_last / np.where(d_prev > 0, d_prev, 1.0), 0.0)
+        to_go = np.where(ratio < 1.0, d_last / np.maximum(1.0 - ratio, 1e-300), np.inf)
+        scale = rtol[:, None] * np.abs(x[:, :, 2]) + atol[:, None]
+        tiny = d_last <= 64 * np.finfo(float if options.get("precision") != "float32" else np.float32).eps * np.abs(x[:, :, 2])
+        ok = ok_solve & np.all((to_go <= scale) | tiny | (d_last == 0), axis=0)
+        result[:, todo[ok]] = x[:, ok, 2]
+        reached[todo[ok]] = True
+        todo = todo[~ok]
+        if not todo.size:
+            break
+    return result, reached
+
+
+def _tolerances(model: Model, options: dict):
+    from .validation import tolerance
+
+    return (tolerance(model, options.get("rtol", 1e-6), "rtol", 1e-6), tolerance(model, options.get("atol", 1e-9), "atol", 1e-9))
