@@ -6,25 +6,33 @@ appearance, one :class:`vhtwin.Regimen` per ID and a padded array of per-ID obse
 ``vh.simulate(model, params, times=ev.observation_times, protocol=ev.regimens)`` -- or simply ``ev.simulate(model,
 params)``.
 
-Semantics (those of NONMEM, as mrgsolve and rxode2 implement them, restricted to what is supported so far):
+Semantics (those of NONMEM, as mrgsolve and rxode2 implement them):
 
 * ``EVID`` 0 is an observation: its TIME becomes an output time of that ID (CMT, DV, MDV of an observation are not
   read; every observable and state is returned). An observation must not carry an AMT. ``EVID`` 1 is a dose.
   ``EVID`` 2 ("other-type event"; in NONMEM it forces a solver restart) is accepted and has no effect here: it
-  neither doses nor adds an output time. ``EVID`` 3 and 4 (resets) are refused as not supported yet. A missing
-  ``EVID`` column (or a blank entry) means 1 where AMT > 0, else 0. ``MDV`` and any other column are ignored.
+  neither doses nor adds an output time. ``EVID`` 3 is a reset: every state returns to its initial value and
+  infusions in progress stop. ``EVID`` 4 is a reset followed by the record's dose. A missing ``EVID`` column (or a
+  blank entry) means 1 where AMT > 0, else 0. ``MDV`` and any other column are ignored.
 * A dose is a bolus when RATE == 0 and DUR == 0; a zero-order infusion of AMT at RATE (> 0), i.e. over AMT/RATE,
   or over DUR (> 0). Giving both RATE > 0 and DUR > 0 is refused (ambiguous). An infusion whose duration would be 0
-  (RATE > 0 with AMT == 0) is refused; a bolus of AMT == 0 is accepted and does nothing. RATE = -1 / -2 (rate or
-  duration supplied by the model) and ``SS`` != 0 (steady state) are refused as not supported yet.
+  (RATE > 0 with AMT == 0) is refused; a bolus of AMT == 0 is accepted and does nothing. RATE = -1 takes the
+  infusion rate, RATE = -2 its duration, from the target state's ``rate`` / ``duration`` parameter (NONMEM's R and
+  D; :class:`vhtwin.State`); the record is refused if the model declares none.
+* ``SS`` = 1 (with II > 0) is a steady-state dose: at TIME the system is reset to the steady state that the dose
+  repeated every II has built up, then the dose is given (:mod:`vhtwin.steady_state`; bioavailability, lag,
+  infusions longer than II and modelled rates all count). An output at that TIME is the pre-dose steady state when
+  the dose opens the record set. ``SS`` = 2 (add to the current state) and a steady-state constant infusion
+  (SS = 1 with II = 0) are refused as not supported yet.
 * ``ADDL`` > 0 adds that many further doses every ``II`` after the record (ADDL > 0 needs II > 0); II without ADDL
-  is ignored. Infusions repeated this way may overlap; the rates then add.
+  or SS is ignored. Infusions repeated this way may overlap; the rates then add.
 * ``CMT`` is the 1-based number of the target state in the model's declaration order of *all* states (the NONMEM
   compartment number), or a state name. ``compartments={1: "depot", 2: "central"}`` replaces that numbering: only
   the numbers it lists are then valid. A dose needs a dosable target; when CMT is missing (blank, "." or 0) the
-  model's only dosable state is used if it has exactly one.
-* Model-level bioavailability (F) and absorption lag (ALAG) are **not** applied: amounts go into the target state as
-  written (fold F into AMT, shift TIME for a lag).
+  model's only dosable state is used if it has exactly one. An EVID 3 record needs no CMT.
+* Bioavailability (F) and absorption lag (ALAG) are the model's parameters (:class:`vhtwin.State`
+  ``bioavailability=`` and ``lag=``), applied when the records are simulated: write AMT as given, TIME as the dose
+  was given.
 * An output at a dose time is the value just *before* the dose (:func:`vhtwin.simulate`'s left-limit rule),
   whatever the order of the observation and dose records at that time.
 * Duplicate observation times within an ID are kept once (each row of ``observation_times`` is strictly increasing,
@@ -50,7 +58,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .dosing import Dose, Regimen
+from .dosing import Dose, Regimen, Reset
 from .errors import InputError
 from .model import Model
 
@@ -124,8 +132,9 @@ def read_events(path_or_frame, model: Model, *, compartments: Mapping[int, str] 
     ------
     InputError
         On a missing ID/TIME column, a non-numeric or negative value, an unknown or non-dosable compartment, ADDL
-        without II, records out of time order within an ID, an infusion of zero duration, and on features not
-        supported yet (SS != 0, EVID 3/4, RATE -1/-2) -- naming the record's row and ID.
+        without II, records out of time order within an ID, an infusion of zero duration, a modelled rate or
+        duration the model does not declare, SS = 1 without II, and on features not supported yet (SS = 2, a
+        steady-state constant infusion) -- naming the record's row and ID.
     """
     import pandas as pd
 
@@ -157,6 +166,7 @@ def read_events(path_or_frame, model: Model, *, compartments: Mapping[int, str] 
     n_rows = len(frame)
     ids: list = []
     regimens: dict[Any, list[Dose]] = {}
+    resets: dict[Any, list[Reset]] = {}
     observations: dict[Any, dict[float, list[int]]] = {}
     last_time: dict[Any, float] = {}
     current = None
@@ -183,21 +193,17 @@ def read_events(path_or_frame, model: Model, *, compartments: Mapping[int, str] 
                     "(sort by ID, then TIME)"
                 )
             ids.append(pid)
-            regimens[pid], observations[pid], current = [], {}, pid
+            regimens[pid], resets[pid], observations[pid], current = [], [], {}, pid
         elif time < last_time[pid]:
             raise InputError(f"{where}: TIME {time:g} is before the previous record's TIME {last_time[pid]:g}; sort the records of each ID by TIME")
         last_time[pid] = time
 
-        # not supported yet
-        if evid in (3.0, 4.0):
-            raise InputError(f"{where}: EVID {evid:g} (reset{' and dose' if evid == 4 else ''}) is not supported yet")
-        if evid not in (0.0, 1.0, 2.0):
-            raise InputError(f"{where}: EVID {evid:g} is not a valid event type (0 observation, 1 dose, 2 other)")
-        if ss != 0:
-            raise InputError(f"{where}: SS {ss:g} (steady-state dosing) is not supported yet")
-        if rate in (-1.0, -2.0):
-            what = "rate" if rate == -1 else "duration"
-            raise InputError(f"{where}: RATE {rate:g} (infusion {what} supplied by the model) is not supported yet")
+        if evid not in (0.0, 1.0, 2.0, 3.0, 4.0):
+            raise InputError(f"{where}: EVID {evid:g} is not a valid event type (0 observation, 1 dose, 2 other, 3 reset, 4 reset and dose)")
+        if ss not in (0.0, 1.0, 2.0):
+            raise InputError(f"{where}: SS {ss:g} is not valid (0 none, 1 steady state)")
+        if ss == 2:
+            raise InputError(f"{where}: SS 2 (steady state added to the current state) is not supported yet; use SS 1")
 
         if amt < 0:
             raise InputError(f"{where}: AMT {amt:g} must be >= 0")
@@ -208,14 +214,21 @@ def read_events(path_or_frame, model: Model, *, compartments: Mapping[int, str] 
             continue
         if evid == 2:
             continue  # other-type event: no effect here (NONMEM restarts its solver at it)
+        if evid in (3.0, 4.0):
+            resets[pid].append(Reset(time))
+            if evid == 3:
+                continue
 
-        # dose (EVID 1)
-        if rate < 0:
-            raise InputError(f"{where}: RATE {rate:g} must be >= 0 (0 for a bolus or DUR; -1/-2 are not supported yet)")
+        # dose (EVID 1, or the dose of EVID 4)
+        modelled = {-1.0: "rate", -2.0: "duration"}.get(rate)
+        if rate < 0 and modelled is None:
+            raise InputError(f"{where}: RATE {rate:g} must be >= 0, or -1 (rate from the model) or -2 (duration from the model)")
         if dur < 0:
             raise InputError(f"{where}: DUR {dur:g} must be >= 0 (0 for a bolus or RATE)")
         if rate > 0 and dur > 0:
             raise InputError(f"{where}: RATE {rate:g} and DUR {dur:g} are both given; give one of them for an infusion")
+        if modelled and dur > 0:
+            raise InputError(f"{where}: RATE {rate:g} leaves the infusion's {modelled} to the model; DUR {dur:g} must then be 0")
         if rate > 0:
             duration = amt / rate
             if duration == 0:
@@ -228,9 +241,20 @@ def read_events(path_or_frame, model: Model, *, compartments: Mapping[int, str] 
             raise InputError(f"{where}: ADDL {addl:g} must be a whole number >= 0")
         if addl > 0 and ii <= 0:
             raise InputError(f"{where}: ADDL {addl:g} needs an interval II > 0 (II is {ii:g})")
+        if ss == 1 and ii <= 0:
+            raise InputError(
+                f"{where}: SS 1 needs an interval II > 0 (II is {ii:g}); a steady-state constant infusion (II 0) "
+                "is not supported yet"
+            )
         into = _target(columns["cmt"][r] if "cmt" in columns else None, cmt_map, model, dosable, where)
+        if modelled and modelled not in model.modelled_infusions().get(into, {}):
+            raise InputError(
+                f"{where}: RATE {rate:g} takes the infusion {modelled} from the model, but state {into!r} of "
+                f"{model.name} declares no {modelled} parameter (State({into!r}, ..., {modelled}=\"<parameter>\"))"
+            )
         for k in range(int(addl) + 1):
-            regimens[pid].append(Dose(time + k * ii, amt, into, duration))
+            regimens[pid].append(Dose(time + k * ii, amt, into, duration, ss_interval=ii if (ss == 1 and k == 0) else 0.0,
+                                      modelled=modelled))
 
     max_obs = max((len(o) for o in observations.values()), default=0)
     obs_times = np.full((len(ids), max_obs), np.nan)
@@ -241,7 +265,7 @@ def read_events(path_or_frame, model: Model, *, compartments: Mapping[int, str] 
         obs_rows.append([observations[pid][t] for t in ts])
     return EventSet(
         ids=np.asarray(ids),
-        regimens=[Regimen(tuple(regimens[pid])) for pid in ids],
+        regimens=[Regimen(tuple(regimens[pid]), tuple(resets[pid])) for pid in ids],
         observation_times=obs_times,
         observation_rows=obs_rows,
     )
