@@ -70,3 +70,12 @@ def test_any_bolus_schedule_matches_superposition(times, amounts):
     t = np.linspace(0.0, 24.0, 13)
     ds = vh.simulate(Decay(), params={"k": K}, times=t, protocol=reg, rtol=1e-10, atol=1e-10, precision="float64")
     np.testing.assert_allclose(ds["remaining"].values, exact(t, list(zip(times, amounts))), rtol=1e-7, atol=1e-8)
+
+
+def test_per_patient_amounts_split_over_devices():
+    """Shared dose times with one amount per patient: the amount table is split over devices like the lanes."""
+    m = vh.load_model("pharmacokinetics/one_compartment_iv")
+    amount = np.linspace(10.0, 200.0, 200)  # 200 patients: both CPU devices get lanes
+    out = vh.simulate(m, {"CL": np.full(200, 5.0), "V": 50.0}, times=np.array([1.0, 2.0]),
+                      protocol=vh.Regimen.bolus(amount, into="central"), solver="tsit5", rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out["Cc"].values[:, 0], amount / 50.0 * np.exp(-0.1), rtol=1e-8)
