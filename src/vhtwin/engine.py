@@ -34,18 +34,40 @@ def device_split(n_patients: int) -> int:
     return max(1, min(n_dev, n_patients // MIN_LANES_PER_DEVICE))
 
 
-def _solve_fn(model: Model, method: AbstractSolver, config: LoopConfig):
-    """The solve on one device's lanes, without jit or sensitivities."""
+def _solve_fn(model: Model, method: AbstractSolver, config: LoopConfig, occasion_rows: tuple[int, ...] = ()):
+    """The solve on one device's lanes, without jit or sensitivities.
+
+    ``occasion_rows`` (inter-occasion variability, :mod:`vhtwin.occasions`): parameter rows whose values come from
+    the trailing input channels of the event table (one channel per row, after the model's own inputs) instead of
+    ``p``, so they switch at events like inputs do: in the vector field, in each event's dose fractions, and in the
+    observables (the values in force just before each output time). Empty: the plain solve, unchanged.
+    """
     row_rhs = jax.vmap(model.row_rhs, in_axes=(0, 0, 0, 0))
     observe = jax.vmap(jax.vmap(model.flat_observables, in_axes=(0, 1, None), out_axes=1), in_axes=(1, 2, 1), out_axes=2)
+    U = len(model.dosable_states) + len(model.inputs)  # the model's own input channels
 
     def vector_field(p, u):
-        p_rows = tuple(p[i] for i in range(p.shape[0]))
-        u_rows = tuple(u[i] for i in range(u.shape[0]))
+        p_rows = [p[i] for i in range(p.shape[0])]
+        for j, r in enumerate(occasion_rows):
+            p_rows[r] = u[U + j]
+        u_rows = tuple(u[i] for i in range(U if occasion_rows else u.shape[0]))
+        p_rows = tuple(p_rows)
         return VectorField(lambda t, y_rows: row_rhs(t, tuple(y_rows), p_rows, u_rows))
 
+    def with_tail(p, tail):
+        """``p`` (P, ..., B) with the occasion rows replaced by ``tail`` (V, ..., B)."""
+        rows = [p[i] for i in range(p.shape[0])]
+        for j, r in enumerate(occasion_rows):
+            rows[r] = jnp.broadcast_to(tail[j], rows[r].shape)
+        return jnp.stack(rows)
+
     def solve(p, y0, t0, t_end, events, out_times, dt0, dt_min, dt_max, rtol, atol):
-        if model.has_bioavailability:  # doses scaled per patient, inside the solve (so differentiable)
+        if model.has_bioavailability and occasion_rows:  # each event's dose fractions from the occasion in force
+            E, B = events.times.shape[0], p.shape[1]
+            tail = jnp.moveaxis(events.inputs[:, U:, :], 1, 0)  # (V, E, Bt)
+            p_ev = with_tail(jnp.broadcast_to(p[:, None, :], (p.shape[0], E, B)), tail)
+            events = events._replace(jumps=events.jumps * jnp.moveaxis(model.dose_fractions(p_ev), 1, 0))
+        elif model.has_bioavailability:  # doses scaled per patient, inside the solve (so differentiable)
             events = events._replace(jumps=events.jumps * model.dose_fractions(p)[None])
         res = integrate(
             lambda u: vector_field(p, u), method, config, t0, y0, t_end, events, Outputs(out_times),
@@ -59,8 +81,28 @@ def _solve_fn(model: Model, method: AbstractSolver, config: LoopConfig):
         where = {r: k for k, r in enumerate(rows)}
         zeros = jnp.zeros((T, B), y0.dtype)
         full = jnp.stack([res.saved[where[i]] if i in where else zeros for i in range(n)])
-        observed = observe(t_grid, full, p)  # (m, T, B)
+        if occasion_rows:
+            observed = observe_in_occasions(t_grid, full, p, events)
+        else:
+            observed = observe(t_grid, full, p)  # (m, T, B)
         return res.saved, observed, res.status, res.n_steps, res.n_rejected
+
+    observe_per_time = jax.vmap(
+        jax.vmap(model.flat_observables, in_axes=(0, 1, 1), out_axes=1), in_axes=(1, 2, 2), out_axes=2
+    )
+
+    def observe_in_occasions(t_grid, full, p, events):
+        """Observables with the parameters in force just before each output time (the left limit at an event)."""
+        T, B = t_grid.shape
+        V = len(occasion_rows)
+        # the last event strictly before each output (0: none, the initial inputs)
+        count = jnp.sum(events.times[:, None, :] < t_grid[None], axis=0)  # (T, B)
+        table = jnp.concatenate([events.initial_inputs[None, U:, :], events.inputs[:, U:, :]], axis=0)  # (E+1, V, Bt)
+        table = jnp.broadcast_to(table, table.shape[:2] + (B,))
+        idx = jnp.broadcast_to(count[:, None, :], (T, V, B))
+        tail = jnp.moveaxis(jnp.take_along_axis(table, idx, axis=0), 1, 0)  # (V, T, B)
+        p_t = with_tail(jnp.broadcast_to(p[:, None, :], (p.shape[0], T, B)), tail)
+        return observe_per_time(t_grid, full, p_t)
 
     return solve
 
@@ -107,9 +149,10 @@ def compiled_solve(
     events_batched: bool = False,
     times_batched: bool = False,
     resets: bool = False,
+    occasion_rows: tuple[int, ...] = (),
 ):
     """One jitted solve per (model, method, loop settings, device split); jax.jit adds the per-shape cache."""
-    solve = _with_sensitivities(_solve_fn(model, method, config))
+    solve = _with_sensitivities(_solve_fn(model, method, config, occasion_rows))
     if n_devices == 1:
         return jax.jit(solve)
     # Each device integrates its own slice of the batch in its own loop (no cross-device step synchronisation):

@@ -22,7 +22,7 @@ from .engine import compiled_solve, device_split
 from .errors import InputError, SolverError
 from .events import build_events
 from .model import Model
-from . import exact_path, schedule
+from . import exact_path, occasions as _occasions, schedule
 from .solvers import AbstractSolver, Exact, LoopConfig, PIController, Status
 from .solvers.loop import Events
 from .validation import (
@@ -63,6 +63,8 @@ class Problem:
     initial_given: tuple[str, ...] = ()  # states whose initial value the caller set (over Model.initial)
     unreached: np.ndarray | None = None  # (B,) patients whose steady-state dose found no steady state
     steady_state: bool = False  # the schedule starts from steady states found for the prepared parameters
+    occasion_rows: tuple[int, ...] = ()  # parameter rows read from the events' trailing input channels (IOV)
+    occasion_starts: np.ndarray | None = None  # (K,) or (B, K) occasion start times
 
     @property
     def saved_states(self) -> tuple[str, ...]:
@@ -76,6 +78,14 @@ class Problem:
         return jnp.float64 if self.precision == "float64" else jnp.float32
 
     def attrs(self) -> dict:
+        extra = {}
+        if self.occasion_rows:
+            names = self.model.parameter_names
+            extra = {
+                "occasion_parameters": [names[i] for i in self.occasion_rows],
+                "occasions": "occasion k is in force from occasion_start[k] to the next start (the last to the end; "
+                "occasion 0 before the first); an output at a start time is the value just before it (left limit)",
+            }
         return {
             "model": self.model.name,
             "model_source_sha256": self.model.source_hash(),
@@ -88,6 +98,7 @@ class Problem:
             "vhtwin_version": __version__,
             "jax_version": jax.__version__,
             "jax_backend": jax.default_backend(),
+            **extra,
         }
 
 
@@ -111,12 +122,14 @@ def prepare(
     outputs=None,
     covariates=None,
     n_patients: int | None = None,
+    occasions=None,
 ) -> Problem:
     """Check a simulation request and lay it out for the engine (see :func:`simulate` for the arguments)."""
     if not isinstance(model, Model):
         raise InputError(f"model must be a vhtwin.Model instance, got {type(model).__name__}")
     precision = check_precision(precision)
-    P, batched, B = parameter_matrix(model, params)
+    base, by_occasion, starts = _occasions.split_parameters(model, params, occasions)
+    P, batched, B = parameter_matrix(model, base)
     if n_patients is not None:
         if B not in (1, n_patients):
             raise InputError(f"params describe {B} patients but n_patients is {n_patients}")
@@ -138,6 +151,16 @@ def prepare(
     # Steady states are found by the same solver at the same tolerances (a repeated-dose simulation).
     options = dict(solver=solver, rtol=rtol, atol=atol, precision=precision, max_steps=max_steps)
     steady = schedule.steady_state.has_steady_state(protocol)
+    if by_occasion and steady:
+        raise InputError(
+            "occasions: steady-state doses (steady_state=True) cannot be combined with occasions yet (the steady "
+            "state would be found for one occasion's parameters); simulate the run-in explicitly or drop occasions"
+        )
+    if by_occasion and (solver == "exact" or isinstance(method, Exact)):
+        raise InputError(
+            "solver 'exact' does not apply with occasions: parameters that switch at occasion boundaries need the "
+            "ODE path (solver='auto' uses it)"
+        )
     protocol, unreached = schedule.resolve(model, protocol, params, covariates, P, B, initial=initial, options=options)
     events = build_events(model, protocol, B)
     batched = batched or not shared or y0.shape[1] > 1 or any(x is not None and x.shape[-1] > 1 for x in events)
@@ -150,16 +173,25 @@ def prepare(
     if start > first_event:
         raise InputError(f"t0 {start:g} is after the first event at {first_event:g}")
     events, y0, given = _reset_at_start(model, events, y0, start)
+    occasion_rows = ()
+    if by_occasion:
+        if starts.ndim == 2 and B != starts.shape[0]:
+            raise InputError(f"occasions: per-patient start times have {starts.shape[0]} rows but there are {B} patients")
+        events, occasion_rows = _occasions.merge(model, events, by_occasion, starts, start)
     t_end = np.full(B, out_t[-1]) if shared else np.nanmax(out_t, axis=1)
     names, save_rows = output_selection(model, outputs)
     config = LoopConfig(
         max_steps=int(max_steps), saves_per_step=int(saves_per_step), controller=PIController(), save_rows=save_rows
     )
-    method, exact_plan = _exact_if_it_applies(model, solver, method, out_t, events, start)
+    if by_occasion:
+        exact_plan = None  # "auto" keeps the ODE method it resolved to ("exact" was refused above)
+    else:
+        method, exact_plan = _exact_if_it_applies(model, solver, method, out_t, events, start)
     return Problem(
         model, method, config, precision, P, y0, start, t_end, events, out_t, shared, batched, B,
         math.nan if dt0 is None else float(dt0), float(dt_min), float(dt_max), rtol_v, atol_v, names, exact_plan,
-        tuple(initial or ()) + given, unreached if unreached.any() else None, steady,
+        tuple(initial or ()) + given, unreached if unreached.any() else None, steady, occasion_rows,
+        starts if by_occasion else None,
     )
 
 
@@ -254,7 +286,9 @@ def _run_ode(pr: Problem, params, y0, n_devices):
     # Any per-patient field (times, amounts, reset values) makes the whole table per lane, so that every field
     # splits over devices alike; a table shared by all lanes stays one column.
     events_batched = any(x is not None and x.shape[-1] > 1 for x in pr.events)
-    run_fn = compiled_solve(pr.model, pr.method, pr.config, n_dev, events_batched, not pr.shared_times, resets)
+    run_fn = compiled_solve(
+        pr.model, pr.method, pr.config, n_dev, events_batched, not pr.shared_times, resets, pr.occasion_rows
+    )
     dtype = pr.dtype
     f = lambda a: jnp.asarray(a, dtype)
     p = f(pr.params) if params is None else jnp.asarray(params).astype(dtype)
@@ -296,6 +330,7 @@ def simulate(
     covariates=None,
     devices: int | None = None,
     throw: bool = False,
+    occasions=None,
 ) -> xr.Dataset:
     """Simulate one patient or a batch of patients.
 
@@ -345,6 +380,19 @@ def simulate(
         on CPU every core is a device, see ``vhtwin._use_every_cpu_core``). Results do not depend on it.
     throw : bool
         Raise :class:`SolverError` if any trajectory fails, instead of flagging it in ``status``.
+    occasions : array_like, optional
+        Start time of each occasion, for inter-occasion variability inside one simulation: strictly increasing, one
+        per occasion of the per-occasion parameters (a 1-D array shared by the batch, or ``(n_patients,
+        n_occasions)`` per patient). Per-occasion parameters come from a population draw with IOV (its
+        ``<name>_by_occasion`` variables) or from 2-D arrays ``(n_patients, n_occasions)`` in a params dict.
+        Occasion ``k`` is in force on ``[occasions[k], occasions[k+1])``, the last one to the end, and occasion 0
+        before ``occasions[0]``. The parameters switch at the boundaries within the solve (the boundaries are events,
+        like doses): a dose at a boundary time belongs to the new occasion (its bioavailability, for instance), and
+        an output at a boundary time is the value just *before* it (the left limit, as at every event), so its
+        observables use the previous occasion's parameters. Without ``occasions`` a draw with IOV gives occasion
+        0's values throughout. Not supported with occasions: varying dose-lag, infusion rate or duration parameters,
+        steady-state doses, ``solver="exact"`` (``"auto"`` uses the ODE path), and :class:`Simulator`.
+        Parameter-dependent initial values use occasion 0's parameters.
 
     Returns
     -------
@@ -358,12 +406,14 @@ def simulate(
     ------
     InputError
         On an unknown parameter or state, a wrong shape, a value outside a parameter's bounds, non-increasing
-        times, a non-positive tolerance, an unknown dose target, or an unknown solver.
+        times, a non-positive tolerance, an unknown dose target, or an unknown solver; on occasions that are not
+        strictly increasing, do not match the number of occasions of the parameters, or come without per-occasion
+        parameters.
     """
     problem = prepare(
         model, params, times=times, protocol=protocol, initial=initial, solver=solver, rtol=rtol, atol=atol,
         precision=precision, t0=t0, dt0=dt0, dt_min=dt_min, dt_max=dt_max, max_steps=max_steps,
-        saves_per_step=saves_per_step, outputs=outputs, covariates=covariates,
+        saves_per_step=saves_per_step, outputs=outputs, covariates=covariates, occasions=occasions,
     )
     if devices is not None and (isinstance(devices, bool) or not isinstance(devices, int) or not 1 <= devices <= len(jax.local_devices())):
         raise InputError(f"devices {devices!r} must be an integer from 1 to {len(jax.local_devices())} (the local devices)")
@@ -395,6 +445,11 @@ class Simulator:
     """
 
     def __init__(self, model: Model, params=None, *, n_patients: int | None = None, **options):
+        if options.get("occasions") is not None:
+            raise InputError(
+                "Simulator: occasions= is not supported (derivatives with respect to per-occasion parameters are not "
+                "wired in); use vh.simulate(..., occasions=...) or one Simulator per occasion"
+            )
         self.problem = prepare(model, params, n_patients=n_patients, **options)
 
     def __call__(self, params: Mapping[str, Any] | None = None, initial: Mapping[str, Any] | None = None) -> dict:
@@ -482,4 +537,9 @@ def _to_dataset(problem: Problem, states, observed, status, n_steps, n_rejected)
         coords = {"time": xr.Variable(("patient", "obs"), out_times, attrs=time_attrs)}
     if batched or not shared:
         coords["patient"] = np.arange(status.shape[0])
+    if problem.occasion_starts is not None:
+        starts = problem.occasion_starts
+        dims = ("occasion",) if starts.ndim == 1 else ("patient", "occasion")
+        coords["occasion_start"] = xr.Variable(dims, starts, attrs={"units": model.time_unit, "long_name": "occasion start time"})
+        coords["occasion"] = np.arange(starts.shape[-1])
     return xr.Dataset(data, coords=coords, attrs=problem.attrs())

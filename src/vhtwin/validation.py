@@ -50,7 +50,8 @@ def parameter_matrix(model: Model, params) -> tuple[np.ndarray, bool, int]:
         a = np.asarray(v, dtype=float) if not isinstance(v, str) else None
         if a is None or a.ndim > 1:
             shape = "a string" if a is None else f"shape {a.shape}"
-            raise InputError(f"parameter {name!r}: expected a number or a 1-D array (one value per patient), got {shape}")
+            hint = " (a 2-D array (n_patients, n_occasions) needs occasions=[start times])" if a is not None and a.ndim == 2 else ""
+            raise InputError(f"parameter {name!r}: expected a number or a 1-D array (one value per patient), got {shape}{hint}")
         if a.ndim == 1:
             if a.shape[0] == 0:
                 raise InputError(f"parameter {name!r}: empty array")

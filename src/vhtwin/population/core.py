@@ -54,7 +54,8 @@ class Population:
         ``"lognormal"`` (default), ``"normal"`` or ``"logit"`` for all parameters or by name; ``("logit", lower,
         upper)`` gives the logit's bounds (by default the parameter's declared bounds).
     iov : IOV, optional
-        Inter-occasion variability; see :meth:`sample` for the ``occasion`` dim and :meth:`at_occasion`.
+        Inter-occasion variability; see :meth:`sample` for the ``occasion`` dim, ``vh.simulate(..., occasions=...)``
+        to switch occasions inside one simulation, and :meth:`at_occasion`.
 
     Examples
     --------
@@ -193,7 +194,9 @@ class Population:
             ``eta_<name>`` for each parameter with between-subject variability, and each covariate (with ``units``
             where known). With ``iov``: an ``occasion`` dim, ``kappa_<name>`` and ``<name>_by_occasion``
             ``(patient, occasion)`` for each parameter with IOV; the plain ``<name>`` variable then holds occasion 0's
-            value. Usable directly as ``vh.simulate(model, params=draw, ...)`` (which reads the parameter variables).
+            value. Usable directly as ``vh.simulate(model, params=draw, ...)`` (which reads the parameter variables);
+            with ``vh.simulate(..., occasions=[start times])`` the ``<name>_by_occasion`` values switch at each
+            occasion's start inside one simulation.
         """
         for label, v, low in (("n", n, 1), ("first_patient", first_patient, 0)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
@@ -251,9 +254,10 @@ class Population:
     def at_occasion(self, draw: xr.Dataset, occasion: int) -> xr.Dataset:
         """The draw with each IOV parameter set to its value on ``occasion`` (to simulate that occasion).
 
-        A regimen's occasions are the user's to define (NONMEM's OCC item: typically each dosing period); simulate
-        each occasion with its own ``at_occasion`` draw. Switching parameters at occasion boundaries inside one
-        solve is not wired into :func:`vhtwin.simulate` yet.
+        A regimen's occasions are the user's to define (NONMEM's OCC item: typically each dosing period). To switch
+        parameters at occasion boundaries inside one solve, pass the whole draw with their start times:
+        ``vh.simulate(model, draw, ..., occasions=[0.0, 24.0, 48.0])``. ``at_occasion`` gives one occasion's values
+        throughout, e.g. to simulate an occasion on its own (``t0=`` and ``initial=`` chain occasions by hand).
         """
         if self.iov is None or "occasion" not in draw.dims:
             raise InputError("at_occasion: this population (or draw) has no inter-occasion variability")
