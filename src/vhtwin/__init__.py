@@ -36,7 +36,7 @@ _use_every_cpu_core()
 from .analysis import nca
 from .compose import DirectEffect, link
 from .dosing import Dose, Regimen
-from .errors import InputError, ModelError, SolverError, VhtwinError
+from .errors import InputError, ModelError, SolverError, TrialError, VhtwinError
 from .event_records import EventSet, read_events
 from .library import list_models, load_model
 from .model import Input, Model, Observable, Parameter, State
@@ -46,11 +46,12 @@ from .population import (
 )
 from .simulate import Simulator, default_precision, simulate
 from .solvers import Status
+from .trial import Trial, open_trial
 
 __all__ = [
     "IOV", "Bernoulli", "BodyMassIndex", "CategoricalCovariate", "CockcroftGault", "CovariateTable", "Covariates",
     "Derived", "DirectEffect", "Dose", "EventSet", "ExponentialCovariate", "Input", "InputError", "LinearCovariate", "LogNormal",
     "Model", "ModelError", "Normal", "Observable", "Omega", "Parameter", "Population", "PowerCovariate", "Regimen",
-    "Residual", "Simulator", "SolverError", "State", "Status", "Uniform", "VhtwinError", "default_precision", "link",
-    "list_models", "load_model", "nca", "read_events", "simulate",
+    "Residual", "Simulator", "SolverError", "State", "Status", "Trial", "TrialError", "Uniform", "VhtwinError",
+    "default_precision", "link", "list_models", "load_model", "nca", "open_trial", "read_events", "simulate",
 ]

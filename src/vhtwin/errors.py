@@ -21,3 +21,7 @@ class InputError(VhtwinError, ValueError):
 
 class SolverError(VhtwinError, RuntimeError):
     """A solve failed and the caller asked for failures to raise (``throw=True``)."""
+
+
+class TrialError(VhtwinError, RuntimeError):
+    """A trial stopped: more trajectories failed than its ``max_failure_fraction`` allows."""

@@ -1,0 +1,244 @@
+"""``vhtwin.Trial``: an in-silico trial spec -- model, population, arms, cohort size, output grid, solver, seed --
+and how one batch of its virtual patients is computed.
+
+Patient ``i`` of an arm is drawn from ``(seed, i)`` only (the population's counter-based draws), so a batch's
+result does not depend on the batch size, the executor or the order batches run in. Every arm gets the same
+patients (a paired design) unless ``independent_arms=True``, which gives arm ``a`` the ids
+``a * n_per_arm .. (a + 1) * n_per_arm - 1``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from ..dosing import Regimen
+from ..errors import InputError
+from ..model import Model
+from ..population import Population
+from ..population._random import check_seed
+from ..simulate import prepare, simulate
+from ..validation import check_precision, output_selection, output_times
+
+
+class Trial:
+    """An in-silico trial: the same virtual population under each arm's protocol.
+
+    Parameters
+    ----------
+    model : Model
+        The model (from the library or a ``.py`` file, so that the spec can name it).
+    population : Population
+        The virtual population (covariates, variability, residual error) of ``model``.
+    arms : dict
+        Arm name -> protocol (:class:`vhtwin.Regimen`). Names are non-empty strings.
+    n_per_arm : int
+        Virtual patients per arm.
+    times : array_like
+        Output times (model time unit), strictly increasing, shared by every patient.
+    outputs : list of str, optional
+        Observables and states to store (default: every observable, or every state if the model has none).
+    solver, rtol, atol, precision
+        As in :func:`vhtwin.simulate` (``precision`` is fixed when the trial is made: a spec names one).
+    seed : int
+        Seed of the population draws: patient i depends on (seed, i) only.
+    independent_arms : bool
+        Draw different patients for each arm instead of the same ones (default: paired).
+    max_failure_fraction : float
+        The run stops with :class:`vhtwin.TrialError` when more than this fraction of the patients done so far have
+        failed (default 0.01).
+
+    Examples
+    --------
+    >>> trial = vh.Trial(model=m, population=pop, n_per_arm=5000, times=np.arange(0.0, 169.0), outputs=["Cc"], seed=1,
+    ...                  arms={"100 mg q12h": vh.Regimen.repeated(100.0, 12.0, 14, into="depot"),
+    ...                        "200 mg q24h": vh.Regimen.repeated(200.0, 24.0, 7, into="depot")})
+    >>> ds = trial.run("trial.zarr", batch_size=1000)
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        population: Population,
+        arms: Mapping[str, Any],
+        n_per_arm: int,
+        times,
+        outputs: Sequence[str] | None = None,
+        solver: str = "auto",
+        rtol: float | Mapping[str, float] = 1e-6,
+        atol: float | Mapping[str, float] = 1e-9,
+        precision: str | None = None,
+        seed: int = 0,
+        independent_arms: bool = False,
+        max_failure_fraction: float = 0.01,
+    ):
+        if not isinstance(model, Model):
+            raise InputError(f"Trial model must be a vhtwin.Model, got {type(model).__name__}")
+        if not isinstance(population, Population):
+            raise InputError(f"Trial population must be a vhtwin.Population, got {type(population).__name__}")
+        if type(population.model) is not type(model):
+            raise InputError(f"Trial population is for model {population.model.name}, not {model.name}")
+        if not isinstance(arms, Mapping) or not arms:
+            raise InputError(f"Trial arms must be a non-empty dict of name -> Regimen, got {arms!r}")
+        for name, protocol in arms.items():
+            if not isinstance(name, str) or not name.strip():
+                raise InputError(f"Trial arms: arm name {name!r} must be a non-empty string")
+            if not isinstance(protocol, Regimen):
+                raise InputError(f"Trial arms[{name!r}] must be a vhtwin.Regimen, got {type(protocol).__name__}")
+        if isinstance(n_per_arm, bool) or not isinstance(n_per_arm, (int, np.integer)) or n_per_arm < 1:
+            raise InputError(f"Trial n_per_arm {n_per_arm!r} must be a positive integer")
+        shared, t = output_times(times, 1)
+        if not shared:
+            raise InputError("Trial times must be one 1-D grid shared by every patient")
+        if not isinstance(solver, str):
+            raise InputError(f"Trial solver must be a name (a spec stores it), got {type(solver).__name__}")
+        if isinstance(independent_arms, (bool, np.bool_)) is False:
+            raise InputError(f"Trial independent_arms {independent_arms!r} must be True or False")
+        f = max_failure_fraction
+        if isinstance(f, bool) or not isinstance(f, (int, float, np.integer, np.floating)) or not 0 <= f <= 1:
+            raise InputError(f"Trial max_failure_fraction {f!r} must be a number from 0 to 1")
+        self.model, self.population = model, population
+        self.arms = dict(arms)
+        self.n_per_arm = int(n_per_arm)
+        self.times = t
+        self.outputs = output_selection(model, None if outputs is None else list(outputs))[0]
+        self.solver, self.rtol, self.atol = solver, rtol, atol
+        self.precision = check_precision(precision)
+        self.seed = check_seed(seed)
+        self.independent_arms = bool(independent_arms)
+        self.max_failure_fraction = float(f)
+        # Everything simulate would refuse is refused now, on one patient per arm, before any run starts.
+        one = self.population.sample(n=1, seed=self.seed)
+        self.methods = {}
+        for name, protocol in self.arms.items():
+            try:
+                problem = prepare(model, one, times=self.times, protocol=protocol, solver=solver, rtol=rtol, atol=atol,
+                                  precision=self.precision, outputs=list(self.outputs))
+            except InputError as err:
+                raise InputError(f"Trial arm {name!r}: {err}") from None
+            self.methods[name] = problem.method.name
+
+    # -- spec ---------------------------------------------------------------------------------------------------------
+    def fields(self) -> dict:
+        """The constructor arguments (what a spec holds)."""
+        return dict(
+            model=self.model, population=self.population, arms=self.arms, n_per_arm=self.n_per_arm, times=self.times,
+            outputs=list(self.outputs), solver=self.solver, rtol=self.rtol, atol=self.atol, precision=self.precision,
+            seed=self.seed, independent_arms=self.independent_arms, max_failure_fraction=self.max_failure_fraction,
+        )
+
+    def to_dict(self) -> dict:
+        """The spec as JSON-safe data (stored in the trial's store; equal dicts mean the same trial)."""
+        from .spec_codec import encode_trial
+
+        return encode_trial(**self.fields())
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, spec: Mapping) -> "Trial":
+        from .spec_codec import decode_trial
+
+        return cls(**decode_trial(dict(spec)))
+
+    @classmethod
+    def from_toml(cls, path) -> "Trial":
+        """A trial from a TOML spec file (format: ``examples/README.md``)."""
+        from .toml_spec import load_trial_toml
+
+        return cls(**load_trial_toml(path))
+
+    @property
+    def arm_names(self) -> list[str]:
+        return list(self.arms)
+
+    def __repr__(self) -> str:
+        return (f"<vhtwin Trial: {self.model.name}, arms {self.arm_names}, {self.n_per_arm:,} patients per arm, "
+                f"{len(self.times)} output times, seed {self.seed}>")
+
+    # -- running ------------------------------------------------------------------------------------------------------
+    def run(self, store, batch_size: int = 1000, executor: str = "local", resume: bool = False,
+            overwrite: bool = False, progress: bool = True, scheduler=None) -> xr.Dataset:
+        """Run the trial into a Zarr store and return it opened (lazily).
+
+        Parameters
+        ----------
+        store : str or path-like
+            Directory of the store (``.zarr``).
+        batch_size : int
+            Patients per batch: per compiled solve, per chunk of the store, per unit of resume. Peak memory
+            depends on it, not on the cohort size.
+        executor : {"local", "dask"}
+            ``"local"``: batches in this process, sharded over every local device, the write of one batch
+            overlapping the compute of the next. ``"dask"``: batches as tasks on a Dask distributed cluster.
+        resume : bool
+            Finish a store of the same spec: only batches without a completion marker run.
+        overwrite : bool
+            Replace an existing store.
+        progress : bool
+            Print progress (patients done, rate, ETA) on stderr.
+        scheduler : str or distributed.Client, optional
+            With ``executor="dask"``: the scheduler's address or a client; default a new local cluster.
+
+        Returns
+        -------
+        xarray.Dataset
+            :func:`vhtwin.open_trial` of the store.
+
+        Raises
+        ------
+        InputError
+            On bad arguments, or a store that exists (without resume/overwrite) or holds another spec.
+        TrialError
+            When the failure fraction passes ``max_failure_fraction`` (the finished batches stay in the store).
+        """
+        from .runner import run_trial
+
+        return run_trial(self, store, batch_size=batch_size, executor=executor, resume=resume, overwrite=overwrite,
+                         progress=progress, scheduler=scheduler)
+
+    def batch_range(self, batch: int, batch_size: int) -> tuple[int, int]:
+        """Patients ``[start, stop)`` (index within the arm) of batch ``batch``."""
+        start = batch * batch_size
+        return start, min(start + batch_size, self.n_per_arm)
+
+    def n_batches(self, batch_size: int) -> int:
+        return math.ceil(self.n_per_arm / batch_size)
+
+    def compute_batch(self, arm: int, batch: int, batch_size: int) -> xr.Dataset:
+        """One batch of one arm as the store's variables, shaped ``(1, m, ...)`` (no coordinates).
+
+        The draw is padded to ``batch_size`` patients (copies of the last) so every batch has the same shapes and
+        reuses one compiled solve; the padding is dropped before returning.
+        """
+        name = self.arm_names[arm]
+        start, stop = self.batch_range(batch, batch_size)
+        m = stop - start
+        first = start + (arm * self.n_per_arm if self.independent_arms else 0)
+        draw = self.population.sample(n=m, seed=self.seed, first_patient=first)
+        padded = draw if m == batch_size else draw.isel(patient=np.r_[np.arange(m), np.full(batch_size - m, m - 1)])
+        out = simulate(self.model, padded, times=self.times, protocol=self.arms[name], solver=self.solver,
+                       rtol=self.rtol, atol=self.atol, precision=self.precision, outputs=list(self.outputs))
+        out = out.isel(patient=slice(0, m))
+        data = {}
+        dtype = np.float32 if self.precision == "float32" else np.float64
+        for v in self.outputs:
+            data[v] = (("arm", "patient", "time"), out[v].values.astype(dtype)[None])
+        data["patient_id"] = (("arm", "patient"), np.asarray(draw["patient"].values, np.int64)[None])
+        for v in per_patient_variables(draw):
+            data[v] = (("arm", "patient"), draw[v].values[None])
+        data["status"] = (("arm", "patient"), out["status"].values.astype(np.int8)[None])
+        data["n_steps"] = (("arm", "patient"), out["n_steps"].values.astype(np.int32)[None])
+        data["n_rejected"] = (("arm", "patient"), out["n_rejected"].values.astype(np.int32)[None])
+        return xr.Dataset(data)
+
+
+def per_patient_variables(draw: xr.Dataset) -> list[str]:
+    """The draw's variables with one value per patient (parameters, etas, covariates), in the draw's order."""
+    return [v for v in draw.data_vars if draw[v].dims == ("patient",)]

@@ -1,0 +1,75 @@
+"""Batches of a trial as tasks on a Dask distributed cluster.
+
+Each task rebuilds the trial from its spec (JSON: the model by library name or file path, checked by source hash),
+computes one batch, writes its own region of the one store and then the batch's marker -- so tasks are idempotent:
+a task that runs twice (its worker died after writing, say) writes the same bytes again. When a worker dies, the
+scheduler runs its tasks elsewhere; nothing is lost and the store is the local executor's, bit for bit.
+
+Workers must see the store's path (a shared file system on a cluster) and have vhtwin installed. Run one worker
+process per accelerator (``CUDA_VISIBLE_DEVICES=<i> dask worker ADDRESS --nthreads 1``): each task then shards
+its batch over the devices its process sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import InputError
+
+
+@lru_cache(maxsize=4)
+def _trial_from_spec(spec_json: str):
+    """One Trial per spec per worker process: decoded once, so its compiled solve is reused by every batch."""
+    import json
+
+    from .core import Trial
+
+    return Trial.from_dict(json.loads(spec_json))
+
+
+def batch_task(spec_json: str, store: str, arm: int, batch: int, batch_size: int) -> dict:
+    """The task a worker runs: one batch computed, written and marked; returns the marker's information."""
+    from .runner import run_batch
+
+    return run_batch(_trial_from_spec(spec_json), Path(store), arm, batch, batch_size)
+
+
+def run_on_dask(trial, spec_json: str, path: Path, todo, batch_size: int, finished, scheduler) -> None:
+    """Submit the missing batches and report each as it completes; on an error cancel the rest and re-raise."""
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        raise InputError("executor='dask' needs the 'distributed' package (pip install 'dask[distributed]')") from None
+    cluster = None
+    if scheduler is None:
+        import jax
+
+        cluster = LocalCluster(n_workers=max(1, len(jax.local_devices()) // 2), threads_per_worker=1, processes=True)
+        client = Client(cluster)
+    elif isinstance(scheduler, Client):
+        client = scheduler
+    elif isinstance(scheduler, str):
+        client = Client(scheduler)
+    else:
+        raise InputError(f"scheduler must be an address (str) or a distributed.Client, got {type(scheduler).__name__}")
+    digest = hashlib.sha256(spec_json.encode()).hexdigest()[:12]
+    store = str(Path(path).resolve())
+    try:
+        futures = [
+            client.submit(batch_task, spec_json, store, arm, batch, batch_size, key=f"vhtwin-{digest}-{arm}-{batch}",
+                          retries=3, pure=False)
+            for arm, batch in todo
+        ]
+        try:
+            for future in as_completed(futures):
+                finished(future.result())
+        except BaseException:
+            client.cancel(futures)
+            raise
+    finally:
+        if scheduler is None or isinstance(scheduler, str):
+            client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,249 @@
+"""Running a trial into its store: the store's template and spec check, which batches remain, the executors, the
+failure threshold, progress, and the final summary attributes.
+
+Executors share one contract: a batch is computed, its region written, then its marker written
+(:func:`run_batch`), and the runner only learns of a batch through its marker's information. ``"local"`` runs
+batches in this process -- the write of a batch on a writer thread overlaps the compute of the next, so at most
+two batches are in memory; ``"dask"`` (:mod:`vhtwin.trial.dask_executor`) sends them to Dask workers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import dask.array as da
+import jax
+import numpy as np
+import xarray as xr
+
+from .._version import __version__
+from ..errors import InputError, TrialError
+from . import store as st
+from .core import Trial, per_patient_variables
+from .progress import Progress
+
+
+def run_trial(trial: Trial, store, *, batch_size: int, executor: str, resume: bool, overwrite: bool, progress: bool,
+              scheduler=None) -> xr.Dataset:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise InputError(f"batch_size {batch_size!r} must be a positive integer")
+    batch_size = int(min(batch_size, trial.n_per_arm))
+    if executor not in ("local", "dask"):
+        raise InputError(f"executor {executor!r} must be 'local' or 'dask'")
+    if scheduler is not None and executor != "dask":
+        raise InputError("scheduler is for executor='dask'")
+    for name, flag in (("resume", resume), ("overwrite", overwrite), ("progress", progress)):
+        if not isinstance(flag, bool):
+            raise InputError(f"{name} {flag!r} must be True or False")
+    if resume and overwrite:
+        raise InputError("resume and overwrite exclude each other: resume finishes a store, overwrite replaces it")
+    path = Path(store)
+    spec_json = trial.to_json()
+    if path.exists():
+        if overwrite:
+            st.remove(path)
+        elif resume:
+            _check_same_spec(path, spec_json, batch_size)
+        else:
+            raise InputError(
+                f"store {str(path)!r} already exists; pass resume=True to finish it or overwrite=True to replace it"
+            )
+    if not path.exists():
+        template, encoding = _template(trial, batch_size)
+        st.create(path, template, _attributes(trial, spec_json, batch_size), encoding)
+
+    n_batches = trial.n_batches(batch_size)
+    done = st.done_batches(path)
+    todo = [(a, k) for a in range(len(trial.arms)) for k in range(n_batches) if (a, k) not in done]
+    total = trial.n_per_arm * len(trial.arms)
+    already = sum(int(info["patients"]) for info in done.values())
+    bar = Progress(total, enabled=progress)
+    bar.advance(already, already)
+    tally = _Tally(trial.max_failure_fraction, done.values())
+    tally.check()
+
+    def finished(info: dict) -> None:
+        bar.advance(int(info["patients"]), already)
+        tally.add(info)
+        tally.check()
+
+    if todo:
+        if executor == "local":
+            _run_local(trial, path, todo, batch_size, finished)
+        else:
+            from .dask_executor import run_on_dask
+
+            run_on_dask(trial, spec_json, path, todo, batch_size, finished, scheduler)
+    st.update_attrs(path, _summary(trial, st.done_batches(path), n_batches))
+    return st.open_trial(path)
+
+
+def run_batch(trial: Trial, path: Path, arm: int, batch: int, batch_size: int) -> dict:
+    """Compute, write and mark one batch (what every executor does for a task); returns the marker's information."""
+    t0 = time.perf_counter()
+    ds = trial.compute_batch(arm, batch, batch_size)
+    return write_batch(path, ds, arm, batch, batch_size, time.perf_counter() - t0)
+
+
+def write_batch(path: Path, ds: xr.Dataset, arm: int, batch: int, batch_size: int, compute_s: float) -> dict:
+    t0 = time.perf_counter()
+    st.write_region(path, ds, arm, batch * batch_size)
+    status = ds["status"].values
+    info = {
+        "arm": arm, "batch": batch, "patients": int(status.size), "status": st.status_counts(status),
+        "n_steps_max": int(ds["n_steps"].values.max()), "compute_s": round(compute_s, 4),
+        "write_s": round(time.perf_counter() - t0, 4),
+    }
+    st.mark_done(path, arm, batch, info)
+    return info
+
+
+def _run_local(trial: Trial, path: Path, todo, batch_size: int, finished) -> None:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vhtwin-writer") as writer:
+        pending = None
+        try:
+            for arm, batch in todo:
+                t0 = time.perf_counter()
+                ds = trial.compute_batch(arm, batch, batch_size)
+                elapsed = time.perf_counter() - t0
+                if pending is not None:
+                    finished(pending.result())
+                pending = writer.submit(write_batch, path, ds, arm, batch, batch_size, elapsed)
+            if pending is not None:
+                finished(pending.result())
+                pending = None
+        finally:
+            if pending is not None:
+                pending.result()  # let a started write end (its marker comes after its data either way)
+
+
+class _Tally:
+    """Status counts over the finished batches, and the failure threshold."""
+
+    def __init__(self, limit: float, infos):
+        self.limit = limit
+        self.patients = 0
+        self.counts: dict[str, int] = {}
+        for info in infos:
+            self.add(info)
+
+    def add(self, info: dict) -> None:
+        self.patients += int(info["patients"])
+        for name, c in info["status"].items():
+            self.counts[name] = self.counts.get(name, 0) + int(c)
+
+    def check(self) -> None:
+        failed = self.patients - self.counts.get("success", 0)
+        if self.patients and failed / self.patients > self.limit:
+            detail = ", ".join(f"{k} {v:,}" for k, v in sorted(self.counts.items()) if k != "success")
+            raise TrialError(
+                f"{failed:,} of {self.patients:,} patients done so far failed ({failed / self.patients:.2%}; {detail}), "
+                f"more than max_failure_fraction {self.limit:g}. The finished batches are in the store; look at "
+                "their status, then change the solver settings (max_steps, tolerances, a stiff solver) or the limit"
+            )
+
+
+def _check_same_spec(path: Path, spec_json: str, batch_size: int) -> None:
+    attrs = st.read_attrs(path)
+    if attrs.get("vhtwin_layout") != st.LAYOUT:
+        raise InputError(f"{str(path)!r} is not a vhtwin trial store; pass overwrite=True to replace it")
+    theirs, ours = json.loads(attrs.get("vhtwin_spec", "{}")), json.loads(spec_json)
+    if theirs != ours:
+        keys = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+        raise InputError(
+            f"store {str(path)!r} was written by a different spec (differs in {keys}); resume needs the same spec -- "
+            "pass overwrite=True to replace the store"
+        )
+    if int(attrs.get("vhtwin_batch_size", -1)) != batch_size:
+        raise InputError(
+            f"store {str(path)!r} was written with batch_size {attrs.get('vhtwin_batch_size')}, not {batch_size}; "
+            "resume with the same batch_size (it sets the chunks)"
+        )
+
+
+def _template(trial: Trial, batch_size: int):
+    """The store's variables as lazy fill values (nothing computed), and their encodings (chunks, fill values)."""
+    A, n, T = len(trial.arms), trial.n_per_arm, len(trial.times)
+    one = trial.population.sample(n=1, seed=trial.seed)
+    model = trial.model
+    described = {x.name: x for x in (*model.observed, *model.states)}
+    out_dtype = np.float32 if trial.precision == "float32" else np.float64
+    data, encoding = {}, {}
+
+    def add(name, dims, dtype, fill, attrs):
+        shape = (A, n, T) if len(dims) == 3 else (A, n)
+        chunks = (1, batch_size, T) if len(dims) == 3 else (1, batch_size)
+        data[name] = xr.Variable(dims, da.full(shape, fill, dtype=dtype, chunks=chunks), attrs=attrs)
+        encoding[name] = {"chunks": chunks, "fill_value": fill}
+
+    for v in trial.outputs:
+        attrs = {"units": described[v].unit}
+        if described[v].description:
+            attrs["long_name"] = described[v].description
+        add(v, ("arm", "patient", "time"), out_dtype, np.nan, attrs)
+    add("patient_id", ("arm", "patient"), np.int64, -1, {"long_name": "global patient id (the draws depend on seed and id)"})
+    for v in per_patient_variables(one):
+        dtype = one[v].dtype
+        fill = np.nan if np.issubdtype(dtype, np.floating) else -1
+        add(v, ("arm", "patient"), dtype, fill, _json_attrs(one[v].attrs))
+    from ..solvers import Status
+
+    add("status", ("arm", "patient"), np.int8, -1,
+        {**Status.flag_attrs(), "note": "-1: not computed yet"})
+    add("n_steps", ("arm", "patient"), np.int32, -1, {"long_name": "accepted steps (-1: not computed yet)"})
+    add("n_rejected", ("arm", "patient"), np.int32, -1, {"long_name": "rejected steps (-1: not computed yet)"})
+    coords = {
+        "arm": ("arm", np.array(trial.arm_names)),
+        "patient": ("patient", np.arange(n, dtype=np.int64), {"long_name": "patient index within the arm"}),
+        "time": ("time", trial.times, {"units": model.time_unit, "long_name": "time"}),
+    }
+    return xr.Dataset(data, coords=coords), encoding
+
+
+def _json_attrs(attrs: dict) -> dict:
+    from ..io import json_safe_attrs
+
+    return json_safe_attrs(dict(attrs), "variable")
+
+
+def _attributes(trial: Trial, spec_json: str, batch_size: int) -> dict:
+    """Provenance and layout: everything needed to know what produced the store (deterministic: no clock)."""
+    devices = jax.local_devices()
+    return {
+        "title": f"vhtwin in-silico trial: {trial.model.name}, arms {trial.arm_names}",
+        "vhtwin_layout": st.LAYOUT,
+        "vhtwin_spec": spec_json,
+        "vhtwin_batch_size": batch_size,
+        "vhtwin_n_batches": trial.n_batches(batch_size),
+        "vhtwin_version": __version__,
+        "vhtwin_git_revision": st.git_revision(),
+        "jax_version": jax.__version__,
+        "jax_backend": jax.default_backend(),
+        "devices": f"{len(devices)} x {devices[0].device_kind}",
+        "model": trial.model.name,
+        "model_source_sha256": trial.model.source_hash(),
+        "precision": trial.precision,
+        "solver": trial.solver,
+        "solver_by_arm": json.dumps(trial.methods),
+        "rtol": json.dumps(trial.rtol) if isinstance(trial.rtol, dict) else float(trial.rtol),
+        "atol": json.dumps(trial.atol) if isinstance(trial.atol, dict) else float(trial.atol),
+        "seed": str(trial.seed),
+        "n_per_arm": trial.n_per_arm,
+        "independent_arms": trial.independent_arms,
+        "max_failure_fraction": trial.max_failure_fraction,
+        "output_at_event": "value just before the event (left limit)",
+    }
+
+
+def _summary(trial: Trial, done: dict, n_batches: int) -> dict:
+    """Status counts per arm and whether every batch is done (deterministic, so a resumed store equals a fresh one)."""
+    by_arm = {name: {} for name in trial.arm_names}
+    for (arm, _), info in sorted(done.items()):
+        counts = by_arm[trial.arm_names[arm]]
+        for k, v in info["status"].items():
+            counts[k] = counts.get(k, 0) + int(v)
+    complete = len(done) == n_batches * len(trial.arms)
+    return {"vhtwin_status_counts": json.dumps(by_arm, sort_keys=True), "vhtwin_complete": bool(complete)}

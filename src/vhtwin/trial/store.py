@@ -1,0 +1,169 @@
+"""A trial's Zarr store: the template, batch regions, completion markers, provenance, and opening it.
+
+Layout (Zarr format 3, written through xarray):
+
+* dims ``arm``, ``patient`` (index within the arm, 0 .. n_per_arm - 1), ``time``;
+* every output ``(arm, patient, time)`` with ``units``; per patient ``(arm, patient)``: ``patient_id`` (the global
+  id the draws come from), the parameters, etas and covariates of the draw, ``status``, ``n_steps``, ``n_rejected``;
+* chunks: one batch of patients by all times, so each batch writes its own chunk files and nothing else;
+* attributes: provenance (versions, git revision, device, precision, solver, tolerances, seed, the model's source
+  hash) and the full spec as JSON (``vhtwin_spec``), which a resumed run must match.
+
+A batch counts as done only when its marker exists: a Zarr group ``batches/arm<a>-batch<k>`` whose attributes
+(patients, status counts, step counts) are written after the batch's data, by an atomic rename. A run killed at any
+moment leaves at worst a batch with data but no marker, which a resumed run computes and writes again -- to the
+same bytes, since patient i depends on (seed, i) only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import warnings
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import InputError
+
+#: Name of the group holding the completion markers.
+MARKERS = "batches"
+#: Version of this layout (a reader refuses a store written in a layout it does not know).
+LAYOUT = "vhtwin-trial-store/1"
+
+
+@contextmanager
+def quiet_zarr():
+    """Silence zarr's notice that fixed-length strings (the arm names) have no Zarr v3 specification yet."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
+        yield
+
+
+def marker_name(arm: int, batch: int) -> str:
+    return f"arm{arm}-batch{batch}"
+
+
+def create(path: Path, template: xr.Dataset, attrs: dict, encoding: dict) -> None:
+    """Write the template (metadata and coordinates; no data) and the empty marker group."""
+    ds = template.copy()
+    ds.attrs = attrs
+    with quiet_zarr():
+        ds.to_zarr(path, mode="w-", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
+    _write_json_atomic(path / MARKERS / "zarr.json", {"zarr_format": 3, "node_type": "group", "attributes": {}})
+
+
+def write_region(path: Path, batch: xr.Dataset, arm: int, start: int) -> None:
+    """Write one batch's variables ``(1, m, ...)`` into their region; the coordinates are already in the store."""
+    m = batch.sizes["patient"]
+    data = batch.drop_vars([c for c in batch.coords])
+    with quiet_zarr():
+        data.to_zarr(path, region={"arm": slice(arm, arm + 1), "patient": slice(start, start + m)},
+                     zarr_format=3, consolidated=False)
+
+
+def mark_done(path: Path, arm: int, batch: int, info: dict) -> None:
+    """The batch's completion marker, written last and atomically (a complete file or none)."""
+    doc = {"zarr_format": 3, "node_type": "group", "attributes": {"vhtwin_batch": info}}
+    _write_json_atomic(path / MARKERS / marker_name(arm, batch) / "zarr.json", doc)
+
+
+def done_batches(path: Path) -> dict[tuple[int, int], dict]:
+    """``{(arm, batch): marker info}`` of the batches whose marker exists."""
+    root = path / MARKERS
+    out = {}
+    if not root.is_dir():
+        return out
+    for entry in root.iterdir():
+        meta = entry / "zarr.json"
+        if not entry.name.startswith("arm") or not meta.is_file():
+            continue
+        try:
+            info = json.loads(meta.read_text())["attributes"]["vhtwin_batch"]
+        except (ValueError, KeyError):
+            continue  # cannot happen with atomic writes; a damaged marker means "not done"
+        out[(int(info["arm"]), int(info["batch"]))] = info
+    return out
+
+
+def read_attrs(path: Path) -> dict:
+    meta = path / "zarr.json"
+    if not meta.is_file():
+        raise InputError(f"{str(path)!r} is not a Zarr v3 store (no zarr.json)")
+    return json.loads(meta.read_text()).get("attributes", {})
+
+
+def update_attrs(path: Path, extra: dict) -> None:
+    """Add attributes to the root group (atomically: the whole metadata document is replaced)."""
+    meta = path / "zarr.json"
+    doc = json.loads(meta.read_text())
+    doc.setdefault("attributes", {}).update(extra)
+    _write_json_atomic(meta, doc)
+
+
+def remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def _write_json_atomic(target: Path, doc: Any) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
+    os.replace(tmp, target)
+
+
+def open_trial(store) -> xr.Dataset:
+    """Open a trial store lazily (dask arrays; nothing is read until used, nothing in the store is executed).
+
+    The Dataset's attributes hold the provenance and the spec; ``attrs["vhtwin_progress"]`` says how many batches
+    are done (a store of an unfinished run opens too: its missing patients are NaN with status -1).
+
+    Raises
+    ------
+    InputError
+        If ``store`` is not a trial store.
+    """
+    path = Path(store)
+    if not path.exists():
+        raise InputError(f"trial store {str(path)!r} does not exist")
+    attrs = read_attrs(path)
+    if attrs.get("vhtwin_layout") != LAYOUT:
+        raise InputError(f"{str(path)!r} is not a vhtwin trial store (layout {attrs.get('vhtwin_layout')!r}, expected {LAYOUT!r})")
+    with quiet_zarr():
+        ds = xr.open_zarr(path, zarr_format=3, consolidated=False, decode_timedelta=False)
+    done = done_batches(path)
+    total = int(attrs["vhtwin_n_batches"]) * ds.sizes["arm"]
+    ds.attrs["vhtwin_progress"] = f"{len(done)} of {total} batches done"
+    return ds
+
+
+@lru_cache(maxsize=1)
+def git_revision() -> str:
+    """The git revision of the vhtwin source, when it runs from a git checkout ("unknown" otherwise)."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        if out.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() + ("+modified" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def status_counts(status: np.ndarray) -> dict[str, int]:
+    """Counts of each status name (success, max_steps, ...) in an int8 status array."""
+    from ..solvers import Status
+
+    values, counts = np.unique(np.asarray(status), return_counts=True)
+    return {Status(int(v)).name.lower(): int(c) for v, c in zip(values, counts)}
