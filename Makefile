@@ -10,9 +10,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test bench venv clean
 
-## run: the main job -- simulate the demo cohort, write out/demo.zarr and out/demo_Cc.png
+## run: the main job -- the built-in two-arm trial (10,000 virtual patients) -> out/trial.zarr, a summary table
+## and the figures out/trial_Cc_bands.png, out/trial_Cc_nca.png
 run: $(STAMP)
-	$(BIN)/vhtwin demo --out out/
+	$(BIN)/vhtwin run --out out/trial.zarr --overwrite --target 0.5
 
 ## test: the whole test suite, slow tests included
 test: $(STAMP)

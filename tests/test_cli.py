@@ -5,66 +5,93 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
 
+import vhtwin as vh
+
 from vhtwin import InputError
-from vhtwin.cli import demo_parameters, main
+from vhtwin.cli import main
 from vhtwin.io import json_safe_attrs, open_zarr, write_zarr
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """One small demo run shared by the tests below: (exit status, stdout, output folder)."""
-    out = tmp_path_factory.mktemp("demo")
+def trial_run(tmp_path_factory):
+    """One small run of the built-in trial shared by the tests below: (exit status, stdout, store)."""
+    out = tmp_path_factory.mktemp("run")
     buffer = io.StringIO()  # capsys is function-scoped; this output is shared by several tests
     with contextlib.redirect_stdout(buffer):
-        status = main(["demo", "--out", str(out), "--n", "50"])
-    return status, buffer.getvalue(), out
+        status = main(["run", "--out", str(out / "trial.zarr"), "--n-per-arm", "120", "--batch-size", "60",
+                       "--target", "0.5", "--quiet"])
+    return status, buffer.getvalue(), out / "trial.zarr"
 
 
-def test_demo_writes_a_zarr_v3_store(demo):
-    status, _, out = demo
+def test_run_writes_the_default_trial_store(trial_run):
+    status, _, store = trial_run
     assert status == 0
-    store = out / "demo.zarr"
     assert json.loads((store / "zarr.json").read_text())["zarr_format"] == 3
-    ds = open_zarr(store)
-    assert dict(ds["Cc"].sizes) == {"patient": 50, "time": 169}
-    assert ds["Cc"].attrs["units"] == "mg L-1"
-    assert ds["time"].attrs["units"] == "h"
+    ds = vh.open_trial(store)
+    assert dict(ds["Cc"].sizes) == {"arm": 2, "patient": 120, "time": 169}
+    assert list(ds["arm"].values) == ["100 mg q12h", "200 mg q24h"]
+    assert ds["Cc"].attrs["units"] == "mg L-1" and ds["time"].attrs["units"] == "h"
     assert ds["CL"].attrs["units"] == "L h-1"
-    np.testing.assert_allclose(ds["CL"].values, demo_parameters(50, 0)["CL"])
-    assert (ds["status"].values == 0).all()
-    assert np.isfinite(ds["Cc"].values).all()
-    assert ds.attrs["seed"] == 0 and ds.attrs["model"] == "pharmacokinetics/two_compartment_oral"
+    assert ds.attrs["model"] == "pharmacokinetics/two_compartment_oral" and ds.attrs["vhtwin_complete"] is True
 
 
-def test_demo_writes_a_png_and_prints_a_summary(demo):
-    _, stdout, out = demo
-    figure = out / "demo_Cc.png"
-    assert figure.read_bytes()[:8] == PNG_MAGIC
-    assert str(out / "demo.zarr") in stdout and str(figure) in stdout
-    assert "patients:  50" in stdout and "failures:  none" in stdout and "Cmax" in stdout
+def test_run_prints_a_summary_table_and_writes_the_figures(trial_run):
+    status, text, store = trial_run
+    assert "100 mg q12h" in text and "200 mg q24h" in text and "Cmax [mg L-1]" in text
+    assert "C(168 h) >= 0.5" in text and "patients/s end to end" in text
+    for name in ("trial_Cc_bands.png", "trial_Cc_nca.png"):
+        assert (store.parent / name).read_bytes()[:8] == PNG_MAGIC
 
 
-def test_demo_cohort_is_deterministic_per_patient():
-    small, large = demo_parameters(10, 7), demo_parameters(1000, 7)
-    for name in small:
-        np.testing.assert_array_equal(small[name], large[name][:10])
-    assert not np.allclose(demo_parameters(10, 8)["CL"], small["CL"])
-    log_cl = np.log(demo_parameters(20_000, 1)["CL"] / 5.0)
-    assert abs(log_cl.std() - 0.3) < 0.01 and abs(log_cl.mean()) < 0.01
+def test_run_refuses_an_existing_store_and_resumes_a_finished_one(trial_run, capsys):
+    _, _, store = trial_run
+    assert main(["run", "--out", str(store), "--n-per-arm", "120", "--batch-size", "60", "--quiet"]) == 2
+    assert "already exists; pass resume=True" in capsys.readouterr().err
+    assert main(["run", "--out", str(store), "--n-per-arm", "120", "--batch-size", "60", "--quiet", "--resume"]) == 0
+    assert main(["run", "--out", str(store), "--n-per-arm", "121", "--batch-size", "60", "--quiet", "--resume"]) == 2
+    assert "different spec (differs in ['n_per_arm'])" in capsys.readouterr().err
 
 
-def test_info_prints_the_store(demo, capsys):
-    _, _, out = demo
-    assert main(["info", str(out / "demo.zarr")]) == 0
-    text = capsys.readouterr().out
-    assert "patient: 50" in text and "50 of 50 trajectories succeeded" in text and "seed: 0" in text
+def test_run_a_toml_spec_and_report_its_errors_by_key(tmp_path, capsys):
+    spec = tmp_path / "trial.toml"
+    text = (ROOT / "examples" / "two_arm_trial.toml").read_text()
+    spec.write_text(text)
+    assert main(["run", str(spec), "--out", str(tmp_path / "t.zarr"), "--n-per-arm", "40", "--batch-size", "40",
+                 "--quiet"]) == 0
+    assert vh.open_trial(tmp_path / "t.zarr").sizes["patient"] == 40
+    spec.write_text(text.replace("omega = { ka = 0.42", "omega = { kaa = 0.42"))
+    assert main(["run", str(spec), "--out", str(tmp_path / "u.zarr")]) == 2
+    err = capsys.readouterr().err
+    assert "population" in err and "kaa" in err and "Traceback" not in err
+
+
+def test_info_prints_spec_progress_failures_and_provenance(trial_run, capsys):
+    _, _, store = trial_run
+    assert main(["info", str(store)]) == 0
+    out = capsys.readouterr().out
+    for text in ("pharmacokinetics/two_compartment_oral", "120 per arm", "progress: 4 of 4 batches done",
+                 "100 mg q12h: none (of 120 done)", "vhtwin_git_revision", "jax_version", "precision"):
+        assert text in out, text
+
+
+def test_plot_writes_svg_with_observed_data(trial_run, tmp_path, capsys):
+    _, _, store = trial_run
+    observed = tmp_path / "obs.csv"
+    observed.write_text("id,time,Cc\n1,2.0,1.1\n1,24.0,0.6\n2,2.0,1.4\n")
+    assert main(["plot", str(store), "--out", str(tmp_path), "--format", "svg", "--observed", str(observed)]) == 0
+    for name in ("trial_Cc_bands.svg", "trial_Cc_nca.svg"):
+        assert (tmp_path / name).read_text().lstrip().startswith("<?xml")
+    assert main(["plot", str(store), "--variable", "Cp"]) == 2
+    assert "--variable 'Cp' is not in the store" in capsys.readouterr().err
 
 
 def test_models_lists_the_library(capsys):

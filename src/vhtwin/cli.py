@@ -1,32 +1,34 @@
 """The ``vhtwin`` command.
 
+    vhtwin run [SPEC.toml] [--out STORE] [--resume | --overwrite] [--batch-size N]
+               [--executor local|dask] [--scheduler ADDRESS] [--n-per-arm N] [--target C] [--figures DIR]
+                                          run an in-silico trial (default spec: two arms, 10,000 patients),
+                                          print a summary table per arm and write the figures
+    vhtwin info STORE                     a trial store's spec, progress, failures and provenance (or any store)
+    vhtwin plot STORE [--out DIR]         percentile bands per arm and NCA distributions (PNG or SVG)
     vhtwin models [--describe NAME]       list the library models, or describe one
-    vhtwin demo --out DIR [--n 1000]      simulate a virtual cohort on the two-compartment oral model
-    vhtwin info STORE                     summarise a result store
 
-Errors that vhtwin raises on purpose (bad input, unknown names) print ``vhtwin: error: <message>`` to stderr and
-exit with status 2, without a traceback; a file-system error exits with status 1. ``python -m vhtwin`` is the same
-command.
+Errors that vhtwin raises on purpose (bad input, unknown names, a store of another spec) print
+``vhtwin: error: <message>`` to stderr and exit with status 2, without a traceback; a trial stopped by its failure
+threshold exits with status 3; a file-system error with status 1. ``python -m vhtwin`` is the same command.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from importlib.resources import files
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .errors import VhtwinError
+from .errors import InputError, TrialError, VhtwinError
 
-#: The demo cohort: typical values of the two-compartment oral model and the log-normal spread around them.
-DEMO_MODEL = "pharmacokinetics/two_compartment_oral"
-DEMO_TYPICAL = {"ka": 1.0, "CL": 5.0, "V1": 50.0, "Q": 10.0, "V2": 100.0}
-DEMO_OMEGA = 0.3  # standard deviation of log(parameter / typical), every parameter, independent
-#: Tolerances per precision: float32 cannot resolve rtol 1e-8 (its epsilon is 1.2e-7).
-DEMO_TOLERANCES = {"float64": (1e-8, 1e-10), "float32": (1e-5, 1e-7)}
+#: The spec ``vhtwin run`` uses when none is given (shipped inside the package).
+DEFAULT_SPEC = "default_trial.toml"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
+    except TrialError as err:
+        print(f"vhtwin: trial stopped: {err}", file=sys.stderr)
+        return 3
     except VhtwinError as err:
         print(f"vhtwin: error: {err}", file=sys.stderr)
         return 2
@@ -48,31 +53,48 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vhtwin {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    p = sub.add_parser(
+        "run", help="run an in-silico trial from a TOML spec (default: the built-in two-arm trial)",
+        description=(
+            "Run an in-silico trial into a Zarr store, print a summary table per arm (failures, Cmax, trough, AUC, "
+            "target attainment) and write the figures. Without SPEC: the built-in default trial (two oral regimens, "
+            "5,000 virtual patients per arm, two-compartment model). The TOML format: examples/README.md."
+        ),
+    )
+    p.add_argument("spec", metavar="SPEC", nargs="?", help="trial spec (TOML); default: the built-in trial")
+    p.add_argument("--out", metavar="STORE", default="out/trial.zarr", help="the Zarr store (default: out/trial.zarr)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help="finish an interrupted run of the same spec")
+    group.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.add_argument("--batch-size", type=_positive_int, default=1000, help="patients per batch (default: 1000)")
+    p.add_argument("--executor", choices=("local", "dask"), default="local", help="where batches run (default: local)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (default: start a local cluster)")
+    p.add_argument("--n-per-arm", type=_positive_int, help="override the spec's number of patients per arm")
+    p.add_argument("--target", type=float, metavar="C",
+                   help="report the fraction of patients whose last-time value (the trough) is >= C")
+    p.add_argument("--figures", metavar="DIR", help="folder for the figures (default: beside the store)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(run=_run)
+
+    p = sub.add_parser("info", help="summarise a store: spec, progress, failures, provenance",
+                       description="Print a store's spec, progress, failures per arm and provenance.")
+    p.add_argument("store", metavar="STORE", help="path of a .zarr store")
+    p.set_defaults(run=_info)
+
+    p = sub.add_parser("plot", help="percentile bands per arm and NCA distributions of a trial store",
+                       description="Write the percentile bands of one output per arm (a VPC-style figure, with "
+                                   "observed data overlaid when given) and the NCA distributions per arm.")
+    p.add_argument("store", metavar="STORE", help="a trial store")
+    p.add_argument("--out", metavar="DIR", help="folder for the figures (default: beside the store)")
+    p.add_argument("--variable", help="the output to plot (default: the first output of the spec)")
+    p.add_argument("--format", choices=("png", "svg"), default="png", help="figure format (default: png)")
+    p.add_argument("--observed", metavar="CSV", help="observed data to overlay: columns time and the variable (and id)")
+    p.add_argument("--log", action="store_true", help="logarithmic concentration axis")
+    p.set_defaults(run=_plot)
+
     p = sub.add_parser("models", help="list the library models", description="List the library models.")
     p.add_argument("--describe", metavar="NAME", help="print the states, parameters and observables of one model")
     p.set_defaults(run=_models)
-
-    p = sub.add_parser(
-        "demo",
-        help="simulate a virtual cohort (two-compartment oral PK) and write a store and a figure",
-        description=(
-            f"Draw N virtual patients around the typical values {DEMO_TYPICAL} (log-normal, sd {DEMO_OMEGA} on the "
-            "log scale), simulate 100 mg oral every 12 h x 14 doses with hourly outputs to 168 h, and write "
-            "DIR/demo.zarr and DIR/demo_Cc.png."
-        ),
-    )
-    p.add_argument("--out", metavar="DIR", default="out", help="output folder (default: out)")
-    p.add_argument("--n", type=_positive_int, default=1000, help="number of patients (default: 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the parameter draw (default: 0)")
-    p.add_argument(
-        "--precision", choices=("float64", "float32"), default=None,
-        help="floating-point precision (default: float64 on CPU and GPU, float32 on TPU)",
-    )
-    p.set_defaults(run=_demo)
-
-    p = sub.add_parser("info", help="summarise a result store", description="Print a store's variables and attributes.")
-    p.add_argument("store", metavar="STORE", help="path of a .zarr store")
-    p.set_defaults(run=_info)
     return parser
 
 
@@ -103,86 +125,201 @@ def _models(args) -> int:
     return 0
 
 
-def _demo(args) -> int:
-    import jax
+def _run(args) -> int:
+    from .trial import Trial
+    from .trial.toml_spec import load_trial_toml
 
-    import vhtwin as vh
-
-    from . import io, plot
-
-    out = Path(args.out)
-    model = vh.load_model(DEMO_MODEL)
-    precision = args.precision or vh.default_precision()
-    rtol, atol = DEMO_TOLERANCES[precision]
-    params = demo_parameters(args.n, args.seed)
-    regimen = vh.Regimen.repeated(amount=100.0, interval=12.0, count=14, into="depot")
-    times = np.arange(169.0)
-
+    spec = Path(args.spec) if args.spec else files("vhtwin.trial") / DEFAULT_SPEC
+    if args.spec and not Path(args.spec).is_file():
+        raise InputError(f"trial spec {args.spec!r} does not exist")
+    fields = load_trial_toml(spec)
+    if args.n_per_arm:
+        fields["n_per_arm"] = args.n_per_arm
+    trial = Trial(**fields)
+    scheduler = args.scheduler
+    if scheduler and args.executor != "dask":
+        raise InputError("--scheduler needs --executor dask")
+    print(f"{trial!r}\nspec: {spec}\nstore: {args.out}", flush=True)
     start = time.perf_counter()
-    ds = vh.simulate(model, params=params, times=times, protocol=regimen, rtol=rtol, atol=atol, precision=precision)
+    ds = trial.run(args.out, batch_size=args.batch_size, executor=args.executor, resume=args.resume,
+                   overwrite=args.overwrite, progress=not args.quiet, scheduler=scheduler)
     wall = time.perf_counter() - start
-
-    for q in model.parameters:  # the drawn ones; the rest (bioavailability, lag) at their defaults
-        values = params.get(q.name, np.full(args.n, q.default))
-        ds[q.name] = ("patient", values, {"units": q.unit, "long_name": q.description})
-    ds.attrs.update(
-        seed=args.seed,
-        regimen="100 mg into depot every 12 h x 14 doses",
-        variability=f"parameter = typical * exp(eta), eta ~ N(0, {DEMO_OMEGA}^2), independent per parameter",
-        typical_values=[f"{k}={v:g} {model.unit_of(k)}" for k, v in DEMO_TYPICAL.items()],
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    store = io.write_zarr(ds, out / "demo.zarr", overwrite=True)
-    figure = out / "demo_Cc.png"
-    plot.time_course(ds, "Cc").savefig(figure, dpi=120)
-
-    print(_summary(ds, wall, jax.default_backend(), rtol, atol))
-    print(f"store:  {store}")
-    print(f"figure: {figure}")
+    print(f"\n{trial.n_per_arm * len(trial.arms):,} patients in {wall:.1f} s "
+          f"({trial.n_per_arm * len(trial.arms) / wall:,.0f} patients/s end to end, compilation included)\n")
+    print(summary_table(ds, trial, target=args.target))
+    figures = Path(args.figures) if args.figures else Path(args.out).resolve().parent
+    for path in write_figures(ds, trial, figures, Path(args.out).stem):
+        print(f"figure: {path}")
     return 0
 
 
-def demo_parameters(n: int, seed: int) -> dict[str, np.ndarray]:
-    """The demo cohort's parameters: ``typical * exp(N(0, 0.3**2))`` per parameter, drawn with ``default_rng(seed)``.
+def summary_table(ds, trial, *, target: float | None = None) -> str:
+    """Per arm: patients, failures, Cmax, the value at the last time (trough), AUC over the whole profile and,
+    with ``target``, the fraction whose last value reaches it -- for the trial's first output."""
+    import pandas as pd
 
-    The draws fill an ``(n, 5)`` array row by row (patient by patient, parameters in the order ka, CL, V1, Q, V2),
-    so patient ``i``'s parameters depend on ``(seed, i)`` alone: a larger ``n`` adds patients, it never changes one.
-    """
-    eta = np.random.default_rng(seed).normal(0.0, DEMO_OMEGA, size=(n, len(DEMO_TYPICAL)))
-    return {name: typical * np.exp(eta[:, j]) for j, (name, typical) in enumerate(DEMO_TYPICAL.items())}
+    from .analysis import failure_counts, nca_summary, target_attainment
+
+    variable = trial.outputs[0]
+    unit = ds[variable].attrs.get("units", "")
+    last = float(ds["time"].values[-1])
+    doses = {name: _total_dose(reg, last) for name, reg in trial.arms.items()}
+    nca = nca_summary(ds, variable, dose=doses, q=(5, 50, 95), metrics=("cmax", "auclast"))
+    trough = _percentiles_at(ds, variable, last)
+    failures = failure_counts(ds)
+    rows = []
+    for i, arm in enumerate(trial.arm_names):
+        counts = failures.isel(arm=i)
+        failed = int(counts.sum()) - int(counts.sel(status="success")) if "success" in counts["status"] else int(counts.sum())
+        row = {
+            "arm": arm,
+            "patients": int(counts.sum()),
+            "failed": failed,
+            f"Cmax [{unit}] median (5-95%)": _triple(nca["cmax"].isel(arm=i).values),
+            f"C at {last:g} h [{unit}]": _triple(trough[i]),
+            f"AUC 0-{last:g} h median (5-95%)": _triple(nca["auclast"].isel(arm=i).values),
+        }
+        if target is not None:
+            pta = target_attainment(ds, variable, threshold=target, at=last)
+            row[f"C({last:g} h) >= {target:g}"] = f"{float(pta.isel(arm=i)):.1%}"
+        rows.append(row)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        return pd.DataFrame(rows).set_index("arm").to_string()
 
 
-def _summary(ds, wall: float, backend: str, rtol: float, atol: float) -> str:
-    from .solvers import Status
+def _triple(values) -> str:
+    lo, mid, hi = (float(v) for v in np.asarray(values).ravel()[:3])
+    return f"{mid:.3g} ({lo:.3g}-{hi:.3g})"
 
-    status = np.asarray(ds["status"].values)
-    ok = status == 0
-    failed = {Status(int(s)).name.lower(): int((status == s).sum()) for s in np.unique(status[~ok])}
-    cmax = np.asarray(ds["Cc"].values)[ok].max(axis=1) if ok.any() else np.array([np.nan])
-    p5, p50, p95 = np.percentile(cmax, [5, 50, 95])
-    unit = ds["Cc"].attrs.get("units", "")
-    lines = [
-        f"model:     {ds.attrs['model']} ({ds.attrs['solver']}, {ds.attrs['precision']}, rtol {rtol:g}, atol {atol:g}, {backend})",
-        f"patients:  {status.size} ({int(ok.sum())} succeeded)",
-        "failures:  " + (", ".join(f"{k}: {v}" for k, v in failed.items()) if failed else "none"),
-        f"Cmax:      median {p50:.3g} {unit} (5-95 %: {p5:.3g} to {p95:.3g})",
-        f"wall time: {wall:.2f} s (including compilation)",
-    ]
-    return "\n".join(lines)
+
+def _percentiles_at(ds, variable: str, t: float) -> np.ndarray:
+    from .analysis import percentiles
+
+    p = percentiles(ds.sel(time=[t]), variable, q=(5, 50, 95))
+    return np.asarray(p.isel(time=0).values)  # (arm, 3)
+
+
+def _total_dose(regimen, until: float) -> float:
+    return float(sum(float(np.asarray(d.amount)) for d in regimen.doses if d.time <= until))
+
+
+def write_figures(ds, trial, folder: Path, stem: str, fmt: str = "png", observed=None, log: bool = False,
+                  variable: str | None = None) -> list[Path]:
+    """The percentile bands per arm and the NCA distributions per arm, as files in ``folder``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from . import plot
+    from .analysis import nca_per_patient
+
+    variable = variable or trial.outputs[0]
+    if variable not in ds:
+        raise InputError(f"--variable {variable!r} is not in the store; its outputs are {list(trial.outputs)}")
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    fig = plot.trial_bands(ds, variable, observed=observed, log=log)
+    paths.append(folder / f"{stem}_{variable}_bands.{fmt}")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    last = float(ds["time"].values[-1])
+    doses = {name: _total_dose(reg, last) for name, reg in trial.arms.items()}
+    per_patient = nca_per_patient(ds, variable, dose=doses, metrics=("cmax", "auclast", "half_life"))
+    fig = plot.nca_distributions(per_patient, metrics=("cmax", "auclast", "half_life"))
+    paths.append(folder / f"{stem}_{variable}_nca.{fmt}")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def _trial_of(ds):
+    from .trial import Trial
+
+    return Trial.from_dict(json.loads(ds.attrs["vhtwin_spec"]))
+
+
+def _plot(args) -> int:
+    from .trial import open_trial
+
+    ds = open_trial(args.store)
+    trial = _trial_of(ds)
+    observed = None
+    if args.observed:
+        import pandas as pd
+
+        if not Path(args.observed).is_file():
+            raise InputError(f"--observed {args.observed!r} does not exist")
+        observed = pd.read_csv(args.observed)
+    folder = Path(args.out) if args.out else Path(args.store).resolve().parent
+    for path in write_figures(ds, trial, folder, Path(args.store).stem, args.format, observed, args.log, args.variable):
+        print(f"figure: {path}")
+    return 0
 
 
 def _info(args) -> int:
     from . import io
+    from .trial import store as st
 
-    ds = io.open_zarr(args.store)
-    print(ds)
-    if "status" in ds:
-        status = np.asarray(ds["status"].values)
-        print(f"\nstatus: {int((status == 0).sum())} of {status.size} trajectories succeeded")
-    print("\nattributes:")
-    for key, value in ds.attrs.items():
-        print(f"  {key}: {value}")
+    path = Path(args.store)
+    if not path.exists():
+        raise InputError(f"store {args.store!r} does not exist")
+    attrs = st.read_attrs(path)
+    if attrs.get("vhtwin_layout") != st.LAYOUT:  # a simulate result written with vhtwin.io.write_zarr
+        ds = io.open_zarr(path)
+        print(ds)
+        if "status" in ds:
+            status = np.asarray(ds["status"].values)
+            print(f"\nstatus: {int((status == 0).sum())} of {status.size} trajectories succeeded")
+        print("\nattributes:")
+        for key, value in ds.attrs.items():
+            print(f"  {key}: {value}")
+        return 0
+    print(trial_info(path))
     return 0
+
+
+def trial_info(path: Path) -> str:
+    """A trial store in words: spec, progress, failures per arm (from the batch markers) and provenance."""
+    from .trial import store as st
+
+    attrs = st.read_attrs(path)
+    spec = json.loads(attrs["vhtwin_spec"])
+    done = st.done_batches(path)
+    n_batches = int(attrs["vhtwin_n_batches"])
+    arms = [a["name"] for a in spec["arms"]]
+    lines = [f"trial store {path}", "", "spec:"]
+    lines.append(f"  model: {spec['model'].get('name')} (source sha256 {spec['model']['source_sha256'][:12]}...)")
+    t = spec["times"]
+    lines.append(f"  patients: {spec['n_per_arm']:,} per arm, seed {spec['seed']}, "
+                 f"{'independent' if spec['independent_arms'] else 'the same (paired)'} patients in each arm")
+    lines.append(f"  times: {len(t)} from {t[0]:g} to {t[-1]:g}; outputs {spec['outputs']}")
+    lines.append(f"  solver: {spec['solver']} (by arm {attrs.get('solver_by_arm')}), rtol {spec['rtol']}, "
+                 f"atol {spec['atol']}, precision {attrs.get('precision')}")
+    for a in spec["arms"]:
+        doses = [d for d in a["regimen"] if d.get("kind") == "dose"]
+        total = sum(float(d["amount"]) for d in doses)
+        lines.append(f"  arm {a['name']!r}: {len(doses)} doses, {total:g} in all")
+    batch_size = int(attrs["vhtwin_batch_size"])
+    lines += ["", f"progress: {len(done)} of {n_batches * len(arms)} batches done "
+                  f"({sum(int(i['patients']) for i in done.values()):,} of {spec['n_per_arm'] * len(arms):,} patients; "
+                  f"batch size {batch_size}){'; complete' if attrs.get('vhtwin_complete') else ''}"]
+    lines.append("failures:")
+    for k, name in enumerate(arms):
+        counts: dict[str, int] = {}
+        for (arm, _), info in done.items():
+            if arm == k:
+                for s, c in info["status"].items():
+                    counts[s] = counts.get(s, 0) + int(c)
+        failed = {s: c for s, c in counts.items() if s != "success"}
+        n = sum(counts.values())
+        text = ", ".join(f"{s} {c:,}" for s, c in sorted(failed.items())) if failed else "none"
+        lines.append(f"  {name}: {text} (of {n:,} done)")
+    lines += ["", "provenance:"]
+    for key in ("vhtwin_version", "vhtwin_git_revision", "jax_version", "jax_backend", "devices", "precision",
+                "model", "model_source_sha256", "seed"):
+        lines.append(f"  {key}: {attrs.get(key)}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover
