@@ -12,11 +12,18 @@ Examples
 >>> import vhtwin as vh, vhtwin.plot
 >>> fig = vhtwin.plot.time_course(ds, "Cc")               # doctest: +SKIP
 >>> fig.savefig("Cc.png", dpi=150)                       # doctest: +SKIP
+
+For in-silico trials (dims ``arm``, ``patient``, ``time``), :func:`trial_bands` draws per-arm percentile bands
+(computed in bounded memory by :func:`vhtwin.analysis.percentiles`, optionally with observed data on top: a VPC-style
+figure) and :func:`nca_distributions` the distribution of NCA metrics per arm.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
+import pandas as pd
 import xarray as xr
 from matplotlib import colormaps
 from matplotlib.axes import Axes
@@ -26,7 +33,7 @@ from matplotlib.figure import Figure
 
 from .errors import InputError
 
-__all__ = ["time_course", "sweep"]
+__all__ = ["time_course", "sweep", "trial_bands", "nca_distributions"]
 
 
 def time_course(
@@ -158,6 +165,213 @@ def sweep(
     return fig
 
 
+def trial_bands(
+    ds_or_percentiles: xr.Dataset | xr.DataArray,
+    variable: str,
+    q: tuple[float, float, float] = (5, 50, 95),
+    observed: pd.DataFrame | None = None,
+    ax: Axes | None = None,
+    log: bool = False,
+    *,
+    overlay: bool = False,
+) -> Figure:
+    """Percentile bands per arm of a trial: the middle percentile as a line and the outer ones as a band.
+
+    Parameters
+    ----------
+    ds_or_percentiles : xarray.Dataset or xarray.DataArray
+        A trial store or batch result (the percentiles are computed with :func:`vhtwin.analysis.percentiles`, in
+        bounded memory), or the output of that function (dims ``(arm, percentile, time)`` or
+        ``(percentile, time)``) holding the percentiles ``q``.
+    variable : str
+        The output drawn (and the column of ``observed`` overlaid).
+    q : (low, middle, high)
+        Percentiles (0--100, increasing): the band spans low to high, the line is the middle one.
+    observed : pandas.DataFrame, optional
+        Observations drawn as points over the bands (a visual predictive check): columns ``time`` and
+        ``variable``; an optional ``id`` column joins each subject's points with a faint line, an optional ``arm``
+        column puts each row on its arm's panel (without it, every panel shows all rows).
+    ax : matplotlib.axes.Axes, optional
+        Draw every arm on this axes, one colour per arm (implies ``overlay``).
+    log : bool
+        Logarithmic concentration axis.
+    overlay : bool
+        One axes with one colour per arm instead of one panel per arm (shared axes).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Axis labels ``"<variable> [<units>]"`` and ``"time [<time units>]"``; each panel titled with its arm and the
+        number of successful patients (and failed ones, left out).
+
+    Raises
+    ------
+    InputError
+        Unknown variable, bad percentiles, percentiles missing from a given DataArray, or a bad ``observed``.
+    """
+    low, mid, high = _check_percentiles(q)
+    if isinstance(ds_or_percentiles, xr.Dataset):
+        from .analysis.summary import percentiles as _percentiles
+
+        pct = _percentiles(ds_or_percentiles, variable, (low, mid, high))
+    elif isinstance(ds_or_percentiles, xr.DataArray):
+        pct = ds_or_percentiles
+        if "percentile" not in pct.dims or "time" not in pct.dims or not set(pct.dims) <= {"arm", "percentile", "time"}:
+            raise InputError(
+                f"ds_or_percentiles: a DataArray needs dims ('arm', 'percentile', 'time') or ('percentile', 'time') "
+                f"(the output of vhtwin.analysis.percentiles), got {pct.dims}"
+            )
+        have = np.asarray(pct["percentile"].values, dtype=float)
+        missing = [p for p in (low, mid, high) if not np.any(np.isclose(have, p, rtol=0, atol=1e-12))]
+        if missing:
+            raise InputError(f"q: percentiles {missing} are not in the DataArray (it has {have.tolist()})")
+    else:
+        raise InputError(
+            f"ds_or_percentiles: expected an xarray.Dataset or the DataArray of vhtwin.analysis.percentiles, "
+            f"got {type(ds_or_percentiles).__name__}"
+        )
+    obs = _observed(observed, variable)
+    if "arm" not in pct.dims:
+        pct = pct.expand_dims(arm=[None])
+    arms = list(pct["arm"].values) if "arm" in pct.coords else list(range(pct.sizes["arm"]))
+    arms = [a.item() if hasattr(a, "item") else a for a in arms]
+    overlay = overlay or ax is not None or len(arms) == 1
+    if ax is not None:
+        fig, axes = ax.figure, [ax] * len(arms)
+    elif overlay:
+        fig, one = _figure(None)
+        axes = [one] * len(arms)
+    else:
+        ncols = min(len(arms), 3)
+        nrows = -(-len(arms) // ncols)
+        fig = Figure(figsize=(4.2 * ncols, 3.6 * nrows), layout="constrained")
+        axes = list(np.ravel(fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)))
+        for extra in axes[len(arms):]:
+            extra.set_visible(False)
+    t = np.asarray(pct["time"].values, dtype=float)
+    pcts = np.asarray(pct["percentile"].values, dtype=float)
+    index = {p: int(np.argmin(np.abs(pcts - p))) for p in (low, mid, high)}
+    units = pct.attrs.get("units")
+    ylabel = f"{variable} [{units}]" if units else variable
+    xlabel = _label("time", pct["time"]) if "time" in pct.coords else "time"
+    for i, (arm, axis) in enumerate(zip(arms, axes)):
+        row = pct.isel(arm=i).transpose("percentile", "time")
+        values = np.asarray(row.values, dtype=float)
+        colour = f"C{i}" if overlay else "C0"
+        name = "" if arm is None else str(arm)
+        prefix = f"{name}: " if overlay and name else ""
+        axis.fill_between(t, values[index[low]], values[index[high]], color=colour, alpha=0.25, lw=0,
+                          label=f"{prefix}{low:g}-{high:g} percentiles")
+        axis.plot(t, values[index[mid]], color=colour, lw=2.0, label=f"{prefix}{_percentile_name(mid)}")
+        if obs is not None:
+            rows = obs if "arm" not in obs.columns or arm is None else obs[obs["arm"].astype(str) == name]
+            _draw_observed(axis, rows, variable, "k" if not overlay else colour,
+                           f"{prefix}observed" if len(rows) else None)
+        counts = _counts(row)
+        if not overlay:
+            axis.set_title(f"{name}{counts}" if name else f"{variable}{counts}")
+        if log:
+            axis.set_yscale("log")
+    for axis in dict.fromkeys(axes):
+        axis.set_xlabel(xlabel)
+        axis.set_ylabel(ylabel)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(loc="best", frameon=False, fontsize="small")
+    if overlay:
+        axes[0].set_title(f"{variable}: {_percentile_name(mid)} and {low:g}-{high:g} percentiles per arm")
+    else:
+        fig.suptitle(f"{variable}: {_percentile_name(mid)} and {low:g}-{high:g} percentiles")
+    return fig
+
+
+def nca_distributions(
+    nca: xr.Dataset | Mapping,
+    metrics: Sequence[str] = ("cmax", "auclast", "half_life"),
+    *,
+    bins: int = 40,
+    log: bool | str = "auto",
+) -> Figure:
+    """The distribution of NCA metrics per arm: per metric one panel with a step histogram (density) per arm and
+    a dashed line at each arm's median. Histograms rather than box or violin plots: they stay cheap and readable
+    at a million patients and show skew and multiple modes; on a log axis the density is per log10 unit.
+
+    Parameters
+    ----------
+    nca : xarray.Dataset or mapping
+        Per-patient NCA results: :func:`vhtwin.analysis.nca_per_patient` of a trial (dims ``(arm, patient)``;
+        failed patients are NaN and left out), a :func:`vhtwin.analysis.nca` result (dims ``(patient,)``), or a
+        mapping arm name -> such a Dataset.
+    metrics : sequence of str
+        The metrics drawn, one panel each.
+    bins : int
+        Number of histogram bins (shared by the arms of a panel).
+    log : bool or "auto"
+        Log-spaced bins and a log axis; ``"auto"`` where all values are positive and span more than a factor 20.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Panel x-labels ``"<metric> [<units>]"``; legends name each arm with its number of finite values.
+
+    Raises
+    ------
+    InputError
+        An unknown metric, no metrics, a bad ``bins`` or ``log``, or input of the wrong kind.
+    """
+    groups = _nca_groups(nca)
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    metrics = list(metrics)
+    if not metrics:
+        raise InputError("metrics: give at least one NCA metric")
+    for arm, group in groups:
+        unknown = [m for m in metrics if m not in group.data_vars]
+        if unknown:
+            raise InputError(f"metrics: {unknown} not in the NCA results; they have {list(group.data_vars)}")
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise InputError(f"bins: {bins!r} must be an integer >= 1")
+    if log not in (True, False, "auto"):
+        raise InputError(f"log: {log!r} must be True, False or 'auto'")
+    ncols = min(len(metrics), 3)
+    nrows = -(-len(metrics) // ncols)
+    fig = Figure(figsize=(4.2 * ncols, 3.4 * nrows), layout="constrained")
+    axes = list(np.ravel(fig.subplots(nrows, ncols, squeeze=False)))
+    for extra in axes[len(metrics):]:
+        extra.set_visible(False)
+    for m, axis in zip(metrics, axes):
+        data = [(arm, _finite(group[m])) for arm, group in groups]
+        pooled = np.concatenate([v for _, v in data]) if data else np.zeros(0)
+        units = groups[0][1][m].attrs.get("units")
+        axis.set_xlabel(f"{m} [{units}]" if units else m)
+        axis.set_ylabel("density")
+        if pooled.size == 0:
+            axis.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=axis.transAxes)
+            continue
+        lo, hi = float(pooled.min()), float(pooled.max())
+        use_log = log is True or (log == "auto" and lo > 0 and hi / lo > 20)
+        if use_log and lo <= 0:
+            raise InputError(f"log: {m} has values <= 0; a log axis needs positive values (use log=False)")
+        if hi == lo:
+            lo, hi = (lo * 0.9, lo * 1.1) if lo > 0 else (lo - 0.5, hi + 0.5)
+        edges = np.geomspace(lo, hi, bins + 1) if use_log else np.linspace(lo, hi, bins + 1)
+        for i, (arm, values) in enumerate(data):
+            if values.size == 0:
+                continue
+            counts, _ = np.histogram(values, edges)
+            widths = np.diff(np.log10(edges)) if use_log else np.diff(edges)
+            density = counts / (values.size * widths)  # per log10 unit on a log axis, so areas read right
+            label = f"{arm} (n={values.size})" if arm is not None else f"n={values.size}"
+            axis.stairs(density, edges, color=f"C{i}", lw=1.5, label=label)
+            axis.axvline(float(np.median(values)), color=f"C{i}", ls="--", lw=1.0)
+        if use_log:
+            axis.set_xscale("log")
+            axis.set_ylabel("density per log10 unit")
+        axis.set_title(m)
+        axis.legend(loc="best", frameon=False, fontsize="small")
+    fig.suptitle("NCA metrics per arm (dashed: medians)")
+    return fig
+
+
 # -- helpers -----------------------------------------------------------------------------------------------------------
 def _figure(ax: Axes | None) -> tuple[Figure, Axes]:
     if ax is None:
@@ -218,3 +432,61 @@ def _spread(rows: np.ndarray, k: int) -> np.ndarray:
     if k == 0:
         return rows[:0]
     return rows[np.unique(np.linspace(0, rows.size - 1, k).round().astype(int))]
+
+
+def _counts(row: xr.DataArray) -> str:
+    if "n_patients" not in row.coords:
+        return ""
+    n, failed = int(row["n_patients"]), int(row["n_failed"]) if "n_failed" in row.coords else 0
+    text = f", {n} patients"
+    return text + (f" ({failed} failed, excluded)" if failed else "")
+
+
+def _observed(observed, variable: str) -> pd.DataFrame | None:
+    if observed is None:
+        return None
+    if not isinstance(observed, pd.DataFrame):
+        raise InputError(f"observed: expected a pandas DataFrame with columns 'time' and {variable!r}, "
+                         f"got {type(observed).__name__}")
+    missing = [c for c in ("time", variable) if c not in observed.columns]
+    if missing:
+        raise InputError(f"observed: missing column(s) {missing}; it has {list(observed.columns)}")
+    for c in ("time", variable):
+        if not pd.api.types.is_numeric_dtype(observed[c]):
+            raise InputError(f"observed: column {c!r} must be numeric, got dtype {observed[c].dtype}")
+    return observed
+
+
+def _draw_observed(axis: Axes, rows: pd.DataFrame, variable: str, colour: str, label: str | None) -> None:
+    if len(rows) == 0:
+        return
+    if "id" in rows.columns:
+        for _, one in rows.groupby("id", sort=False):
+            one = one.sort_values("time")
+            axis.plot(one["time"], one[variable], color=colour, lw=0.5, alpha=0.3)
+    axis.plot(rows["time"], rows[variable], ls="none", marker="o", ms=3, color=colour, alpha=0.8, label=label)
+
+
+def _nca_groups(nca) -> list[tuple[object, xr.Dataset]]:
+    if isinstance(nca, xr.Dataset):
+        if "arm" in nca.dims:
+            names = nca["arm"].values if "arm" in nca.coords else range(nca.sizes["arm"])
+            groups = [(a.item() if hasattr(a, "item") else a, nca.isel(arm=i)) for i, a in enumerate(names)]
+        else:
+            groups = [(None, nca)]
+    elif isinstance(nca, Mapping):
+        if not nca:
+            raise InputError("nca: the mapping arm -> NCA results is empty")
+        groups = list(nca.items())
+    else:
+        raise InputError(f"nca: expected per-patient NCA results (an xarray.Dataset from vhtwin.analysis.nca or "
+                         f"nca_per_patient, or a mapping arm -> Dataset), got {type(nca).__name__}")
+    for arm, group in groups:
+        if not isinstance(group, xr.Dataset):
+            raise InputError(f"nca[{arm!r}]: expected an xarray.Dataset, got {type(group).__name__}")
+    return groups
+
+
+def _finite(da: xr.DataArray) -> np.ndarray:
+    values = np.asarray(da.values, dtype=float).ravel()
+    return values[np.isfinite(values)]
