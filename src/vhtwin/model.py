@@ -391,6 +391,9 @@ class Model:
 
         if not self.observed:
             return {}
+        cached = _DEPENDENCIES.get(type(self))
+        if cached is not None:  # tracing costs about a millisecond, and every simulate asks
+            return dict(cached)
         idx = _indices(type(self))
         n = len(self.states)
 
@@ -408,10 +411,12 @@ class Model:
             for v in eqn.outvars:
                 reads[v] = source
         states = self.state_names
-        return {
+        found = {
             name: tuple(states[i] for i in sorted(reads.get(v, set()) if not hasattr(v, "val") else set()))
             for name, v in zip(self.observable_names, jaxpr.outvars)
         }
+        _DEPENDENCIES[type(self)] = found
+        return dict(found)
 
     # -- identity ---------------------------------------------------------------------------------------------------
     def __eq__(self, other):
@@ -476,6 +481,10 @@ def check_keys(out: object, expected: tuple[str, ...], where: str, kind: str) ->
 
 
 _INDEX_CACHE: dict[type, dict[str, Any]] = {}
+
+
+#: Model class -> the states each observable reads (see Model.observable_dependencies).
+_DEPENDENCIES: dict[type, dict[str, tuple[str, ...]]] = {}
 
 
 def _indices(cls: type) -> dict[str, Any]:
