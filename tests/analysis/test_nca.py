@@ -263,3 +263,31 @@ def test_bad_settings():
         nca(profile(T5, C5), tau=-1.0)
     with pytest.raises(InputError, match="no 'time' coordinate"):
         nca(xr.DataArray(np.ones((2, 3)), dims=("patient", "time")))
+
+
+def test_lambda_z_selection_equals_a_fit_by_fit_reference():
+    """The all-fits-at-once terminal slope equals fitting each candidate (last k points) one by one with polyfit
+    and applying PKNCA's rule: best adjusted R^2 within 1e-4, then the most points."""
+    rng = np.random.default_rng(11)
+    t = np.array([0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 36.0])
+    n = 60
+    k = rng.uniform(0.05, 0.3, n)[:, None]
+    ka = rng.uniform(0.8, 3.0, n)[:, None]
+    c = 10 * (np.exp(-k * t) - np.exp(-ka * t)) * np.exp(rng.normal(0.0, 0.08, (n, t.size)))
+    c[:, 0] = 0.0
+    res = nca(xr.DataArray(c, dims=("patient", "time"), coords={"time": t}), dose=100.0)
+    for i in range(n):
+        imax = int(np.argmax(c[i]))
+        idx = [j for j in range(imax + 1, t.size) if c[i, j] > 0]
+        fits = []
+        for m in range(3, len(idx) + 1):
+            sel = idx[-m:]
+            x, y = t[sel], np.log(c[i, sel])
+            slope, _ = np.polyfit(x, y, 1)
+            r2 = np.corrcoef(x, y)[0, 1] ** 2
+            fits.append((m, slope, 1 - (1 - r2) * (m - 1) / (m - 2)))
+        best = max(f[2] for f in fits)
+        ok = [f for f in fits if f[1] < 0 and f[2] > best - 1e-4]
+        m, slope, _ = max(ok, key=lambda f: f[0])
+        assert float(res["lambda_z"][i]) == pytest.approx(-slope, rel=1e-9)
+        assert int(res["lambda_z_n_points"][i]) == m

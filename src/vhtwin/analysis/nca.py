@@ -212,44 +212,44 @@ def _lambda_z(
     with np.errstate(divide="ignore", invalid="ignore"):
         y = np.where(eligible, np.log(np.where(eligible, c, 1.0)), 0.0)
 
-    ks = list(range(min_points, int(n_eligible.max(initial=0)) + 1))
-    names = ("slope", "ymean", "xmean", "r2", "adj", "tfirst")
-    fits = {name: np.full((len(ks), n_patients), np.nan) for name in names}
-    for row, k in enumerate(ks):
-        mask = eligible & (rank <= k)
-        ok = n_eligible >= k
-        xm = (x * mask).sum(axis=1) / k
-        ym = (y * mask).sum(axis=1) / k
-        dx = np.where(mask, x - xm[:, None], 0.0)
-        dy = np.where(mask, y - ym[:, None], 0.0)
-        sxx, sxy, syy = (dx * dx).sum(1), (dx * dy).sum(1), (dy * dy).sum(1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slope = sxy / sxx
-            r2 = np.where(syy > 0, sxy**2 / (sxx * syy), np.nan)
-            adj = 1.0 - (1.0 - r2) * (k - 1) / (k - 2)
-        tfirst = np.where(mask, t, np.inf).min(axis=1)
-        for name, value in (("slope", slope), ("ymean", ym), ("xmean", xm), ("r2", r2), ("adj", adj),
-                            ("tfirst", tfirst)):
-            fits[name][row] = np.where(ok, value, np.nan)
-
+    # Every candidate fit at once: the fit on the last k eligible points starts at the eligible sample of rank k,
+    # and its sums are sums from that sample to the end -- reverse cumulative sums, so O(n * width) for all k
+    # together. Times and logs are taken relative to the last eligible point to keep the sums well conditioned.
     out = {name: np.full(n_patients, np.nan) for name in ("lambda_z", "r2", "adj", "tfirst", "ymean", "xmean")}
     out["n_points"] = np.zeros(n_patients, dtype=int)
-    if not ks:
+    if not np.any(n_eligible >= min_points):
         return out
-    adj = fits["adj"]
+    last = np.where(n_eligible > 0, width - 1 - np.argmax(eligible[:, ::-1], axis=1), 0)
+    rows = np.arange(n_patients)
+    x0, y0 = x[rows, last][:, None], y[rows, last][:, None]
+    u, v = np.where(eligible, x - x0, 0.0), np.where(eligible, y - y0, 0.0)
+    tail = lambda a: np.cumsum(a[:, ::-1], axis=1)[:, ::-1]
+    su, sv, suu, suv, svv = tail(u), tail(v), tail(u * u), tail(u * v), tail(v * v)
+    k = rank.astype(float)
+    candidate = eligible & (rank >= min_points)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        um, vm = su / k, sv / k
+        sxx = np.maximum(suu - k * um * um, 0.0)
+        sxy = suv - k * um * vm
+        syy = np.maximum(svv - k * vm * vm, 0.0)
+        slope = sxy / sxx
+        r2 = np.where(syy > 0, sxy**2 / (sxx * syy), np.nan)
+        adj = 1.0 - (1.0 - r2) * (k - 1) / (k - 2)
+    adj = np.where(candidate, adj, np.nan)
     with np.errstate(invalid="ignore"):
-        best = np.where(np.isfinite(adj).any(axis=0), np.nanmax(np.where(np.isfinite(adj), adj, -np.inf), axis=0),
-                        np.nan)
-        accepted = (-fits["slope"] > 0) & (adj > best - factor)
-    has = accepted.any(axis=0)
-    # most points among the accepted fits: the last accepted row
-    row = len(ks) - 1 - np.argmax(accepted[::-1], axis=0)
-    pick = np.arange(n_patients)
-    for name, key in (("lambda_z", "slope"), ("r2", "r2"), ("adj", "adj"), ("tfirst", "tfirst"),
-                      ("ymean", "ymean"), ("xmean", "xmean")):
-        value = fits[key][row, pick]
-        out[name] = np.where(has, -value if name == "lambda_z" else value, np.nan)
-    out["n_points"] = np.where(has, np.asarray(ks)[row], 0)
+        finite = np.isfinite(adj)
+        best = np.where(finite.any(axis=1), np.max(np.where(finite, adj, -np.inf), axis=1), np.nan)
+        accepted = candidate & (-slope > 0) & (adj > best[:, None] - factor)
+    has = accepted.any(axis=1)
+    # most points among the accepted fits: the leftmost accepted sample
+    j = np.argmax(accepted, axis=1)
+    out["lambda_z"] = np.where(has, -slope[rows, j], np.nan)
+    out["r2"] = np.where(has, r2[rows, j], np.nan)
+    out["adj"] = np.where(has, adj[rows, j], np.nan)
+    out["tfirst"] = np.where(has, (t[rows, j] if np.ndim(t) == 2 else t[j]), np.nan)
+    out["xmean"] = np.where(has, um[rows, j] + x0[:, 0], np.nan)
+    out["ymean"] = np.where(has, vm[rows, j] + y0[:, 0], np.nan)
+    out["n_points"] = np.where(has, rank[rows, j], 0)
     return out
 
 
