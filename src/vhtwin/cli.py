@@ -184,7 +184,13 @@ def summary_table(ds, trial, *, target: float | None = None) -> str:
             row[f"C({last:g} h) >= {target:g}"] = f"{float(pta.isel(arm=i)):.1%}"
         rows.append(row)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        return pd.DataFrame(rows).set_index("arm").to_string()
+        text = pd.DataFrame(rows).set_index("arm").to_string()
+    for i, arm in enumerate(trial.arm_names):  # failures by status (their outputs are NaN, left out above)
+        counts = failures.isel(arm=i)
+        failed = {str(s): int(c) for s, c in zip(counts["status"].values, counts.values) if s != "success" and c}
+        if failed:
+            text += f"\nfailures in {arm}: " + ", ".join(f"{s} {c:,}" for s, c in failed.items())
+    return text
 
 
 def _triple(values) -> str:

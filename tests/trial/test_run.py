@@ -172,3 +172,15 @@ def test_open_trial_refuses_other_stores(tmp_path):
     vh.io.write_zarr(vh.simulate(vh.load_model("pharmacokinetics/one_compartment_iv"), times=[1.0]), tmp_path / "s.zarr")
     with pytest.raises(vh.InputError, match="not a vhtwin trial store"):
         vh.open_trial(tmp_path / "s.zarr")
+
+
+def test_batches_reuse_one_compiled_solve(tmp_path, caplog):
+    """After one batch has compiled the solve, further batches -- the short last one too, padded to the batch
+    size -- and further runs of the same shapes compile nothing."""
+    import jax
+
+    make_trial(n_per_arm=100).run(tmp_path / "warm.zarr", batch_size=100, progress=False)
+    with caplog.at_level("WARNING", logger="jax"), jax.log_compiles():
+        make_trial(n_per_arm=250, seed=9).run(tmp_path / "t.zarr", batch_size=100, progress=False)
+    compiles = [r.getMessage() for r in caplog.records if "ompil" in r.getMessage()]
+    assert compiles == []
