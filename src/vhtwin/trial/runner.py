@@ -177,7 +177,7 @@ def _template(trial: Trial, batch_size: int):
         shape = (A, n, T) if len(dims) == 3 else (A, n)
         chunks = (1, batch_size, T) if len(dims) == 3 else (1, batch_size)
         data[name] = xr.Variable(dims, da.full(shape, fill, dtype=dtype, chunks=chunks), attrs=attrs)
-        encoding[name] = {"chunks": chunks, "fill_value": fill}
+        encoding[name] = {"chunks": chunks, "fill_value": fill, "compressors": st.compressors()}
 
     for v in trial.outputs:
         attrs = {"units": described[v].unit}
