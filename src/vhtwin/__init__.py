@@ -40,6 +40,7 @@ from .errors import InputError, ModelError, SolverError, TrialError, VhtwinError
 from .event_records import EventSet, read_events
 from .library import list_models, load_model
 from .model import Input, Model, Observable, Parameter, State
+from .pacing import Pacing
 from .population import (
     IOV, Bernoulli, BodyMassIndex, CategoricalCovariate, CockcroftGault, CovariateTable, Covariates, Derived,
     ExponentialCovariate, LinearCovariate, LogNormal, Normal, Omega, Population, PowerCovariate, Residual, Uniform,
@@ -51,7 +52,7 @@ from .trial import Trial, open_trial
 __all__ = [
     "IOV", "Bernoulli", "BodyMassIndex", "CategoricalCovariate", "CockcroftGault", "CovariateTable", "Covariates",
     "Derived", "DirectEffect", "Dose", "EventSet", "ExponentialCovariate", "Input", "InputError", "LinearCovariate", "LogNormal",
-    "Model", "ModelError", "Normal", "Observable", "Omega", "Parameter", "Population", "PowerCovariate", "Regimen",
+    "Model", "ModelError", "Normal", "Observable", "Omega", "Pacing", "Parameter", "Population", "PowerCovariate", "Regimen",
     "Residual", "Simulator", "SolverError", "State", "Status", "Trial", "TrialError", "Uniform", "VhtwinError",
     "default_precision", "link", "list_models", "load_model", "nca", "open_trial", "read_events", "simulate",
 ]

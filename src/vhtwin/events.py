@@ -39,6 +39,8 @@ def _channels(model: Model) -> dict[str, int]:
 
 def _table(model: Model, protocol: Any, batch: int) -> Events:
     """Event table of one protocol, with a trailing batch axis of ``batch`` (per-patient amounts) or 1."""
+    if hasattr(protocol, "for_model"):  # a protocol that needs the model to resolve itself (pacing: its input)
+        protocol = protocol.for_model(model)
     jumps, pulses = protocol.impulses(model.dosable_states)
     resets = protocol.reset_events(model.state_names) if hasattr(protocol, "reset_events") else []
     state_index = {s: i for i, s in enumerate(model.state_names)}

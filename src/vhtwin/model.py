@@ -164,12 +164,16 @@ class Input:
         UDUNITS unit string.
     default : float
         Value when no protocol event has set it.
+    stimulus : float, optional
+        The documented amplitude of a stimulus through this input (e.g. ``-52.0`` uA/uF for a ventricular cell):
+        :class:`vhtwin.Pacing` drives the input that declares one, with this amplitude unless told otherwise.
     """
 
     name: str
     unit: str
     default: float = 0.0
     description: str = ""
+    stimulus: float | None = None
 
 
 class Names:
