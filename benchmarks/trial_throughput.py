@@ -87,7 +87,7 @@ def dir_bytes(path: Path) -> tuple[int, int, int]:
 # -- patches for experiments (never used by default) -------------------------------------------------------------------
 def apply_patches(names: list[str]) -> None:
     """Local experiments on the trial runner (monkeypatched in this process only)."""
-    from vhtwin.trial import runner
+    from vhtwin.trial import batch as batch_module, runner
 
     for name in names:
         if name in ("nocompress", "lz4"):
@@ -110,7 +110,7 @@ def apply_patches(names: list[str]) -> None:
             # no writer thread: compute, then write, in turn (how much does the overlap buy?)
             def run_local(trial, path, todo, batch_size, finished):
                 for arm, batch in todo:
-                    finished(runner.run_batch(trial, path, arm, batch, batch_size))
+                    finished(batch_module.run_batch(trial, path, arm, batch, batch_size))
 
             runner._run_local = run_local
         else:

@@ -25,11 +25,16 @@ from .errors import InputError
 from .model import Model
 
 
-def resolve(model: Model, protocol, params, covariates, P: np.ndarray, B: int, *, initial=None, options=None):
-    """The protocol ready for :func:`vhtwin.events.build_events`, and the patients without a steady state (B,)."""
+def resolve(model: Model, protocol, params, covariates, P: np.ndarray, B: int, *, initial=None, options=None,
+            simulate=None):
+    """The protocol ready for :func:`vhtwin.events.build_events`, and the patients without a steady state (B,).
+
+    ``simulate`` is :func:`vhtwin.simulate`, which steady-state doses need for their repeated-dose solve.
+    """
     protocol = per_patient_amounts(protocol, params, covariates, B)
     protocol = modelled_infusions(model, protocol, P, B)
-    protocol, unreached = steady_state.resolve(model, protocol, P, B, initial=initial, options=options or {})
+    protocol, unreached = steady_state.resolve(model, protocol, P, B, initial=initial, options=options or {},
+                                               simulate=simulate)
     return lagged(model, protocol, P, B), unreached
 
 

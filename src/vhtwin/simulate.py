@@ -161,7 +161,8 @@ def prepare(
             "solver 'exact' does not apply with occasions: parameters that switch at occasion boundaries need the "
             "ODE path (solver='auto' uses it)"
         )
-    protocol, unreached = schedule.resolve(model, protocol, params, covariates, P, B, initial=initial, options=options)
+    protocol, unreached = schedule.resolve(model, protocol, params, covariates, P, B, initial=initial, options=options,
+                                          simulate=simulate)
     events = build_events(model, protocol, B)
     batched = batched or not shared or y0.shape[1] > 1 or any(x is not None and x.shape[-1] > 1 for x in events)
 

@@ -36,7 +36,8 @@ def has_steady_state(protocol) -> bool:
     return any(isinstance(r, Regimen) and any(d.ss_interval for d in r.doses) for r in regimens)
 
 
-def resolve(model: Model, protocol, P: np.ndarray, B: int, *, initial: Mapping[str, Any] | None, options: dict):
+def resolve(model: Model, protocol, P: np.ndarray, B: int, *, initial: Mapping[str, Any] | None, options: dict,
+            simulate=None):
     """The protocol with every steady-state dose replaced by a reset to its steady state, plus the dose.
 
     Parameters
@@ -52,6 +53,8 @@ def resolve(model: Model, protocol, P: np.ndarray, B: int, *, initial: Mapping[s
         The caller's initial states (the repeated dose starts from them).
     options : dict
         Solver settings for the repeated-dose solve (``solver``, ``rtol``, ``atol``, ``precision``, ...).
+    simulate : callable
+        :func:`vhtwin.simulate` (passed in, so that this module does not depend on the one that uses it).
 
     Returns
     -------
@@ -85,7 +88,8 @@ def resolve(model: Model, protocol, P: np.ndarray, B: int, *, initial: Mapping[s
         else:
             lanes = np.array([b for b, _ in members])
             amounts = np.array([np.asarray(regimens[b].doses[j].amount, float).reshape(-1)[0] for b, j in members])
-        states, ok = _repeated_dose(model, P[:, lanes], amounts, into, interval, duration, _subset(initial, lanes, B), options)
+        states, ok = _repeated_dose(model, P[:, lanes], amounts, into, interval, duration, _subset(initial, lanes, B),
+                                    options, simulate)
         unreached[lanes[~ok]] = True
         if shared:
             x_ss[(-1, members[0][1])] = states
@@ -153,10 +157,11 @@ def _subset(initial, lanes: np.ndarray, B: int):
 
 
 def _repeated_dose(model: Model, P: np.ndarray, amounts: np.ndarray, into: str, interval: float, duration: float,
-                   initial, options: dict):
-    """Pre-dose steady state (n, L) of ``amounts`` every ``interval`` per lane, and whether it was reached (L,)."""
-    from .simulate import simulate  # the repeated-dose solve is an ordinary simulation
+                   initial, options: dict, simulate):
+    """Pre-dose steady state (n, L) of ``amounts`` every ``interval`` per lane, and whether it was reached (L,).
 
+    The repeated-dose solve is an ordinary simulation (``simulate``), with the caller's solver settings.
+    """
     names, L = model.state_names, P.shape[1]
     result = np.full((len(names), L), np.nan)
     reached = np.zeros(L, bool)

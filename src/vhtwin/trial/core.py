@@ -24,6 +24,7 @@ from ..population import Population
 from ..population._random import check_seed
 from ..simulate import prepare, simulate
 from ..validation import check_precision, output_selection, output_times
+from .store import per_patient_variables
 
 
 class Trial:
@@ -238,7 +239,3 @@ class Trial:
         data["n_rejected"] = (("arm", "patient"), out["n_rejected"].values.astype(np.int32)[None])
         return xr.Dataset(data)
 
-
-def per_patient_variables(draw: xr.Dataset) -> list[str]:
-    """The draw's variables with one value per patient (parameters, etas, covariates), in the draw's order."""
-    return [v for v in draw.data_vars if draw[v].dims == ("patient",)]

@@ -17,26 +17,26 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import InputError
+from .batch import run_batch
 
 
 @lru_cache(maxsize=4)
-def _trial_from_spec(spec_json: str):
-    """One Trial per spec per worker process: decoded once, so its compiled solve is reused by every batch."""
+def _trial_from_spec(trial_class, spec_json: str):
+    """One trial per spec per worker process: decoded once, so its compiled solve is reused by every batch."""
     import json
 
-    from .core import Trial
-
-    return Trial.from_dict(json.loads(spec_json))
+    return trial_class.from_dict(json.loads(spec_json))
 
 
-def batch_task(spec_json: str, store: str, arm: int, batch: int, batch_size: int) -> dict:
-    """The task a worker runs: one batch computed, written and marked; returns the marker's information."""
-    from .runner import run_batch
+def batch_task(trial_class, spec_json: str, store: str, arm: int, batch: int, batch_size: int) -> dict:
+    """The task a worker runs: one batch computed, written and marked; returns the marker's information.
 
-    return run_batch(_trial_from_spec(spec_json), Path(store), arm, batch, batch_size)
+    ``trial_class`` (:class:`vhtwin.Trial`, sent by reference) rebuilds the trial from its spec on the worker.
+    """
+    return run_batch(_trial_from_spec(trial_class, spec_json), Path(store), arm, batch, batch_size)
 
 
-def run_on_dask(trial, spec_json: str, path: Path, todo, batch_size: int, finished, scheduler) -> None:
+def run_on_dask(trial_class, spec_json: str, path: Path, todo, batch_size: int, finished, scheduler) -> None:
     """Submit the missing batches and report each as it completes; on an error cancel the rest and re-raise."""
     try:
         from distributed import Client, LocalCluster, as_completed
@@ -58,8 +58,8 @@ def run_on_dask(trial, spec_json: str, path: Path, todo, batch_size: int, finish
     store = str(Path(path).resolve())
     try:
         futures = [
-            client.submit(batch_task, spec_json, store, arm, batch, batch_size, key=f"vhtwin-{digest}-{arm}-{batch}",
-                          retries=3, pure=False)
+            client.submit(batch_task, trial_class, spec_json, store, arm, batch, batch_size,
+                          key=f"vhtwin-{digest}-{arm}-{batch}", retries=3, pure=False)
             for arm, batch in todo
         ]
         try:

@@ -2,15 +2,17 @@
 failure threshold, progress, and the final summary attributes.
 
 Executors share one contract: a batch is computed, its region written, then its marker written
-(:func:`run_batch`), and the runner only learns of a batch through its marker's information. ``"local"`` runs
-batches in this process -- the write of a batch on a writer thread overlaps the compute of the next, so at most
-two batches are in memory; ``"dask"`` (:mod:`vhtwin.trial.dask_executor`) sends them to Dask workers.
+(:func:`vhtwin.trial.batch.run_batch`), and the runner only learns of a batch through its marker's information.
+``"local"`` runs batches in this process -- the write of a batch on a writer thread overlaps the compute of the
+next, so at most two batches are in memory; ``"dask"`` (:mod:`vhtwin.trial.dask_executor`) sends them to Dask
+workers.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,11 +24,15 @@ import xarray as xr
 from .._version import __version__
 from ..errors import InputError, TrialError
 from . import store as st
-from .core import Trial, per_patient_variables
+from .batch import write_batch
+from .store import per_patient_variables
 from .progress import Progress
 
+if TYPE_CHECKING:
+    from .core import Trial
 
-def run_trial(trial: Trial, store, *, batch_size: int, executor: str, resume: bool, overwrite: bool, progress: bool,
+
+def run_trial(trial: "Trial", store, *, batch_size: int, executor: str, resume: bool, overwrite: bool, progress: bool,
               scheduler=None) -> xr.Dataset:
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise InputError(f"batch_size {batch_size!r} must be a positive integer")
@@ -76,32 +82,12 @@ def run_trial(trial: Trial, store, *, batch_size: int, executor: str, resume: bo
         else:
             from .dask_executor import run_on_dask
 
-            run_on_dask(trial, spec_json, path, todo, batch_size, finished, scheduler)
+            run_on_dask(type(trial), spec_json, path, todo, batch_size, finished, scheduler)
     st.update_attrs(path, _summary(trial, st.done_batches(path), n_batches))
     return st.open_trial(path)
 
 
-def run_batch(trial: Trial, path: Path, arm: int, batch: int, batch_size: int) -> dict:
-    """Compute, write and mark one batch (what every executor does for a task); returns the marker's information."""
-    t0 = time.perf_counter()
-    ds = trial.compute_batch(arm, batch, batch_size)
-    return write_batch(path, ds, arm, batch, batch_size, time.perf_counter() - t0)
-
-
-def write_batch(path: Path, ds: xr.Dataset, arm: int, batch: int, batch_size: int, compute_s: float) -> dict:
-    t0 = time.perf_counter()
-    st.write_region(path, ds, arm, batch * batch_size)
-    status = ds["status"].values
-    info = {
-        "arm": arm, "batch": batch, "patients": int(status.size), "status": st.status_counts(status),
-        "n_steps_max": int(ds["n_steps"].values.max()), "compute_s": round(compute_s, 4),
-        "write_s": round(time.perf_counter() - t0, 4),
-    }
-    st.mark_done(path, arm, batch, info)
-    return info
-
-
-def _run_local(trial: Trial, path: Path, todo, batch_size: int, finished) -> None:
+def _run_local(trial: "Trial", path: Path, todo, batch_size: int, finished) -> None:
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vhtwin-writer") as writer:
         pending = None
         try:
@@ -164,7 +150,7 @@ def _check_same_spec(path: Path, spec_json: str, batch_size: int) -> None:
         )
 
 
-def _template(trial: Trial, batch_size: int):
+def _template(trial: "Trial", batch_size: int):
     """The store's variables as lazy fill values (nothing computed), and their encodings (chunks, fill values)."""
     A, n, T = len(trial.arms), trial.n_per_arm, len(trial.times)
     one = trial.population.sample(n=1, seed=trial.seed)
@@ -209,7 +195,7 @@ def _json_attrs(attrs: dict) -> dict:
     return json_safe_attrs(dict(attrs), "variable")
 
 
-def _attributes(trial: Trial, spec_json: str, batch_size: int) -> dict:
+def _attributes(trial: "Trial", spec_json: str, batch_size: int) -> dict:
     """Provenance and layout: everything needed to know what produced the store (deterministic: no clock)."""
     devices = jax.local_devices()
     return {
@@ -238,7 +224,7 @@ def _attributes(trial: Trial, spec_json: str, batch_size: int) -> dict:
     }
 
 
-def _summary(trial: Trial, done: dict, n_batches: int) -> dict:
+def _summary(trial: "Trial", done: dict, n_batches: int) -> dict:
     """Status counts per arm and whether every batch is done (deterministic, so a resumed store equals a fresh one)."""
     by_arm = {name: {} for name in trial.arm_names}
     for (arm, _), info in sorted(done.items()):

@@ -196,6 +196,11 @@ def git_revision() -> str:
         return "unknown"
 
 
+def per_patient_variables(draw: xr.Dataset) -> list[str]:
+    """The draw's variables with one value per patient (parameters, etas, covariates) that the store holds."""
+    return [v for v in draw.data_vars if draw[v].dims == ("patient",)]
+
+
 def status_counts(status: np.ndarray) -> dict[str, int]:
     """Counts of each status name (success, max_steps, ...) in an int8 status array."""
     from ..solvers import Status
