@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,11 +27,8 @@ from .batch import write_batch
 from .store import per_patient_variables
 from .progress import Progress
 
-if TYPE_CHECKING:
-    from .core import Trial
 
-
-def run_trial(trial: "Trial", store, *, batch_size: int, executor: str, resume: bool, overwrite: bool, progress: bool,
+def run_trial(trial, store, *, batch_size: int, executor: str, resume: bool, overwrite: bool, progress: bool,
               scheduler=None) -> xr.Dataset:
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise InputError(f"batch_size {batch_size!r} must be a positive integer")
@@ -87,7 +83,7 @@ def run_trial(trial: "Trial", store, *, batch_size: int, executor: str, resume: 
     return st.open_trial(path)
 
 
-def _run_local(trial: "Trial", path: Path, todo, batch_size: int, finished) -> None:
+def _run_local(trial, path: Path, todo, batch_size: int, finished) -> None:
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vhtwin-writer") as writer:
         pending = None
         try:
@@ -150,7 +146,7 @@ def _check_same_spec(path: Path, spec_json: str, batch_size: int) -> None:
         )
 
 
-def _template(trial: "Trial", batch_size: int):
+def _template(trial, batch_size: int):
     """The store's variables as lazy fill values (nothing computed), and their encodings (chunks, fill values)."""
     A, n, T = len(trial.arms), trial.n_per_arm, len(trial.times)
     one = trial.population.sample(n=1, seed=trial.seed)
@@ -195,7 +191,7 @@ def _json_attrs(attrs: dict) -> dict:
     return json_safe_attrs(dict(attrs), "variable")
 
 
-def _attributes(trial: "Trial", spec_json: str, batch_size: int) -> dict:
+def _attributes(trial, spec_json: str, batch_size: int) -> dict:
     """Provenance and layout: everything needed to know what produced the store (deterministic: no clock)."""
     devices = jax.local_devices()
     return {
@@ -224,7 +220,7 @@ def _attributes(trial: "Trial", spec_json: str, batch_size: int) -> dict:
     }
 
 
-def _summary(trial: "Trial", done: dict, n_batches: int) -> dict:
+def _summary(trial, done: dict, n_batches: int) -> dict:
     """Status counts per arm and whether every batch is done (deterministic, so a resumed store equals a fresh one)."""
     by_arm = {name: {} for name in trial.arm_names}
     for (arm, _), info in sorted(done.items()):
