@@ -41,6 +41,7 @@ from .event_records import EventSet, read_events
 from .library import list_models, load_model
 from .model import Input, Model, Observable, Parameter, State
 from .pacing import Pacing
+from .periodic import periodic_steady_state
 from .population import (
     IOV, Bernoulli, BodyMassIndex, CategoricalCovariate, CockcroftGault, CovariateTable, Covariates, Derived,
     ExponentialCovariate, LinearCovariate, LogNormal, Normal, Omega, Population, PowerCovariate, Residual, Uniform,
@@ -54,5 +55,5 @@ __all__ = [
     "Derived", "DirectEffect", "Dose", "EventSet", "ExponentialCovariate", "Input", "InputError", "LinearCovariate", "LogNormal",
     "Model", "ModelError", "Normal", "Observable", "Omega", "Pacing", "Parameter", "Population", "PowerCovariate", "Regimen",
     "Residual", "Simulator", "SolverError", "State", "Status", "Trial", "TrialError", "Uniform", "VhtwinError",
-    "default_precision", "link", "list_models", "load_model", "nca", "open_trial", "read_events", "simulate",
+    "default_precision", "link", "list_models", "load_model", "nca", "open_trial", "periodic_steady_state", "read_events", "simulate",
 ]

@@ -1,7 +1,8 @@
 """Post-processing of simulated or observed data on the host: non-compartmental analysis (NCA) and per-arm trial
 summaries in bounded memory (percentile bands, NCA summaries, target attainment, failure counts)."""
 
+from .electrophysiology import action_potential_biomarkers
 from .nca import nca
 from .summary import failure_counts, nca_per_patient, nca_summary, percentiles, target_attainment
 
-__all__ = ["failure_counts", "nca", "nca_per_patient", "nca_summary", "percentiles", "target_attainment"]
+__all__ = ["action_potential_biomarkers", "failure_counts", "nca", "nca_per_patient", "nca_summary", "percentiles", "target_attainment"]
