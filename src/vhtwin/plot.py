@@ -490,3 +490,91 @@ def _nca_groups(nca) -> list[tuple[object, xr.Dataset]]:
 def _finite(da: xr.DataArray) -> np.ndarray:
     values = np.asarray(da.values, dtype=float).ravel()
     return values[np.isfinite(values)]
+
+
+def pv_loop(
+    ds: xr.Dataset,
+    volume: str = "V_lv",
+    pressure: str = "P_lv",
+    beats: int | Sequence[int] | str = -1,
+    ax: Axes | None = None,
+    *,
+    period: float | None = None,
+    t_start: float | None = None,
+    max_lines: int = 20,
+) -> Figure:
+    """Pressure-volume loops: ``pressure`` against ``volume``, one line per patient (and beat).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A :func:`vhtwin.simulate` result with a shared time grid, e.g. of ``cardio/smith2004``.
+    volume, pressure : str
+        The chamber's volume and pressure (defaults: the left ventricle of ``cardio/smith2004``).
+    beats : int, sequence of int or "all"
+        Which complete beats to draw, indexed like a Python list (default ``-1``: the last beat). Beats are windows
+        of ``period`` from ``t_start`` (default the first output time); without ``period`` the whole record is
+        one "beat".
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; default a new figure.
+    period : float, optional
+        Beat period in the Dataset's time unit.
+    t_start : float, optional
+        Start of the first beat.
+    max_lines : int
+        At most this many patients are drawn (evenly spread over the successful ones).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Volume on x, pressure on y, with units in the labels.
+    """
+    v_da, p_da = _variable(ds, volume), _variable(ds, pressure)
+    if isinstance(max_lines, bool) or not isinstance(max_lines, (int, np.integer)) or max_lines < 1:
+        raise InputError(f"max_lines {max_lines!r} must be an integer >= 1")
+    t = np.asarray(ds["time"].values, dtype=float)
+    if t.ndim != 1:
+        raise InputError("pv_loop needs a time grid shared by the patients")
+    if period is None:
+        edges = np.array([t[0], t[-1]])
+    else:
+        if not (isinstance(period, (int, float, np.floating)) and np.isfinite(period) and period > 0):
+            raise InputError(f"period {period!r} must be a finite number > 0")
+        start = t[0] if t_start is None else float(t_start)
+        n = int(np.floor((t[-1] - start) / period + 1e-9))
+        first = max(0, int(np.ceil((t[0] - start) / period - 1e-9)))
+        edges = start + period * np.arange(first, n + 1)
+        if edges.size < 2:
+            raise InputError(f"the output times ({t[0]:g} to {t[-1]:g}) do not cover one beat of period {period:g}")
+    n_beats = edges.size - 1
+    if isinstance(beats, str):
+        if beats != "all":
+            raise InputError(f"beats {beats!r} must be an integer, a sequence of integers or 'all'")
+        chosen = list(range(n_beats))
+    else:
+        wanted = [beats] if isinstance(beats, (int, np.integer)) else list(beats)
+        if not wanted or any(isinstance(b, bool) or not isinstance(b, (int, np.integer)) for b in wanted):
+            raise InputError(f"beats {beats!r} must be an integer, a sequence of integers or 'all'")
+        bad = [b for b in wanted if not -n_beats <= b < n_beats]
+        if bad:
+            raise InputError(f"beats {bad} out of range: the record has {n_beats} complete beat(s)")
+        chosen = [int(b) % n_beats for b in wanted]
+    fig, ax = _figure(ax)
+    ok, n_failed = _succeeded(ds)
+    v = np.atleast_2d(np.asarray(v_da.transpose(..., "time").values, dtype=float))
+    p = np.atleast_2d(np.asarray(p_da.transpose(..., "time").values, dtype=float))
+    rows = _spread(np.flatnonzero(ok), max_lines)
+    for j, k in enumerate(chosen):
+        inside = (t >= edges[k] - 1e-12) & (t <= edges[k + 1] + 1e-12)
+        for n, i in enumerate(rows):
+            label = None
+            if n == 0:
+                label = f"beat {k}" + ("" if v.shape[0] == 1 else f" ({len(rows)} patients)")
+            ax.plot(v[i, inside], p[i, inside], color=f"C{j % 10}", lw=1.2 if len(rows) == 1 else 0.8,
+                    alpha=1.0 if len(rows) == 1 else 0.7, label=label)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", frameon=False)
+    ax.set_xlabel(_label(volume, v_da))
+    ax.set_ylabel(_label(pressure, p_da))
+    ax.set_title(_title(f"pressure-volume loop {pressure} vs {volume}", ok, n_failed))
+    return fig

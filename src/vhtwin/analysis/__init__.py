@@ -6,3 +6,4 @@ from .nca import nca
 from .summary import failure_counts, nca_per_patient, nca_summary, percentiles, target_attainment
 
 __all__ = ["action_potential_biomarkers", "failure_counts", "nca", "nca_per_patient", "nca_summary", "percentiles", "target_attainment"]
+from .haemodynamics import haemodynamics, steady_state_haemodynamics  # noqa: E402,F401  (per-beat HR, SV, CO, EF, pressures)
