@@ -1,4 +1,4 @@
-"""NONMEM-style event records (vhtwin.event_records.read_events) -> regimens, output times and simulations."""
+"""NONMEM-style event records (vhtwin.protocols.event_records.read_events) -> regimens, output times and simulations."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import vhtwin as vh
-from vhtwin.event_records import read_events
+from vhtwin.protocols.event_records import read_events
 from vhtwin.models.pharmacokinetics.one_compartment_iv import closed_form_central as iv_central
 from vhtwin.models.pharmacokinetics.one_compartment_oral import closed_form_central as oral_central
 

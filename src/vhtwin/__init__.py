@@ -35,12 +35,10 @@ _use_every_cpu_core()
 
 from .analysis import nca
 from .compose import DirectEffect, link
-from .dosing import Dose, Regimen
+from .protocols import Dose, EventSet, Pacing, Regimen, read_events
 from .errors import InputError, ModelError, SolverError, TrialError, VhtwinError
-from .event_records import EventSet, read_events
 from .library import list_models, load_model
 from .model import Input, Model, Observable, Parameter, State
-from .pacing import Pacing
 from .periodic import periodic_steady_state
 from .population import (
     IOV, Bernoulli, BodyMassIndex, CategoricalCovariate, CockcroftGault, CovariateTable, Covariates, Derived,

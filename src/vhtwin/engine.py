@@ -37,7 +37,7 @@ def device_split(n_patients: int) -> int:
 def _solve_fn(model: Model, method: AbstractSolver, config: LoopConfig, occasion_rows: tuple[int, ...] = ()):
     """The solve on one device's lanes, without jit or sensitivities.
 
-    ``occasion_rows`` (inter-occasion variability, :mod:`vhtwin.occasions`): parameter rows whose values come from
+    ``occasion_rows`` (inter-occasion variability, :mod:`vhtwin.protocols.occasions`): parameter rows whose values come from
     the trailing input channels of the event table (one channel per row, after the model's own inputs) instead of
     ``p``, so they switch at events like inputs do: in the vector field, in each event's dose fractions, and in the
     observables (the values in force just before each output time). Empty: the plain solve, unchanged.

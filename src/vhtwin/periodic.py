@@ -35,7 +35,7 @@ import xarray as xr
 
 from .errors import InputError
 from .model import Model
-from .pacing import Combined, Pacing
+from .protocols.pacing import Combined, Pacing
 
 __all__ = ["periodic_steady_state"]
 

@@ -20,9 +20,10 @@ import xarray as xr
 from ._version import __version__
 from .engine import compiled_solve, device_split
 from .errors import InputError, SolverError
-from .events import build_events
+from .protocols.events import build_events
 from .model import Model
-from . import exact_path, occasions as _occasions, schedule
+from . import exact_path
+from .protocols import occasions as _occasions, schedule, steady_state
 from .solvers import AbstractSolver, Exact, LoopConfig, PIController, Status
 from .solvers.loop import Events
 from .validation import (
@@ -150,7 +151,7 @@ def prepare(
             raise InputError(f"{name} {value!r} must be a positive integer")
     # Steady states are found by the same solver at the same tolerances (a repeated-dose simulation).
     options = dict(solver=solver, rtol=rtol, atol=atol, precision=precision, max_steps=max_steps)
-    steady = schedule.steady_state.has_steady_state(protocol)
+    steady = steady_state.has_steady_state(protocol)
     if by_occasion and steady:
         raise InputError(
             "occasions: steady-state doses (steady_state=True) cannot be combined with occasions yet (the steady "

@@ -98,7 +98,7 @@ def test_regimen_round_trip():
         + vh.Regimen.repeated(100, interval=24.0, count=2, into="central", rate="model")
         + vh.Regimen.infusion(50.0, into="central", duration="model", at=3.0)
         + vh.Regimen.reset(48.0)
-        + vh.Regimen((), (vh.dosing.Reset(60.0, {"central": 10.0}),))
+        + vh.Regimen((), (vh.protocols.Reset(60.0, {"central": 10.0}),))
     )
     enc = _json(sc.encode_regimen(reg))
     assert [e["kind"] for e in enc].count("reset") == 2

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from ..dosing import Regimen
+from ..protocols.dosing import Regimen
 from ..errors import InputError
 from ..model import Model
 from ..population import Population

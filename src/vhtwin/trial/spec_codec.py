@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..dosing import Dose, Regimen, Reset
+from ..protocols.dosing import Dose, Regimen, Reset
 from ..errors import InputError
 from ..model import Model
 from ..population import (

@@ -27,9 +27,9 @@ from typing import Any, Mapping
 import numpy as np
 import xarray as xr
 
-from .errors import InputError
-from .model import Model
-from .solvers.loop import Events
+from ..errors import InputError
+from ..model import Model
+from ..solvers.loop import Events
 
 
 def split_parameters(model: Model, params, occasions) -> tuple[Any, dict[str, np.ndarray], np.ndarray | None]:

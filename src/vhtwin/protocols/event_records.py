@@ -20,7 +20,7 @@ Semantics (those of NONMEM, as mrgsolve and rxode2 implement them):
   infusion rate, RATE = -2 its duration, from the target state's ``rate`` / ``duration`` parameter (NONMEM's R and
   D; :class:`vhtwin.State`); the record is refused if the model declares none.
 * ``SS`` = 1 (with II > 0) is a steady-state dose: at TIME the system is reset to the steady state that the dose
-  repeated every II has built up, then the dose is given (:mod:`vhtwin.steady_state`; bioavailability, lag,
+  repeated every II has built up, then the dose is given (:mod:`vhtwin.protocols.steady_state`; bioavailability, lag,
   infusions longer than II and modelled rates all count). An output at that TIME is the pre-dose steady state when
   the dose opens the record set. ``SS`` = 2 (add to the current state) and a steady-state constant infusion
   (SS = 1 with II = 0) are refused as not supported yet.
@@ -59,8 +59,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from .dosing import Dose, Regimen, Reset
-from .errors import InputError
-from .model import Model
+from ..errors import InputError
+from ..model import Model
 
 __all__ = ["EventSet", "read_events"]
 
@@ -98,7 +98,7 @@ class EventSet:
         Passing ``times=`` replaces the observation times (e.g. a dense grid for plotting; it must then suit every
         ID). Every ID needs at least one observation otherwise.
         """
-        from .simulate import simulate
+        from ..simulate import simulate
 
         times = kwargs.pop("times", None)
         if times is None:

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Dose:
         0 for an ordinary dose. > 0 makes this a steady-state dose (NONMEM's SS = 1 with II = ``ss_interval``):
         at ``time`` the state is first replaced by the steady state that this dose, repeated every
         ``ss_interval`` since long ago, has built up (infusions in progress stop), and then this dose is given.
-        The steady state is found when the simulation is prepared (see :mod:`vhtwin.steady_state`).
+        The steady state is found when the simulation is prepared (see :mod:`vhtwin.protocols.steady_state`).
     modelled : {None, "rate", "duration"}
         An infusion whose rate or duration the model supplies (NONMEM's RATE = -1 or -2): the target state's
         ``rate`` or ``duration`` parameter (:class:`vhtwin.State`), read per patient when the simulation is
@@ -261,7 +261,7 @@ class Regimen:
         """Bolus jumps and infusion pulses, checked against the model's dosable states.
 
         An infusion in progress at a reset stops there. Steady-state doses and modelled infusions must have been
-        resolved first (``simulate`` does it, :mod:`vhtwin.schedule`).
+        resolved first (``simulate`` does it, :mod:`vhtwin.protocols.schedule`).
 
         Returns
         -------

@@ -13,9 +13,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import InputError
-from .model import Model
-from .solvers.loop import Events
+from ..errors import InputError
+from ..model import Model
+from ..solvers.loop import Events
 
 
 def empty_events(model: Model) -> Events:

@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .dosing import Dose, Regimen, Reset
-from .model import Model
+from ..model import Model
 
 #: Dose repetitions tried in turn before a trajectory is declared not to reach a steady state.
 REPETITIONS = (48, 384, 3072)
@@ -198,6 +198,6 @@ def _repeated_dose(model: Model, P: np.ndarray, amounts: np.ndarray, into: str, 
 
 
 def _tolerances(model: Model, options: dict):
-    from .validation import tolerance
+    from ..validation import tolerance
 
     return (tolerance(model, options.get("rtol", 1e-6), "rtol", 1e-6), tolerance(model, options.get("atol", 1e-9), "atol", 1e-9))

@@ -4,7 +4,7 @@
 
 1. amounts per unit of a covariate (``per="WT"``: mg/kg times each patient's weight);
 2. infusions whose rate or duration the model supplies (NONMEM's RATE = -1 / -2);
-3. steady-state doses (:mod:`vhtwin.steady_state`), which need 1-2;
+3. steady-state doses (:mod:`vhtwin.protocols.steady_state`), which need 1-2;
 4. dose lags (each patient's lag parameter moves the doses into that state later).
 
 All of it runs on the host from concrete parameter values, before the compiled solve. A protocol shared by the
@@ -21,13 +21,13 @@ import xarray as xr
 
 from . import steady_state
 from .dosing import Dose, Regimen
-from .errors import InputError
-from .model import Model
+from ..errors import InputError
+from ..model import Model
 
 
 def resolve(model: Model, protocol, params, covariates, P: np.ndarray, B: int, *, initial=None, options=None,
             simulate=None):
-    """The protocol ready for :func:`vhtwin.events.build_events`, and the patients without a steady state (B,).
+    """The protocol ready for :func:`vhtwin.protocols.events.build_events`, and the patients without a steady state (B,).
 
     ``simulate`` is :func:`vhtwin.simulate`, which steady-state doses need for their repeated-dose solve.
     """
