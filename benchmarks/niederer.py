@@ -43,7 +43,7 @@ POINTS = {
     "P5": (0.0, 0.0, 3.0), "P6": (0.0, 7.0, 3.0), "P7": (20.0, 0.0, 3.0), "P8": (20.0, 7.0, 3.0),
     "P9": (10.0, 3.5, 1.5),
 }
-#: Finite-element results at dt 0.005 ms quoted in ../shared/REFERENCES.md (P8, ms).
+#: Finite-element results at dt 0.005 ms of Niederer et al. 2011 (Phil Trans R Soc A 369:4331), P8 in ms.
 PUBLISHED_P8 = {0.5: 55.8, 0.2: 38.2, 0.1: 37.9}
 
 

@@ -263,7 +263,7 @@ PEERS = {"vhtwin": VhtwinPeer, "vhtwin_1dev": VhtwinOneDevicePeer, "vhtwin_exact
          "diffrax_sharded": DiffraxShardedPeer}
 #: Ratios reported: (numerator, denominator, label).
 RATIOS = (
-    ("vhtwin", "diffrax", "vhtwin_over_diffrax"),  # each as a user gets it by default (the issue's ratio)
+    ("vhtwin", "diffrax", "vhtwin_over_diffrax"),  # each as a user gets it by default (the headline ratio)
     ("vhtwin_1dev", "diffrax", "vhtwin_1dev_over_diffrax"),  # one core each
     ("vhtwin", "diffrax_sharded", "vhtwin_over_diffrax_sharded"),  # every core each
     ("vhtwin_exact", "diffrax", "vhtwin_exact_over_diffrax"),  # the closed-form path against the ODE peer

@@ -20,7 +20,7 @@
 # virtual population, draw the prediction bands, and run a non-compartmental analysis (NCA) on a single-dose
 # profile -- the workflow of a clinical trial simulation, in a few calls.
 #
-# Population values (one-compartment fits to the classic `Theoph` data; see `shared/REFERENCES.md`): ka 1.5 /h,
+# Population values (one-compartment fits to the classic `Theoph` data): ka 1.5 /h,
 # CL/F 0.040 L/h/kg, V/F 0.46 L/kg, between-subject CV 70 % (ka), 28 % (CL), 13 % (V), additive residual SD
 # 0.7 mg/L.
 #

@@ -22,7 +22,7 @@ def model():
 
 
 @pytest.fixture(scope="module")
-def issue_population(model):
+def documented_population(model):
     return Population(model, typical={"ka": 1.5, "CL": 2.8, "V": 31.5},
                       omega={"ka": 0.42, "CL": 0.073, "V": 0.018}, residual=Residual(additive=0.7))
 
@@ -69,17 +69,17 @@ def test_threefry_matches_jax_bit_for_bit():
     assert [int(x) for x in _random.threefry2x32(0x13198A2E, 0x03707344, 0x243F6A88, 0x85A308D3)] == [0xC4923A9C, 0x483DF7A0]
 
 
-# -- the issue's construction ------------------------------------------------------------------------------------------
-def test_issue_population_samples_and_simulates(model, issue_population, request):
-    draw = issue_population.sample(n=1000, seed=0)
+# -- the documented construction (README) ------------------------------------------------------------------------------------------
+def test_documented_population_samples_and_simulates(model, documented_population, request):
+    draw = documented_population.sample(n=1000, seed=0)
     assert draw.sizes == {"patient": 1000}
     np.testing.assert_array_equal(draw["patient"].values, np.arange(1000))
     for name in ("ka", "CL", "V"):
         assert draw[name].attrs["units"] == model.unit_of(name)
-        np.testing.assert_allclose(np.log(draw[name] / issue_population.typical[name]), draw[f"eta_{name}"], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(np.log(draw[name] / documented_population.typical[name]), draw[f"eta_{name}"], rtol=1e-12, atol=1e-14)
     result = vh.simulate(model, params=draw, times=np.arange(0.5, 12.5), protocol=vh.Regimen.bolus(320.0, into="depot"))
     assert result["Cc"].shape == (1000, 12) and np.all(result["status"] == 0)
-    observed = issue_population.residual.apply(result["Cc"], seed=0, patient_ids=draw["patient"].values)
+    observed = documented_population.residual.apply(result["Cc"], seed=0, patient_ids=draw["patient"].values)
     assert observed.dims == ("patient", "time") and observed.attrs["units"] == "mg L-1"
     assert 0.65 < float((observed - result["Cc"]).std()) < 0.75
     # a draw with covariates (ignored by simulate) and IOV simulates the same way
@@ -89,7 +89,7 @@ def test_issue_population_samples_and_simulates(model, issue_population, request
 
 
 # -- determinism ------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("which", ["issue_population", "full_population"])
+@pytest.mark.parametrize("which", ["documented_population", "full_population"])
 def test_patient_depends_only_on_seed_and_id(which, request):
     pop = request.getfixturevalue(which)
     whole = pop.sample(n=1000, seed=0)

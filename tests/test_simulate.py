@@ -1,4 +1,4 @@
-"""simulate(): the issue's reference call against the exact solution, shapes, units, precision, per-patient times."""
+"""simulate(): the reference call against the exact solution, shapes, units, precision, per-patient times."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """External validation against real data: R's ``Theoph`` (12 subjects, one oral dose of theophylline at t = 0).
 
-The one-compartment oral model at the published typical values (``shared/REFERENCES.md``: ka 1.5 /h, CL/F 0.040
+The one-compartment oral model at the published typical values (one-compartment fits to Theoph: ka 1.5 /h, CL/F 0.040
 L/h/kg, V/F 0.46 L/kg; between-subject CV 70 % ka, 28 % CL, 13 % V; additive residual SD 0.7 mg/L) must reproduce
 the data: the typical-value prediction per subject lies close to the observations, and a population simulation
 with those omegas covers them (a visual predictive check written as assertions). Nothing is fitted here.

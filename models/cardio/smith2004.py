@@ -49,7 +49,7 @@ including ventricular interaction and valve dynamics. Med Eng Phys 2004; 26:131-
 parameters come from the CellML model repository (workspace smith_chase_nokes_shaw_wake_2004, by Catherine Lloyd;
 also BioModels MODEL1006230000, converted from it). The CellML file carries the parameter set of the paper with a
 period of 0.75 s (HR 80 min-1) and C = 0.375 s, and labels its pressures "kPa" although every value is in mmHg (the
-paper's unit). The defaults here follow the project's reference set (shared REFERENCES.md, "Cardiovascular"): a 1 s
+paper's unit). The defaults here are vhtwin's reference adult set: a 1 s
 period with C = 0.27 s and the circulation resistances R_sys 1.3889, R_pul 0.0952, R_pv 0.0015 mmHg s/mL and
 E_es_ao 0.6713 mmHg/mL, where the CellML/paper table has R_sys 1.0889, R_pul 0.1552, R_pv 0.0055 and E_es_ao 0.6913
 (:data:`CELLML_PARAMETERS` holds that set, period and C included, to simulate the CellML version). Every other value
@@ -75,7 +75,7 @@ SMITH_2004 = (
     "smith_chase_nokes_shaw_wake_2004; BioModels MODEL1006230000."
 )
 _CELLML = "Smith et al. 2004 (CellML workspace smith_chase_nokes_shaw_wake_2004; same value in the paper)"
-_REFSET = "project reference set (REFERENCES.md, Cardiovascular); CellML/paper value {}"
+_REFSET = "vhtwin reference adult set (1 s beat); CellML/paper value {}"
 
 #: Newton iterations for the septal volume (a fixed-count fori_loop in the rhs).
 NEWTON_ITERATIONS = 8
@@ -297,7 +297,7 @@ def total_volume(ds):
 #    ``beats`` beats (each patient on its own grid of whole beats, one vh.simulate call, compiled once for all
 #    iterations), measure MAP and CO over each patient's last beat (the time averages of P_ao and Q_sys), rescale
 #    R_sys by (MAP_t / CO_t) / (MAP / CO) and apply the similarity scale f = CO_t / CO (blood volume by CO_t / CO,
-#    as the issue asked, with the chambers and vessels scaled along). Each iteration warm-starts: the returned
+#    with the chambers and vessels scaled along). Each iteration warm-starts: the returned
 #    initial state is the state at the start of the last simulated beat scaled by f (volumes and flows), which is
 #    exactly on the scaled model's limit cycle when R_sys did not change, so a simulation from it starts near
 #    steady state.

@@ -78,7 +78,7 @@ def test_apd_matches_an_independent_radau_solve_and_exceeds_the_leading_order_es
     assert abs(apd - apd_ref) < 0.5
     bound = ms.apd_leading_order()
     assert bound == pytest.approx(150.0 * np.log(5.0)) and 240.0 < bound < 242.0
-    assert bound < apd_ref < bound + 60.0  # a lower bound, not an estimate to test against (REFERENCES.md)
+    assert bound < apd_ref < bound + 60.0  # a lower bound, not an estimate to test against (Mitchell & Schaeffer 2003)
 
 
 def test_solvers_agree():

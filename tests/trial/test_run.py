@@ -30,7 +30,7 @@ def reference(tmp_path_factory):
     return path, ds
 
 
-def test_the_issue_example_runs_and_has_the_documented_layout(tmp_path):
+def test_the_documented_example_runs_and_has_the_documented_layout(tmp_path):
     m = vh.load_model("pharmacokinetics/one_compartment_oral")
     pop = vh.Population(m, typical={"ka": 1.5, "CL": 2.8, "V": 31.5}, omega={"ka": 0.42, "CL": 0.073, "V": 0.018},
                         residual=vh.Residual(additive=0.7))

@@ -3,7 +3,7 @@
 The analysis runs on the host with numpy, vectorised over patients: the only Python loop is over the candidate
 numbers of points for the terminal slope, which is bounded by the number of samples.
 
-Conventions (PKNCA, Denney et al., the open reference; see ``shared/REFERENCES.md``, "NCA conventions"):
+Conventions (PKNCA, Denney et al., the open reference):
 
 * AUC and AUMC by linear-up/log-down trapezoids: the log trapezoid on an interval where the concentration
   decreases and both ends are positive, the linear trapezoid otherwise. Zeros before the first positive
