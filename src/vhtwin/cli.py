@@ -167,6 +167,7 @@ def summary_table(ds, trial, *, target: float | None = None) -> str:
     nca = nca_summary(ds, variable, dose=doses, q=(5, 50, 95), metrics=("cmax", "auclast"))
     trough = _percentiles_at(ds, variable, last)
     failures = failure_counts(ds)
+    pta = target_attainment(ds, variable, threshold=target, at=last) if target is not None else None  # every arm
     rows = []
     for i, arm in enumerate(trial.arm_names):
         counts = failures.isel(arm=i)
@@ -179,8 +180,7 @@ def summary_table(ds, trial, *, target: float | None = None) -> str:
             f"C at {last:g} h [{unit}]": _triple(trough[i]),
             f"AUC 0-{last:g} h median (5-95%)": _triple(nca["auclast"].isel(arm=i).values),
         }
-        if target is not None:
-            pta = target_attainment(ds, variable, threshold=target, at=last)
+        if pta is not None:
             row[f"C({last:g} h) >= {target:g}"] = f"{float(pta.isel(arm=i)):.1%}"
         rows.append(row)
     with pd.option_context("display.width", 200, "display.max_columns", 20):

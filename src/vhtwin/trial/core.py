@@ -98,7 +98,7 @@ class Trial:
             raise InputError("Trial times must be one 1-D grid shared by every patient")
         if not isinstance(solver, str):
             raise InputError(f"Trial solver must be a name (a spec stores it), got {type(solver).__name__}")
-        if isinstance(independent_arms, (bool, np.bool_)) is False:
+        if not isinstance(independent_arms, (bool, np.bool_)):
             raise InputError(f"Trial independent_arms {independent_arms!r} must be True or False")
         f = max_failure_fraction
         if isinstance(f, bool) or not isinstance(f, (int, float, np.integer, np.floating)) or not 0 <= f <= 1:
