@@ -12,6 +12,7 @@ quoted for phenytoin in a 70 kg adult (Vmax about 7 mg kg-1 day-1, Km about 4 mg
 fitted parameter set.
 """
 
+from vhtwin.models.pharmacokinetics._radau_reference import boluses_by_radau
 from vhtwin import Model, Observable, Parameter, State
 
 _PHENYTOIN_LIKE = "illustrative value, of the order quoted for phenytoin in a 70 kg adult (see module docstring)"
@@ -64,24 +65,9 @@ def reference_central(t, dose_times, dose_amounts, ka, Vmax, Km, V, rtol=1e-11, 
     before it, as in :func:`vhtwin.simulate`. ``t`` is a sorted 1-D array; parameters are scalars; the body is
     empty before the first dose.
     """
-    import numpy as np
-    from scipy.integrate import solve_ivp
 
     def rhs(_, y):
         concentration = y[1] / V
         return [-ka * y[0], ka * y[0] - Vmax * concentration / (Km + concentration)]
 
-    t = np.asarray(t, float)
-    out = np.zeros_like(t)
-    doses = sorted(zip(dose_times, dose_amounts))
-    ends = [td for td, _ in doses[1:]] + [max(t[-1], doses[-1][0])]
-    y = np.zeros(2)
-    for (td, amount), end in zip(doses, ends):
-        y = y + np.array([amount, 0.0])
-        inside = (t > td) & (t <= end)
-        if end > td:
-            evals = np.unique(np.append(t[inside], end))
-            sol = solve_ivp(rhs, (td, end), y, method="Radau", t_eval=evals, rtol=rtol, atol=atol)
-            out[inside] = sol.y[1, : inside.sum()]
-            y = sol.y[:, -1]
-    return out
+    return boluses_by_radau(rhs, 2, 0, 1, t, dose_times, dose_amounts, rtol, atol)

@@ -12,6 +12,7 @@ illustrative: Vmax and Km of the order quoted for phenytoin in a 70 kg adult (as
 and the distribution parameters Q, V1, V2 of ``two_compartment_iv``; they are not a fitted parameter set.
 """
 
+from vhtwin.models.pharmacokinetics._radau_reference import boluses_by_radau
 from vhtwin import Model, Observable, Parameter, State
 
 _PHENYTOIN_LIKE = "illustrative value, of the order quoted for phenytoin in a 70 kg adult (see module docstring)"
@@ -62,25 +63,10 @@ def reference_central(t, dose_times, dose_amounts, Vmax, Km, V1, Q, V2, rtol=1e-
     before it, as in :func:`vhtwin.simulate`. ``t`` is a sorted 1-D array; parameters are scalars; the body is
     empty before the first dose.
     """
-    import numpy as np
-    from scipy.integrate import solve_ivp
 
     def rhs(_, y):
         concentration = y[0] / V1
         distribution = Q / V1 * y[0] - Q / V2 * y[1]
         return [-Vmax * concentration / (Km + concentration) - distribution, distribution]
 
-    t = np.asarray(t, float)
-    out = np.zeros_like(t)
-    doses = sorted(zip(dose_times, dose_amounts))
-    ends = [td for td, _ in doses[1:]] + [max(t[-1], doses[-1][0])]
-    y = np.zeros(2)
-    for (td, amount), end in zip(doses, ends):
-        y = y + np.array([amount, 0.0])
-        inside = (t > td) & (t <= end)
-        if end > td:
-            evals = np.unique(np.append(t[inside], end))
-            sol = solve_ivp(rhs, (td, end), y, method="Radau", t_eval=evals, rtol=rtol, atol=atol)
-            out[inside] = sol.y[0, : inside.sum()]
-            y = sol.y[:, -1]
-    return out
+    return boluses_by_radau(rhs, 2, 0, 0, t, dose_times, dose_amounts, rtol, atol)

@@ -14,6 +14,7 @@ adult (as in ``one_compartment_oral_mm``), ka, Q, V1 and V2 of ``two_compartment
 parameter set.
 """
 
+from vhtwin.models.pharmacokinetics._radau_reference import boluses_by_radau
 from vhtwin import Model, Observable, Parameter, State
 
 _PHENYTOIN_LIKE = "illustrative value, of the order quoted for phenytoin in a 70 kg adult (see module docstring)"
@@ -76,25 +77,10 @@ def reference_central(t, dose_times, dose_amounts, ka, Vmax, Km, V1, Q, V2, rtol
     before it, as in :func:`vhtwin.simulate`. ``t`` is a sorted 1-D array; parameters are scalars; the body is
     empty before the first dose.
     """
-    import numpy as np
-    from scipy.integrate import solve_ivp
 
     def rhs(_, y):
         concentration = y[1] / V1
         distribution = Q / V1 * y[1] - Q / V2 * y[2]
         return [-ka * y[0], ka * y[0] - Vmax * concentration / (Km + concentration) - distribution, distribution]
 
-    t = np.asarray(t, float)
-    out = np.zeros_like(t)
-    doses = sorted(zip(dose_times, dose_amounts))
-    ends = [td for td, _ in doses[1:]] + [max(t[-1], doses[-1][0])]
-    y = np.zeros(3)
-    for (td, amount), end in zip(doses, ends):
-        y = y + np.array([amount, 0.0, 0.0])
-        inside = (t > td) & (t <= end)
-        if end > td:
-            evals = np.unique(np.append(t[inside], end))
-            sol = solve_ivp(rhs, (td, end), y, method="Radau", t_eval=evals, rtol=rtol, atol=atol)
-            out[inside] = sol.y[1, : inside.sum()]
-            y = sol.y[:, -1]
-    return out
+    return boluses_by_radau(rhs, 3, 0, 1, t, dose_times, dose_amounts, rtol, atol)
