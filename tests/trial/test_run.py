@@ -114,9 +114,14 @@ def test_resume_finishes_only_missing_batches_and_rewrites_a_half_written_one(re
     garbage = trial.compute_batch(1, 0, 100).map(lambda v: v * 0 + 7 if v.dtype.kind == "f" else v)
     st.write_region(path, garbage, 1, 0)
     st.update_attrs(path, {"vhtwin_complete": False})
+    # A writer killed mid-write leaves its temporary files (a chunk, a marker) behind.
+    (path / "Cc" / "c" / "1" / "0" / "0.0123abcd.partial").write_bytes(b"torn")
+    (path / "batches" / "arm1-batch0").mkdir(exist_ok=True)
+    (path / "batches" / "arm1-batch0" / ".zarr.json.4242.tmp").write_text("{")
     before = {p: p.stat().st_mtime_ns for p in (path / "Cc" / "c").rglob("*") if p.is_file()}
     ds = trial.run(path, batch_size=100, resume=True, progress=False)
-    rewritten = {p for p, t in before.items() if p.stat().st_mtime_ns != t}
+    rewritten = {p for p, t in before.items() if p.exists() and p.stat().st_mtime_ns != t}
+    assert not list(path.rglob("*.partial")) and not list(path.rglob(".*.tmp")), "leftovers swept"
     assert {str(p.relative_to(path / "Cc" / "c")) for p in rewritten} == {"0/2/0", "1/5/0", "1/0/0"}
     assert_same_data(ds, ref)
     assert_same_store(path, ref_path)

@@ -79,7 +79,10 @@ def run_trial(trial, store, *, batch_size: int, executor: str, resume: bool, ove
             from .dask_executor import run_on_dask
 
             run_on_dask(type(trial), spec_json, path, todo, batch_size, finished, scheduler)
-    st.update_attrs(path, _summary(trial, st.done_batches(path), n_batches))
+    done = st.done_batches(path)
+    if len(done) == n_batches * len(trial.arms):
+        st.sweep_leftovers(path)
+    st.update_attrs(path, _summary(trial, done, n_batches))
     return st.open_trial(path)
 
 

@@ -141,6 +141,24 @@ def update_attrs(path: Path, extra: dict) -> None:
     _write_json_atomic(meta, doc)
 
 
+def sweep_leftovers(path: Path) -> list[str]:
+    """Delete the temporary files of writes that never finished, and return their relative paths.
+
+    Chunk and metadata writes go to a temporary file that is renamed into place, so a writer killed mid-write
+    (a Dask worker lost to SIGKILL or to its memory limit) leaves that temporary file behind. The batch it was
+    writing has no marker and is written again in full, so the leftover is garbage; it is swept once every batch
+    is done, when no writer can still be running.
+    """
+    gone = []
+    for f in path.rglob("*"):
+        name = f.name
+        temporary = name.endswith(".partial") or (name.startswith(".") and name.endswith(".tmp"))
+        if temporary and f.is_file():
+            f.unlink(missing_ok=True)
+            gone.append(str(f.relative_to(path)))
+    return sorted(gone)
+
+
 def remove(path: Path) -> None:
     _arrays.cache_clear()
     if path.is_dir():
