@@ -153,36 +153,57 @@ def _run(args) -> int:
     return 0
 
 
+def _kind(trial) -> str:
+    """``"paced"`` when an arm paces (a cell cohort), ``"dosed"`` when an arm doses, else ``"free"``."""
+    from .trial.spec_codec import protocol_parts
+
+    parts = [protocol_parts(p) for p in trial.arms.values()]
+    if any(pacings for _, pacings in parts):
+        return "paced"
+    if any(regimen.doses for regimen, _ in parts):
+        return "dosed"
+    return "free"
+
+
+def _beat_starts(trial, times) -> dict:
+    from .analysis.cell_summary import last_stimulus
+
+    starts = {}
+    for name, protocol in trial.arms.items():
+        s = last_stimulus(protocol, times)
+        if s is None:
+            raise InputError(f"arm {name!r}: no stimulus inside the output window [{times[0]:g}, {times[-1]:g}], so "
+                             "there is no beat to analyse; store the times of the last beat")
+        starts[name] = s
+    return starts
+
+
 def summary_table(ds, trial, *, target: float | None = None) -> str:
-    """Per arm: patients, failures, Cmax, the value at the last time (trough), AUC over the whole profile and,
-    with ``target``, the fraction whose last value reaches it -- for the trial's first output."""
+    """Per arm, for the trial's first output: patients and failures, then
+
+    - dosed trials: Cmax, the value at the last time (trough), AUC over the whole profile and, with ``target``, the
+      fraction whose last value reaches it;
+    - paced cell cohorts: APD90, APD50, resting and peak potential of the last beat in the output window;
+    - trials without events: the minimum, maximum and mean over the output window.
+    """
     import pandas as pd
 
-    from .analysis import failure_counts, nca_summary, target_attainment
+    from .analysis import failure_counts
 
+    kind = _kind(trial)
+    if target is not None and kind != "dosed":
+        raise InputError(f"--target {target:g} is a concentration target: it needs an arm with doses")
     variable = trial.outputs[0]
     unit = ds[variable].attrs.get("units", "")
-    last = float(ds["time"].values[-1])
-    doses = {name: _total_dose(reg, last) for name, reg in trial.arms.items()}
-    nca = nca_summary(ds, variable, dose=doses, q=(5, 50, 95), metrics=("cmax", "auclast"))
-    trough = _percentiles_at(ds, variable, last)
     failures = failure_counts(ds)
-    pta = target_attainment(ds, variable, threshold=target, at=last) if target is not None else None  # every arm
+    columns = {"dosed": _dosed_columns, "paced": _paced_columns, "free": _free_columns}[kind](ds, trial, variable,
+                                                                                          unit, target)
     rows = []
     for i, arm in enumerate(trial.arm_names):
         counts = failures.isel(arm=i)
         failed = int(counts.sum()) - int(counts.sel(status="success")) if "success" in counts["status"] else int(counts.sum())
-        row = {
-            "arm": arm,
-            "patients": int(counts.sum()),
-            "failed": failed,
-            f"Cmax [{unit}] median (5-95%)": _triple(nca["cmax"].isel(arm=i).values),
-            f"C at {last:g} h [{unit}]": _triple(trough[i]),
-            f"AUC 0-{last:g} h median (5-95%)": _triple(nca["auclast"].isel(arm=i).values),
-        }
-        if pta is not None:
-            row[f"C({last:g} h) >= {target:g}"] = f"{float(pta.isel(arm=i)):.1%}"
-        rows.append(row)
+        rows.append({"arm": arm, "patients": int(counts.sum()), "failed": failed,
+                     **{label: values[i] for label, values in columns.items()}})
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         text = pd.DataFrame(rows).set_index("arm").to_string()
     for i, arm in enumerate(trial.arm_names):  # failures by status (their outputs are NaN, left out above)
@@ -191,6 +212,55 @@ def summary_table(ds, trial, *, target: float | None = None) -> str:
         if failed:
             text += f"\nfailures in {arm}: " + ", ".join(f"{s} {c:,}" for s, c in failed.items())
     return text
+
+
+def _dosed_columns(ds, trial, variable, unit, target) -> dict:
+    from .analysis import nca_summary, target_attainment
+
+    last = float(ds["time"].values[-1])
+    doses = {name: _total_dose(reg, last) for name, reg in trial.arms.items()}
+    nca = nca_summary(ds, variable, dose=doses, q=(5, 50, 95), metrics=("cmax", "auclast"))
+    trough = _percentiles_at(ds, variable, last)
+    arms = range(len(trial.arm_names))
+    out = {
+        f"Cmax [{unit}] median (5-95%)": [_triple(nca["cmax"].isel(arm=i).values) for i in arms],
+        f"C at {last:g} h [{unit}]": [_triple(trough[i]) for i in arms],
+        f"AUC 0-{last:g} h median (5-95%)": [_triple(nca["auclast"].isel(arm=i).values) for i in arms],
+    }
+    if target is not None:
+        pta = target_attainment(ds, variable, threshold=target, at=last)  # every arm
+        out[f"C({last:g} h) >= {target:g}"] = [f"{float(pta.isel(arm=i)):.1%}" for i in arms]
+    return out
+
+
+def _paced_columns(ds, trial, variable, unit, target) -> dict:
+    from .analysis import action_potential_per_patient, action_potential_summary
+
+    times = np.asarray(ds["time"].values, float)
+    per_patient = action_potential_per_patient(ds, variable, beat_start=_beat_starts(trial, times))
+    summary = action_potential_summary(per_patient)
+    t_unit = ds["time"].attrs.get("units", "")
+    arms = range(len(trial.arm_names))
+    out = {}
+    for m, label in (("apd90", "APD90"), ("apd50", "APD50"), ("resting_potential", "rest"), ("peak_voltage", "peak")):
+        u = t_unit if m.startswith("apd") else unit
+        out[f"{label} [{u}] median (5-95%)"] = [_triple(summary[m].isel(arm=i).values) for i in arms]
+    out["repolarised"] = [f"{int(summary['n_analysed'].isel(arm=i))}" for i in arms]
+    return out
+
+
+def _free_columns(ds, trial, variable, unit, target) -> dict:
+    from .analysis.summary import _successful
+
+    arms = range(len(trial.arm_names))
+    out = {}
+    for reduce in ("min", "max", "mean"):
+        column = []
+        for i in arms:
+            x = np.asarray(getattr(ds[variable].isel(arm=i), reduce)("time").values, float)[_successful(ds, i)]
+            column.append(_triple(np.percentile(x, (5, 50, 95))) if x.size else "-")
+        out[f"{reduce} [{unit}] median (5-95%)"] = column
+    return out
 
 
 def _triple(values) -> str:
@@ -205,13 +275,17 @@ def _percentiles_at(ds, variable: str, t: float) -> np.ndarray:
     return np.asarray(p.isel(time=0).values)  # (arm, 3)
 
 
-def _total_dose(regimen, until: float) -> float:
+def _total_dose(protocol, until: float) -> float:
+    from .trial.spec_codec import protocol_parts
+
+    regimen, _ = protocol_parts(protocol)
     return float(sum(float(np.asarray(d.amount)) for d in regimen.doses if d.time <= until))
 
 
 def write_figures(ds, trial, folder: Path, stem: str, fmt: str = "png", observed=None, log: bool = False,
                   variable: str | None = None) -> list[Path]:
-    """The percentile bands per arm and the NCA distributions per arm, as files in ``folder``."""
+    """The percentile bands per arm and, per arm, the distributions of the NCA metrics (dosed trials) or of the
+    action-potential biomarkers (paced cell cohorts), as files in ``folder``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -229,11 +303,22 @@ def write_figures(ds, trial, folder: Path, stem: str, fmt: str = "png", observed
     paths.append(folder / f"{stem}_{variable}_bands.{fmt}")
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
-    last = float(ds["time"].values[-1])
-    doses = {name: _total_dose(reg, last) for name, reg in trial.arms.items()}
-    per_patient = nca_per_patient(ds, variable, dose=doses, metrics=("cmax", "auclast", "half_life"))
-    fig = plot.nca_distributions(per_patient, metrics=("cmax", "auclast", "half_life"))
-    paths.append(folder / f"{stem}_{variable}_nca.{fmt}")
+    kind = _kind(trial)
+    if kind == "dosed":
+        last = float(ds["time"].values[-1])
+        doses = {name: _total_dose(reg, last) for name, reg in trial.arms.items()}
+        per_patient = nca_per_patient(ds, variable, dose=doses, metrics=("cmax", "auclast", "half_life"))
+        fig = plot.nca_distributions(per_patient, metrics=("cmax", "auclast", "half_life"))
+        paths.append(folder / f"{stem}_{variable}_nca.{fmt}")
+    elif kind == "paced":
+        from .analysis import action_potential_per_patient
+
+        times = np.asarray(ds["time"].values, float)
+        per_patient = action_potential_per_patient(ds, variable, beat_start=_beat_starts(trial, times))
+        fig = plot.nca_distributions(per_patient, metrics=("apd90", "apd50", "resting_potential"), log=False)
+        paths.append(folder / f"{stem}_{variable}_action_potential.{fmt}")
+    else:
+        return paths
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
     return paths
@@ -303,9 +388,14 @@ def trial_info(path: Path) -> str:
     lines.append(f"  solver: {spec['solver']} (by arm {attrs.get('solver_by_arm')}), rtol {spec['rtol']}, "
                  f"atol {spec['atol']}, precision {attrs.get('precision')}")
     for a in spec["arms"]:
-        doses = [d for d in a["regimen"] if d.get("kind") == "dose"]
-        total = sum(float(d["amount"]) for d in doses)
-        lines.append(f"  arm {a['name']!r}: {len(doses)} doses, {total:g} in all")
+        entries = a["protocol"] or []
+        doses = [d for d in entries if d.get("kind") == "dose"]
+        pacing = [p for p in entries if p.get("kind") == "pacing"]
+        parts = []
+        if doses or not pacing:
+            parts.append(f"{len(doses)} doses, {sum(float(d['amount']) for d in doses):g} in all")
+        parts += [f"{p['count']} stimuli every {p['period']:g} from {p['start']:g}" for p in pacing]
+        lines.append(f"  arm {a['name']!r}: " + "; ".join(parts))
     batch_size = int(attrs["vhtwin_batch_size"])
     lines += ["", f"progress: {len(done)} of {n_batches * len(arms)} batches done "
                   f"({sum(int(i['patients']) for i in done.values()):,} of {spec['n_per_arm'] * len(arms):,} patients; "

@@ -147,3 +147,13 @@ def test_invalid_toml_and_missing_file(tmp_path):
         load_trial_toml(path)
     with pytest.raises(vh.InputError, match="does not exist"):
         load_trial_toml(tmp_path / "nope.toml")
+
+
+def test_paced_cells_example():
+    fields = load_trial_toml(EXAMPLES / "paced_cells.toml")
+    assert fields["model"].name == "cardio/tentusscher2006"
+    assert fields["arms"] == {"1 Hz": vh.Pacing(period=1000.0, duration=1.0, count=10),
+                              "2 Hz": vh.Pacing(period=500.0, duration=1.0, count=19)}
+    assert fields["max_steps"] == 200_000 and fields["times"][0] == 9000.0
+    draw = fields["population"].sample(n=50, seed=fields["seed"])
+    assert 0.1 < float(np.std(np.log(draw["g_Kr"].values))) < 0.3  # sd of the log conductance near 0.2

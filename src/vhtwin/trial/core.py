@@ -17,13 +17,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from ..protocols.dosing import Regimen
 from ..errors import InputError
 from ..model import Model
 from ..population import Population
 from ..population._random import check_seed
 from ..simulate import prepare, simulate
 from ..validation import check_precision, output_selection, output_times
+from .spec_codec import protocol_parts
 from .store import per_patient_variables
 
 
@@ -37,7 +37,9 @@ class Trial:
     population : Population
         The virtual population (covariates, variability, residual error) of ``model``.
     arms : dict
-        Arm name -> protocol (:class:`vhtwin.Regimen`). Names are non-empty strings.
+        Arm name -> protocol: a :class:`vhtwin.Regimen` (doses), a :class:`vhtwin.Pacing` (stimuli, for cardiac cell
+        models), their sum (``regimen + pacing``), or ``None`` (no events: e.g. a circulation model that drives
+        itself). Names are non-empty strings.
     n_per_arm : int
         Virtual patients per arm.
     times : array_like
@@ -53,6 +55,11 @@ class Trial:
     max_failure_fraction : float
         The run stops with :class:`vhtwin.TrialError` when more than this fraction of the patients done so far have
         failed (default 0.01).
+    max_steps : int
+        As in :func:`vhtwin.simulate`: the step budget per patient (raise it for long pacing protocols).
+    dt0 : float, optional
+        As in :func:`vhtwin.simulate`: the first step of an adaptive solver, the step of a fixed-step one
+        (``solver="rush_larsen"`` needs it).
 
     Examples
     --------
@@ -60,6 +67,13 @@ class Trial:
     ...                  arms={"100 mg q12h": vh.Regimen.repeated(100.0, 12.0, 14, into="depot"),
     ...                        "200 mg q24h": vh.Regimen.repeated(200.0, 24.0, 7, into="depot")})
     >>> ds = trial.run("trial.zarr", batch_size=1000)
+
+    A cohort of virtual myocytes paced at two rates, the last beat stored:
+
+    >>> trial = vh.Trial(model=ord_model, population=cells, n_per_arm=1000, times=np.arange(19_000.0, 20_000.0),
+    ...                  outputs=["V"], solver="rodas4", max_steps=200_000,
+    ...                  arms={"1 Hz": vh.Pacing(period=1000.0, duration=0.5, count=20),
+    ...                        "2 Hz": vh.Pacing(period=500.0, duration=0.5, count=40)})
     """
 
     def __init__(
@@ -77,6 +91,8 @@ class Trial:
         seed: int = 0,
         independent_arms: bool = False,
         max_failure_fraction: float = 0.01,
+        max_steps: int = 100_000,
+        dt0: float | None = None,
     ):
         if not isinstance(model, Model):
             raise InputError(f"Trial model must be a vhtwin.Model, got {type(model).__name__}")
@@ -85,12 +101,14 @@ class Trial:
         if type(population.model) is not type(model):
             raise InputError(f"Trial population is for model {population.model.name}, not {model.name}")
         if not isinstance(arms, Mapping) or not arms:
-            raise InputError(f"Trial arms must be a non-empty dict of name -> Regimen, got {arms!r}")
+            raise InputError(f"Trial arms must be a non-empty dict of name -> protocol, got {arms!r}")
         for name, protocol in arms.items():
             if not isinstance(name, str) or not name.strip():
                 raise InputError(f"Trial arms: arm name {name!r} must be a non-empty string")
-            if not isinstance(protocol, Regimen):
-                raise InputError(f"Trial arms[{name!r}] must be a vhtwin.Regimen, got {type(protocol).__name__}")
+            try:
+                protocol_parts(protocol)
+            except InputError as err:
+                raise InputError(f"Trial arms[{name!r}]: {err}") from None
         if isinstance(n_per_arm, bool) or not isinstance(n_per_arm, (int, np.integer)) or n_per_arm < 1:
             raise InputError(f"Trial n_per_arm {n_per_arm!r} must be a positive integer")
         shared, t = output_times(times, 1)
@@ -103,6 +121,11 @@ class Trial:
         f = max_failure_fraction
         if isinstance(f, bool) or not isinstance(f, (int, float, np.integer, np.floating)) or not 0 <= f <= 1:
             raise InputError(f"Trial max_failure_fraction {f!r} must be a number from 0 to 1")
+        if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+            raise InputError(f"Trial max_steps {max_steps!r} must be a positive integer")
+        if dt0 is not None and (isinstance(dt0, bool) or not isinstance(dt0, (int, float, np.integer, np.floating))
+                                or not math.isfinite(dt0) or dt0 <= 0):
+            raise InputError(f"Trial dt0 {dt0!r} must be None or a finite number > 0")
         self.model, self.population = model, population
         self.arms = dict(arms)
         self.n_per_arm = int(n_per_arm)
@@ -113,13 +136,16 @@ class Trial:
         self.seed = check_seed(seed)
         self.independent_arms = bool(independent_arms)
         self.max_failure_fraction = float(f)
+        self.max_steps = int(max_steps)
+        self.dt0 = None if dt0 is None else float(dt0)
         # Everything simulate would refuse is refused now, on one patient per arm, before any run starts.
         one = self.population.sample(n=1, seed=self.seed)
         self.methods = {}
         for name, protocol in self.arms.items():
             try:
                 problem = prepare(model, one, times=self.times, protocol=protocol, solver=solver, rtol=rtol, atol=atol,
-                                  precision=self.precision, outputs=list(self.outputs))
+                                  precision=self.precision, outputs=list(self.outputs), max_steps=self.max_steps,
+                                  dt0=self.dt0)
             except InputError as err:
                 raise InputError(f"Trial arm {name!r}: {err}") from None
             self.methods[name] = problem.method.name
@@ -131,6 +157,7 @@ class Trial:
             model=self.model, population=self.population, arms=self.arms, n_per_arm=self.n_per_arm, times=self.times,
             outputs=list(self.outputs), solver=self.solver, rtol=self.rtol, atol=self.atol, precision=self.precision,
             seed=self.seed, independent_arms=self.independent_arms, max_failure_fraction=self.max_failure_fraction,
+            max_steps=self.max_steps, dt0=self.dt0,
         )
 
     def to_dict(self) -> dict:
@@ -225,7 +252,8 @@ class Trial:
         draw = self.population.sample(n=m, seed=self.seed, first_patient=first)
         padded = draw if m == batch_size else draw.isel(patient=np.r_[np.arange(m), np.full(batch_size - m, m - 1)])
         out = simulate(self.model, padded, times=self.times, protocol=self.arms[name], solver=self.solver,
-                       rtol=self.rtol, atol=self.atol, precision=self.precision, outputs=list(self.outputs))
+                       rtol=self.rtol, atol=self.atol, precision=self.precision, outputs=list(self.outputs),
+                       max_steps=self.max_steps, dt0=self.dt0)
         out = out.isel(patient=slice(0, m))
         data = {}
         dtype = np.float32 if self.precision == "float32" else np.float64

@@ -219,6 +219,8 @@ def _attributes(trial, spec_json: str, batch_size: int) -> dict:
         "n_per_arm": trial.n_per_arm,
         "independent_arms": trial.independent_arms,
         "max_failure_fraction": trial.max_failure_fraction,
+        "max_steps": trial.max_steps,
+        "dt0": "none" if trial.dt0 is None else trial.dt0,
         "output_at_event": "value just before the event (left limit)",
     }
 

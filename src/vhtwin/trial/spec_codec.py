@@ -8,7 +8,7 @@ for every parameter, Omega is stored as the validated diagonal and blocks -- so 
 Everything in an encoding is plain JSON (dicts with string keys, lists, strings, finite floats, ints, booleans,
 null); ``json.loads(json.dumps(x)) == x`` holds and floats round-trip exactly. Only declarative objects can be
 encoded: library models or models from a ``.py`` file (by path and source hash), the population classes of
-:mod:`vhtwin.population`, and regimens with scalar amounts. Anything that would need code (a ``Derived`` covariate
+:mod:`vhtwin.population`, and protocols (regimens with scalar amounts, pacing trains, their sums). Anything that would need code (a ``Derived`` covariate
 with a user function, a composed model made by :func:`vhtwin.link`, a solver instance) raises :class:`InputError`.
 """
 
@@ -24,6 +24,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..protocols.dosing import Dose, Regimen, Reset
+from ..protocols.pacing import Combined, Pacing
 from ..errors import InputError
 from ..model import Model
 from ..population import (
@@ -41,12 +42,14 @@ DEFAULTS: dict[str, Any] = {
     "precision": None,
     "independent_arms": False,
     "max_failure_fraction": 0.01,
+    "max_steps": 100_000,
+    "dt0": None,
 }
 
 #: Every field of a trial spec, in order (the keys ``decode_trial`` returns).
 TRIAL_FIELDS = (
     "model", "population", "arms", "n_per_arm", "times", "outputs", "solver", "rtol", "atol", "precision", "seed",
-    "independent_arms", "max_failure_fraction",
+    "independent_arms", "max_failure_fraction", "max_steps", "dt0",
 )
 
 _DISTRIBUTIONS = {"Normal": Normal, "LogNormal": LogNormal, "Uniform": Uniform, "Bernoulli": Bernoulli}
@@ -367,6 +370,58 @@ def decode_regimen(x) -> Regimen:
     return Regimen(tuple(doses), tuple(resets))
 
 
+def protocol_parts(protocol) -> tuple[Regimen, list[Pacing]]:
+    """A trial arm's protocol as its doses and resets (one :class:`Regimen`) and its pacing trains.
+
+    Raises
+    ------
+    InputError
+        If ``protocol`` is not ``None``, a :class:`vhtwin.Regimen`, a :class:`vhtwin.Pacing` or a sum of them.
+    """
+    if protocol is None:
+        return Regimen(), []
+    if isinstance(protocol, Regimen):
+        return protocol, []
+    if isinstance(protocol, Pacing):
+        return Regimen(), [protocol]
+    if isinstance(protocol, Combined):
+        regimen, pacings = Regimen(), []
+        for part in protocol.parts:
+            r, p = protocol_parts(part)
+            regimen, pacings = regimen + r, pacings + p
+        return regimen, pacings
+    raise InputError(f"a trial arm's protocol must be None, a vhtwin.Regimen, a vhtwin.Pacing or their sum (+), "
+                     f"got {type(protocol).__name__}")
+
+
+def encode_protocol(protocol) -> list[dict] | None:
+    """``None``, or the regimen's entries (:func:`encode_regimen`) then one ``{"kind": "pacing", ...}`` per train."""
+    if protocol is None:
+        return None
+    regimen, pacings = protocol_parts(protocol)
+    out = encode_regimen(regimen)
+    for p in pacings:
+        out.append({"kind": "pacing", **{k: _plain(v, f"pacing {k}") for k, v in _fields(p).items()}})
+    return out
+
+
+def decode_protocol(x):
+    """The protocol of :func:`encode_protocol`'s list: a Regimen, a Pacing, their sum, or ``None``."""
+    if x is None:
+        return None
+    if not isinstance(x, list):
+        raise InputError(f"trial spec protocol: expected a list or null, got {type(x).__name__}")
+    pacing_keys = ("kind",) + tuple(f.name for f in dataclasses.fields(Pacing))
+    pacings = [Pacing(**{k: v for k, v in _expect(e, pacing_keys, "trial spec pacing").items() if k != "kind"})
+               for e in x if isinstance(e, Mapping) and e.get("kind") == "pacing"]
+    regimen = decode_regimen([e for e in x if not (isinstance(e, Mapping) and e.get("kind") == "pacing")])
+    if not pacings:
+        return regimen
+    if not regimen.doses and not regimen.resets:
+        return pacings[0] if len(pacings) == 1 else Combined(tuple(pacings))
+    return Combined((regimen, *pacings))
+
+
 # -- trial ----------------------------------------------------------------------------------------------------------------
 def _tolerance(value, name: str):
     if isinstance(value, Mapping):
@@ -378,7 +433,7 @@ def encode_trial(
     *,
     model,
     population: Population,
-    arms: Mapping[str, Regimen],
+    arms: Mapping[str, Any],
     n_per_arm: int,
     times,
     outputs,
@@ -389,10 +444,12 @@ def encode_trial(
     precision: str | None = DEFAULTS["precision"],
     independent_arms: bool = DEFAULTS["independent_arms"],
     max_failure_fraction: float = DEFAULTS["max_failure_fraction"],
+    max_steps: int = DEFAULTS["max_steps"],
+    dt0: float | None = DEFAULTS["dt0"],
 ) -> dict:
     """The whole trial spec as a JSON-safe dict with ``"format": "vhtwin-trial/1"``.
 
-    Arms keep their order (a list of ``{"name", "regimen"}``). ``precision`` is stored as given (``None`` means
+    Arms keep their order (a list of ``{"name", "protocol"}``). ``precision`` is stored as given (``None`` means
     the default precision of the machine that runs it; resolve it first to pin it).
     """
     from ..population._random import check_seed
@@ -402,7 +459,7 @@ def encode_trial(
     if population.model != model:
         raise InputError(f"trial spec: the population is of model {population.model.name!r}, not of {getattr(model, 'name', model)!r}")
     if not isinstance(arms, Mapping) or not arms:
-        raise InputError("trial spec: arms must be a non-empty dict of regimens by arm name")
+        raise InputError("trial spec: arms must be a non-empty dict of protocols by arm name")
     for name in arms:
         if not isinstance(name, str):
             raise InputError(f"trial spec: arm name {name!r} must be a string")
@@ -419,6 +476,10 @@ def encode_trial(
         raise InputError(f"trial spec: precision {precision!r} must be None, 'float64' or 'float32'")
     if not isinstance(independent_arms, (bool, np.bool_)):
         raise InputError(f"trial spec: independent_arms {independent_arms!r} must be True or False")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+        raise InputError(f"trial spec: max_steps {max_steps!r} must be an integer >= 1")
+    if dt0 is not None and not _float(dt0, "trial spec: dt0") > 0:
+        raise InputError(f"trial spec: dt0 {dt0!r} must be None or a number > 0")
     mff = _float(max_failure_fraction, "trial spec: max_failure_fraction")
     if not 0.0 <= mff <= 1.0:
         raise InputError(f"trial spec: max_failure_fraction {mff!r} must be in [0, 1]")
@@ -426,7 +487,7 @@ def encode_trial(
         "format": FORMAT,
         "model": encode_model(model),
         "population": encode_population(population),
-        "arms": [{"name": name, "regimen": encode_regimen(reg)} for name, reg in arms.items()],
+        "arms": [{"name": name, "protocol": encode_protocol(protocol)} for name, protocol in arms.items()],
         "n_per_arm": int(n_per_arm),
         "times": t.tolist(),
         "outputs": list(outputs),
@@ -437,13 +498,16 @@ def encode_trial(
         "seed": check_seed(seed),
         "independent_arms": bool(independent_arms),
         "max_failure_fraction": mff,
+        "max_steps": int(max_steps),
+        "dt0": None if dt0 is None else float(dt0),
     }
 
 
 def decode_trial(d: Mapping) -> dict:
     """The trial's constructor fields (:data:`TRIAL_FIELDS`) from :func:`encode_trial`'s dict.
 
-    ``times`` comes back as a float64 numpy array, ``arms`` as a dict (in order) of :class:`vhtwin.Regimen`.
+    ``times`` comes back as a float64 numpy array, ``arms`` as a dict (in order) of protocols (:class:`vhtwin.Regimen`,
+    :class:`vhtwin.Pacing`, their sum, or ``None``).
 
     Raises
     ------
@@ -458,7 +522,7 @@ def decode_trial(d: Mapping) -> dict:
     return {
         "model": model,
         "population": decode_population(d["population"], model),
-        "arms": {a["name"]: decode_regimen(a["regimen"]) for a in d["arms"]},
+        "arms": {a["name"]: decode_protocol(a["protocol"]) for a in d["arms"]},
         "n_per_arm": int(d["n_per_arm"]),
         "times": np.asarray(d["times"], dtype=float),
         "outputs": list(d["outputs"]),
@@ -469,4 +533,6 @@ def decode_trial(d: Mapping) -> dict:
         "seed": int(d["seed"]),
         "independent_arms": bool(d["independent_arms"]),
         "max_failure_fraction": float(d["max_failure_fraction"]),
+        "max_steps": int(d["max_steps"]),
+        "dt0": None if d["dt0"] is None else float(d["dt0"]),
     }

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..protocols.dosing import Dose, Regimen, Reset
+from ..protocols.pacing import Pacing
 from ..errors import InputError
 from ..model import Model
 from ..population import (
@@ -28,7 +29,7 @@ from .spec_codec import DEFAULTS, TRIAL_FIELDS
 __all__ = ["load_trial_toml", "parse_trial_toml"]
 
 _TOP_REQUIRED = ("seed", "n_per_arm", "outputs", "times", "model", "population", "arms")
-_TOP_OPTIONAL = ("solver", "rtol", "atol", "precision", "independent_arms", "max_failure_fraction")
+_TOP_OPTIONAL = ("solver", "rtol", "atol", "precision", "independent_arms", "max_failure_fraction", "max_steps", "dt0")
 
 
 # -- checks that name the key path ------------------------------------------------------------------------------------------
@@ -471,20 +472,44 @@ def _dose_entry(entry, path: str, model: Model, covariate_names) -> Regimen:
         ),))
 
 
-def _arms(value, model: Model, covariate_names) -> dict[str, Regimen]:
+def _pacing_entry(entry, path: str, model: Model) -> Pacing:
+    t = _keys(entry, path, required=("period", "duration", "count"), optional=("amplitude", "start", "input"))
+    args = {
+        "period": _number(t["period"], _join(path, "period"), positive=True),
+        "duration": _number(t["duration"], _join(path, "duration"), positive=True),
+        "count": _integer(t["count"], _join(path, "count"), low=1),
+    }
+    if "amplitude" in t:
+        args["amplitude"] = _number(t["amplitude"], _join(path, "amplitude"))
+    if "start" in t:
+        args["start"] = _number(t["start"], _join(path, "start"))
+    if "input" in t:
+        args["input"] = _string(t["input"], _join(path, "input"), allowed=[i.name for i in model.inputs])
+    with _at(path):
+        pacing = Pacing(**args)
+        pacing.for_model(model)  # the model must have the input it drives
+    return pacing
+
+
+def _arms(value, model: Model, covariate_names) -> dict:
     arms = {}
     entries = _array(value, "arms")
     if not entries:
-        _fail("arms", "give at least one arm ([[arms]] with name and doses)")
+        _fail("arms", "give at least one arm ([[arms]] with name and doses, pacing, or neither)")
     for i, entry in enumerate(entries):
         path = f"arms[{i}]"
-        a = _keys(entry, path, required=("name", "doses"), optional=("resets",))
+        a = _keys(entry, path, required=("name",), optional=("doses", "resets", "pacing"))
         name = _string(a["name"], _join(path, "name"))
         if name in arms:
             _fail(_join(path, "name"), f"arm name {name!r} is used twice; arm names must be unique")
         regimen = Regimen()
-        for j, d in enumerate(_array(a["doses"], _join(path, "doses"))):
-            regimen = regimen + _dose_entry(d, f"{path}.doses[{j}]", model, covariate_names)
+        if "doses" in a:
+            doses = _array(a["doses"], _join(path, "doses"))
+            if not doses:
+                _fail(_join(path, "doses"), "an empty array of doses: leave the key out for an arm without doses, "
+                                            "or give amount = 0.0 for a placebo arm")
+            for j, d in enumerate(doses):
+                regimen = regimen + _dose_entry(d, f"{path}.doses[{j}]", model, covariate_names)
         resets = []
         for j, r in enumerate(_array(a.get("resets", []), _join(path, "resets"))):
             rpath = f"{path}.resets[{j}]"
@@ -498,9 +523,15 @@ def _arms(value, model: Model, covariate_names) -> dict[str, Regimen]:
                     state[k] = _number(v, _join(_join(rpath, "state"), k))
             with _at(rpath):
                 resets.append(Reset(_number(e["at"], _join(rpath, "at")), state))
-        if not regimen.doses and not resets:
-            _fail(_join(path, "doses"), "an arm needs at least one dose (an empty array is a placebo arm: give amount = 0.0)")
-        arms[name] = Regimen(regimen.doses, regimen.resets + tuple(resets))
+        pacing = a.get("pacing", [])
+        pacing = [pacing] if isinstance(pacing, dict) else _array(pacing, _join(path, "pacing"))
+        trains = [_pacing_entry(p, f"{path}.pacing" + (f"[{j}]" if isinstance(a["pacing"], list) else ""), model)
+                  for j, p in enumerate(pacing)]
+        regimen = Regimen(regimen.doses, regimen.resets + tuple(resets))
+        protocol = None if not (regimen.doses or regimen.resets) else regimen
+        for train in trains:
+            protocol = train if protocol is None else protocol + train
+        arms[name] = protocol
     return arms
 
 
@@ -536,6 +567,8 @@ def parse_trial_toml(data: Mapping[str, Any], base: str | Path = ".") -> dict:
             "independent_arms": _boolean(top.get("independent_arms", DEFAULTS["independent_arms"]), "independent_arms"),
             "max_failure_fraction": _number(top.get("max_failure_fraction", DEFAULTS["max_failure_fraction"]),
                                             "max_failure_fraction", nonnegative=True),
+            "max_steps": _integer(top.get("max_steps", DEFAULTS["max_steps"]), "max_steps", low=1),
+            "dt0": None if "dt0" not in top else _number(top["dt0"], "dt0", positive=True),
         }
         if fields["max_failure_fraction"] > 1:
             _fail("max_failure_fraction", f"{fields['max_failure_fraction']!r} must be in [0, 1]")
