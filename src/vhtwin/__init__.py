@@ -34,6 +34,7 @@ def _use_every_cpu_core() -> None:
 _use_every_cpu_core()
 
 from .analysis import nca
+from .calibration import Twin, calibrate
 from .compose import DirectEffect, link
 from .protocols import Dose, EventSet, Pacing, Regimen, read_events
 from .errors import InputError, ModelError, SolverError, TrialError, VhtwinError
@@ -53,6 +54,6 @@ __all__ = [
     "IOV", "Bernoulli", "BodyMassIndex", "CategoricalCovariate", "CockcroftGault", "CovariateTable", "Covariates",
     "Derived", "DirectEffect", "Dose", "EventSet", "ExponentialCovariate", "Input", "InputError", "LinearCovariate", "LogNormal",
     "Model", "ModelError", "Normal", "Observable", "Omega", "Pacing", "Parameter", "Population", "PowerCovariate", "Regimen",
-    "Residual", "Simulator", "SolverError", "State", "Status", "Trial", "TrialError", "Uniform", "VhtwinError",
-    "default_precision", "link", "list_models", "load_model", "nca", "open_trial", "periodic_steady_state", "read_events", "simulate",
+    "Residual", "Simulator", "SolverError", "State", "Status", "Trial", "TrialError", "Twin", "Uniform", "VhtwinError",
+    "calibrate", "default_precision", "link", "list_models", "load_model", "nca", "open_trial", "periodic_steady_state", "read_events", "simulate",
 ]
