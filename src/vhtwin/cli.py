@@ -145,7 +145,7 @@ def _run(args) -> int:
                    overwrite=args.overwrite, progress=not args.quiet, scheduler=scheduler)
     wall = time.perf_counter() - start
     print(f"\n{trial.n_per_arm * len(trial.arms):,} patients in {wall:.1f} s "
-          f"({trial.n_per_arm * len(trial.arms) / wall:,.0f} patients/s end to end, compilation included)\n")
+          f"({_rate(trial.n_per_arm * len(trial.arms) / wall)} patients/s end to end, compilation included)\n")
     print(summary_table(ds, trial, target=args.target))
     figures = Path(args.figures) if args.figures else Path(args.out).resolve().parent
     for path in write_figures(ds, trial, figures, Path(args.out).stem):
@@ -263,9 +263,13 @@ def _free_columns(ds, trial, variable, unit, target) -> dict:
     return out
 
 
+def _rate(x: float) -> str:
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
 def _triple(values) -> str:
     lo, mid, hi = (float(v) for v in np.asarray(values).ravel()[:3])
-    return f"{mid:.3g} ({lo:.3g}-{hi:.3g})"
+    return f"{mid:.3g} ({lo:.3g} to {hi:.3g})"
 
 
 def _percentiles_at(ds, variable: str, t: float) -> np.ndarray:
@@ -315,7 +319,8 @@ def write_figures(ds, trial, folder: Path, stem: str, fmt: str = "png", observed
 
         times = np.asarray(ds["time"].values, float)
         per_patient = action_potential_per_patient(ds, variable, beat_start=_beat_starts(trial, times))
-        fig = plot.nca_distributions(per_patient, metrics=("apd90", "apd50", "resting_potential"), log=False)
+        fig = plot.nca_distributions(per_patient, metrics=("apd90", "apd50", "resting_potential"), log=False,
+                                     title="Action-potential biomarkers of the last beat, per arm")
         paths.append(folder / f"{stem}_{variable}_action_potential.{fmt}")
     else:
         return paths

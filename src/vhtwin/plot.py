@@ -290,8 +290,9 @@ def nca_distributions(
     *,
     bins: int = 40,
     log: bool | str = "auto",
+    title: str = "NCA metrics per arm",
 ) -> Figure:
-    """The distribution of NCA metrics per arm: per metric one panel with a step histogram (density) per arm and
+    """The distribution of NCA metrics (or any per-patient metrics, e.g. action-potential biomarkers) per arm: per metric one panel with a step histogram (density) per arm and
     a dashed line at each arm's median. Histograms rather than box or violin plots: they stay cheap and readable
     at a million patients and show skew and multiple modes; on a log axis the density is per log10 unit.
 
@@ -307,6 +308,8 @@ def nca_distributions(
         Number of histogram bins (shared by the arms of a panel).
     log : bool or "auto"
         Log-spaced bins and a log axis; ``"auto"`` where all values are positive and span more than a factor 20.
+    title : str
+        The figure's title.
 
     Returns
     -------
@@ -368,7 +371,7 @@ def nca_distributions(
             axis.set_ylabel("density per log10 unit")
         axis.set_title(m)
         axis.legend(loc="best", frameon=False, fontsize="small")
-    fig.suptitle("NCA metrics per arm (dashed: medians)")
+    fig.suptitle(f"{title} (dashed: medians)")
     return fig
 
 
