@@ -32,7 +32,7 @@ class Result(NamedTuple):
     gradient: jax.Array  # (L, k)
     hessian: jax.Array  # (L, k, k)
     converged: jax.Array  # (L,) bool
-    iterations: jax.Array  # (L,) int: accepted or rejected candidates evaluated
+    iterations: jax.Array  # (L,) int: Newton steps tried (accepted or rejected)
 
 
 def derivatives(objective: Callable, x):
@@ -83,15 +83,16 @@ def minimise(objective: Callable, x0, *, max_iter: int = 50, gtol: float = 1e-6,
         Longest step (Euclidean norm, eta units): a few prior SDs, so that one step cannot leave the region where
         the model is trusted.
     """
-    value, g, hessian = derivatives(objective, x0)
-    ok = _finite(value, g, hessian)
-    done = ~ok | _converged(value, g, hessian, gtol, ftol)
-    L = x0.shape[0]
-    state = (0, x0, value, g, hessian, jnp.zeros(L, x0.dtype), done, ok & done, jnp.zeros(L, jnp.int32))
+    # The first iteration evaluates the starting point (a zero step from an infinite objective), so that the
+    # derivatives appear once in the compiled loop.
+    L, k = x0.shape
+    inf = jnp.full((L,), jnp.inf, x0.dtype)
+    state = (0, x0, inf, jnp.zeros_like(x0), jnp.broadcast_to(jnp.eye(k, dtype=x0.dtype), (L, k, k)),
+             jnp.zeros(L, x0.dtype), jnp.zeros(L, bool), jnp.zeros(L, bool), jnp.zeros(L, jnp.int32))
 
     def keep_going(state):
         it, *_, done, _, _ = state
-        return (it < max_iter) & ~jnp.all(done)
+        return (it <= max_iter) & ~jnp.all(done)
 
     def step(state):
         it, x, value, g, hessian, mu, done, conv, count = state
@@ -106,8 +107,9 @@ def minimise(objective: Callable, x0, *, max_iter: int = 50, gtol: float = 1e-6,
 
         x_new = x + p
         value_new, g_new, hessian_new = derivatives(objective, x_new)
+        first = it == 0
         accept = ~done & _finite(value_new, g_new, hessian_new) & (value_new <= value)
-        rho = (value - value_new) / jnp.maximum(predicted, 1e-300)
+        rho = jnp.where(first, 1.0, (value - value_new) / jnp.maximum(predicted, 1e-300))
         floor = 1e-3 * scale
         mu_new = jnp.where(
             accept,
@@ -118,8 +120,8 @@ def minimise(objective: Callable, x0, *, max_iter: int = 50, gtol: float = 1e-6,
         pick = lambda new, old: jnp.where(accept.reshape(accept.shape + (1,) * (new.ndim - 1)), new, old)
         x, value, g, hessian = pick(x_new, x), pick(value_new, value), pick(g_new, g), pick(hessian_new, hessian)
         conv_now = _converged(value, g, hessian, gtol, ftol)
-        stalled = mu_new > 1e12 * scale
-        count = count + (~done).astype(jnp.int32)
+        stalled = (mu_new > 1e12 * scale) | (first & ~accept)  # damping beyond use, or no finite start
+        count = count + (~done & ~first).astype(jnp.int32)
         conv = conv | (~done & conv_now)
         done = done | conv_now | stalled
         return (it + 1, x, value, g, hessian, mu_new, done, conv, count)
