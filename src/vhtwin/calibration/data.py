@@ -58,7 +58,10 @@ def as_frame(data) -> pd.DataFrame:
         return data.reset_index(drop=data.index.name is None or data.index.name not in OPTIONAL).copy()
     if isinstance(data, Mapping):
         try:
-            return pd.DataFrame({k: np.atleast_1d(np.asarray(v)) for k, v in data.items()})
+            columns = {k: v if np.ndim(v) == 0 else np.asarray(v) for k, v in data.items()}  # scalars broadcast
+            if all(np.ndim(v) == 0 for v in columns.values()):
+                columns = {k: [v] for k, v in columns.items()}
+            return pd.DataFrame(columns)
         except ValueError as err:
             raise InputError(f"calibrate data: the columns of the dict must have one length ({err})") from None
     to_frame = getattr(data, "to_dataframe", None)
@@ -78,6 +81,11 @@ def _numeric(df: pd.DataFrame, column: str) -> np.ndarray:
         raise InputError(f"calibrate data column {column!r}: value {bad!r} is not a number") from None
 
 
+def plain(value):
+    """A numpy scalar as the Python value it holds, for messages (``1``, not ``np.int64(1)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _is_number(v) -> bool:
     try:
         float(v)
@@ -89,7 +97,7 @@ def _is_number(v) -> bool:
 def _row(df: pd.DataFrame, where: np.ndarray) -> str:
     """A readable pointer to the first offending row: its position and patient id when there is one."""
     i = int(np.flatnonzero(where)[0])
-    who = f" (id {df['id'].iloc[i]!r})" if "id" in df.columns else ""
+    who = f" (id {plain(df['id'].iloc[i])!r})" if "id" in df.columns else ""
     return f"row {i}{who}"
 
 
@@ -115,14 +123,14 @@ def read(model: Model, data) -> Observations:
     time = _numeric(df, "time")
     if not np.all(np.isfinite(time)):
         raise InputError(
-            f"calibrate data column 'time': {_row(df, ~np.isfinite(time))} has time {time[~np.isfinite(time)][0]!r}; "
+            f"calibrate data column 'time': {_row(df, ~np.isfinite(time))} has time {plain(time[~np.isfinite(time)][0])!r}; "
             "every measurement needs a finite time (drop rows without one)"
         )
     value = _numeric(df, "value")
     lloq = _numeric(df, "lloq") if "lloq" in df.columns else np.full(len(df), np.nan)
     bad = ~np.isnan(lloq) & ~(np.isfinite(lloq) & (lloq >= 0))
     if bad.any():
-        raise InputError(f"calibrate data column 'lloq': {_row(df, bad)} has lloq {lloq[bad][0]!r}; it must be a "
+        raise InputError(f"calibrate data column 'lloq': {_row(df, bad)} has lloq {plain(lloq[bad][0])!r}; it must be a "
                          "finite number >= 0, or empty (NaN) where there is no limit")
     no_value = np.isnan(value)
     if (no_value & np.isnan(lloq)).any():
@@ -131,7 +139,7 @@ def read(model: Model, data) -> Observations:
             "the measured value, or the lloq of a sample below the limit of quantification (or drop the row)"
         )
     if np.isinf(value).any():
-        raise InputError(f"calibrate data column 'value': {_row(df, np.isinf(value))} has value {value[np.isinf(value)][0]!r}; it must be finite")
+        raise InputError(f"calibrate data column 'value': {_row(df, np.isinf(value))} has value {plain(value[np.isinf(value)][0])!r}; it must be finite")
     negative = value < 0
     if negative.any():
         raise InputError(
@@ -164,7 +172,7 @@ def read(model: Model, data) -> Observations:
     for pid in ids:
         rows = ids_raw == pid
         if censored[rows].all():
-            label = f"patient id {pid!r}" if has_id else "the patient"
+            label = f"patient id {plain(pid)!r}" if has_id else "the patient"
             raise InputError(
                 f"calibrate data: every one of the {int(rows.sum())} measurements of {label} is below the limit of "
                 "quantification (value < lloq); with no quantified value the twin would be the population prior "

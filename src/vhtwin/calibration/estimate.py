@@ -124,7 +124,7 @@ def calibrate(
     if failed.any():
         warnings.warn(
             f"calibrate: the MAP search did not converge for {int(failed.sum())} of {obs.n_patients} patient(s) "
-            f"(ids {list(obs.ids[failed][:10])}); their twins hold the best point found -- see twin.converged, "
+            f"(ids {[_data.plain(i) for i in obs.ids[failed][:10]]}); their twins hold the best point found -- see twin.converged, "
             "twin.gradient_norm, and try max_iter or a different residual model",
             stacklevel=2,
         )

@@ -18,6 +18,7 @@ import pandas as pd
 from ..errors import InputError
 from ..model import Model
 from ..population import Population, Residual
+from .data import plain
 
 
 @dataclass(frozen=True)
@@ -161,10 +162,10 @@ def patient_covariates(covariates, ids: np.ndarray, has_id: bool) -> dict:
         if "id" in table.columns:
             table = table.set_index("id")
         if table.index.has_duplicates:
-            raise InputError(f"calibrate covariates: id {table.index[table.index.duplicated()][0]!r} has more than one row")
+            raise InputError(f"calibrate covariates: id {plain(table.index[table.index.duplicated()][0])!r} has more than one row")
         absent = [i for i in ids if i not in table.index]
         if absent and has_id:
-            raise InputError(f"calibrate covariates: no row for patient id {absent[0]!r} (the table's ids: {list(table.index)[:10]})")
+            raise InputError(f"calibrate covariates: no row for patient id {plain(absent[0])!r} (the table's ids: {[plain(i) for i in table.index[:10]]})")
         if absent:  # data without ids: a one-row table describes the one patient
             if len(table) != 1:
                 raise InputError("calibrate covariates: the data have no id column, so the covariate table must have one row")

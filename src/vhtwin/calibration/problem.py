@@ -19,6 +19,7 @@ from ..protocols import Regimen
 from ..protocols.dosing import Dose
 from ..simulate import Simulator
 from . import data as _data, objective as _objective
+from .data import plain
 from .prior import Prior
 
 
@@ -54,7 +55,7 @@ def per_patient_protocols(protocol, ids: np.ndarray, has_id: bool) -> tuple:
     if isinstance(protocol, Mapping):
         absent = [i for i in ids if i not in protocol]
         if absent:
-            raise InputError(f"calibrate protocol: no protocol for patient id {absent[0]!r} (the dict has ids {list(protocol)[:10]})")
+            raise InputError(f"calibrate protocol: no protocol for patient id {plain(absent[0])!r} (the dict has ids {[plain(i) for i in list(protocol)[:10]]})")
         return tuple(protocol[i] for i in ids)
     if isinstance(protocol, (list, tuple)):
         if len(protocol) != B:
@@ -97,7 +98,7 @@ def check_protocols(obs: _data.Observations, protocols) -> None:
         first = min(d.time for d in reg.doses)
         t = obs.time[b][obs.mask[b]]
         if t.min() < first:
-            who = f"patient id {obs.ids[b]!r}" if obs.has_id else "the patient"
+            who = f"patient id {plain(obs.ids[b])!r}" if obs.has_id else "the patient"
             raise InputError(
                 f"calibrate data: {who} has a measurement at time {t.min():g}, before the first dose at {first:g}; "
                 "measurements must be at or after the first dose (a pre-dose sample at the dose time is allowed), or "

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from ..errors import InputError
 from ..simulate import simulate
 from . import fit as _fit
+from .data import plain
 from .problem import Problem, lane_protocol, per_patient_protocols
 
 
@@ -176,7 +177,7 @@ class Twin:
         if np.isnan(self._cov).any():
             bad = self.ids[np.isnan(self._cov).any(axis=(1, 2))]
             raise InputError(f"the Laplace covariance is undefined (Hessian not positive definite) for patient(s) "
-                             f"{list(bad)}; check twin.converged")
+                             f"{[plain(i) for i in bad]}; check twin.converged")
         z = np.random.default_rng(seed).standard_normal((self._eta.shape[0], n, self._eta.shape[1]))
         root = np.linalg.cholesky(self._cov + 1e-300 * np.eye(self._cov.shape[-1]))
         return self._eta[:, None, :] + np.einsum("bij,bnj->bni", root, z)
@@ -318,8 +319,7 @@ class Twin:
                 for j, name in enumerate(names)
             )
             flag = "" if self._converged[b] else " NOT CONVERGED"
-            pid = self.ids[b].item() if isinstance(self.ids[b], np.generic) else self.ids[b]
-            rows.append(f"  id {pid!r}: {values}; OBJ {self._objective[b]:.4f}{flag}")
+            rows.append(f"  id {plain(self.ids[b])!r}: {values}; OBJ {self._objective[b]:.4f}{flag}")
         if n > 5:
             rows.append(f"  ... {n - 5} more")
         return "\n".join([head, *rows])
