@@ -48,7 +48,7 @@ from .population import (
 from .simulate import Simulator, default_precision, simulate
 from .solvers import Status
 from .trial import Trial, open_trial
-from . import analysis, pde  # subpackages reachable as vh.analysis, vh.pde
+from . import analysis, pde, physiology  # subpackages reachable as vh.analysis, vh.pde, vh.physiology
 
 __all__ = [
     "IOV", "Bernoulli", "BodyMassIndex", "CategoricalCovariate", "CockcroftGault", "CovariateTable", "Covariates",

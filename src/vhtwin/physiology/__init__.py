@@ -1,0 +1,23 @@
+"""Adult physiology for whole-body PBPK: the ICRP 2002 reference individuals, individuals scaled from them, virtual
+populations, and tissue composition for partition coefficients.
+
+- :func:`individual` -- organ volumes, blood flows, cardiac output, haematocrit, body surface area and tissue
+  composition for adults of given age, sex, weight and height;
+- :func:`population` -- a virtual population drawn per ``(seed, patient index)``;
+- :func:`reference` -- the reference male or female as model compartments; :func:`composition` -- tissue composition;
+- :data:`ORGANS`, :data:`PORTAL_ORGANS`, :data:`SYSTEMIC_ORGANS`, :data:`TISSUES`, :data:`COMPOSITION_KEYS`.
+
+The numbers and their sources (ICRP Publication 89 tables, Poulin & Theil 2002, Rodgers & Rowland 2005/2006) are in
+``data/icrp2002_adult.toml``, each marked confirmed, derived or unconfirmed.
+"""
+
+from .composition import COMPOSITION_KEYS, TISSUES, composition
+from .individual import individual
+from .population import population
+from .reference import ORGANS, PORTAL_ORGANS, SYSTEMIC_ORGANS, Reference, data, reference
+from .scaling import ADULT_AGE_RANGE
+
+__all__ = [
+    "ADULT_AGE_RANGE", "COMPOSITION_KEYS", "ORGANS", "PORTAL_ORGANS", "SYSTEMIC_ORGANS", "TISSUES", "Reference",
+    "composition", "data", "individual", "population", "reference",
+]
