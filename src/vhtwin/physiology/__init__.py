@@ -8,7 +8,7 @@ populations, and tissue composition for partition coefficients.
 - :data:`ORGANS`, :data:`PORTAL_ORGANS`, :data:`SYSTEMIC_ORGANS`, :data:`TISSUES`, :data:`COMPOSITION_KEYS`.
 
 The numbers and their sources (ICRP Publication 89 tables, Poulin & Theil 2002, Rodgers & Rowland 2005/2006) are in
-``data/icrp2002_adult.toml``, each marked confirmed, derived or unconfirmed.
+``icrp2002_adult.toml``, each marked confirmed, derived or unconfirmed.
 """
 
 from .composition import COMPOSITION_KEYS, TISSUES, composition

@@ -1,4 +1,4 @@
-"""The ICRP 2002 adult reference male and female, read from ``data/icrp2002_adult.toml``.
+"""The ICRP 2002 adult reference male and female, read from ``icrp2002_adult.toml``.
 
 The data file holds the published numbers with their sources (ICRP Publication 89 tables, Poulin & Theil 2002,
 Rodgers & Rowland 2005/2006) and says for each whether it was checked against its source. This module turns them
@@ -46,7 +46,7 @@ SEXES: tuple[str, ...] = ("male", "female")
 @functools.lru_cache(maxsize=1)
 def data() -> Mapping:
     """The data file as a (read-only view of a) nested dict; every number carries its source there."""
-    text = resources.files(__package__).joinpath("data", "icrp2002_adult.toml").read_text(encoding="utf-8")
+    text = resources.files(__package__).joinpath("icrp2002_adult.toml").read_text(encoding="utf-8")
     return MappingProxyType(tomllib.loads(text))
 
 
