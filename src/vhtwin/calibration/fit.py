@@ -60,7 +60,7 @@ def _converged(value, g, hessian, gtol, ftol):
     gv = jnp.einsum("lki,lk->li", v, g)
     decrement = jnp.sum(gv**2 / jnp.where(positive[:, None], w, 1.0), axis=1)
     small = (jnp.max(jnp.abs(g), axis=1) < gtol) | (decrement < ftol * (1.0 + jnp.abs(value)))
-    return positive & small
+    return positive & small & jnp.isfinite(value)
 
 
 def minimise(objective: Callable, x0, *, max_iter: int = 50, gtol: float = 1e-6, ftol: float = 1e-13,
