@@ -46,7 +46,8 @@ def test_distributions_match_the_cited_values(young):
     female = young.sex.values == 1
     _within(female.mean(), 0.5, math.sqrt(0.25 / N))
     _within(float(young.age.mean()), 27.5, 15 / math.sqrt(12) / math.sqrt(N))
-    for is_female, mean, sd, bmi in ((False, 176.0, 7.5, 73 / 1.76**2), (True, 163.0, 7.0, 60 / 1.63**2)):
+    # height: ICRP 89 reference mean, SD 2.85 in (men) and 2.58 in (women) from NCHS Vital Health Stat 11(8)
+    for is_female, mean, sd, bmi in ((False, 176.0, 2.85 * 2.54, 73 / 1.76**2), (True, 163.0, 2.58 * 2.54, 60 / 1.63**2)):
         h = young.height.values[female == is_female]
         m = h.size
         _within(h.mean(), mean, sd / math.sqrt(m))

@@ -94,4 +94,4 @@ def test_every_data_entry_states_its_source_and_status():
     for section in (d["anthropometry"], d["organ_mass"], d["cardiac_output"], d["blood_flow_percent"]):
         assert section["source"] in sources
     assert d["cardiac_output"]["age_slope"]["status"] == "unconfirmed"  # flagged, not hidden
-    assert d["population"]["height"]["sd"]["status"] == "unconfirmed"
+    assert d["population"]["height"]["loss_rate"]["status"] == "unconfirmed"
