@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 import vhtwin as vh
-from vhtwin.physiology import ORGANS, SYSTEMIC_ORGANS
+from vhtwin.physiology import SYSTEMIC_ORGANS
 
 N = 2000
 
