@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -44,7 +45,8 @@ class Problem:
     def lanes(self, repeat: int = 1) -> "Lanes":
         """The objective over ``n_patients * repeat`` lanes (patient-major: lane ``i * repeat + r``), cached."""
         if repeat not in self._cache:
-            self._cache[repeat] = Lanes.build(self, repeat)
+            with jax.enable_x64(True):  # the constants the objective reads stay float64
+                self._cache[repeat] = Lanes.build(self, repeat)
         return self._cache[repeat]
 
 

@@ -319,7 +319,8 @@ class Twin:
                 for j, name in enumerate(names)
             )
             flag = "" if self._converged[b] else " NOT CONVERGED"
-            rows.append(f"  id {plain(self.ids[b])!r}: {values}; OBJ {self._objective[b]:.4f}{flag}")
+            label = f"id {plain(self.ids[b])!r}: " if self._batched else ""
+            rows.append(f"  {label}{values}; OBJ {self._objective[b]:.4f}{flag}")
         if n > 5:
             rows.append(f"  ... {n - 5} more")
         return "\n".join([head, *rows])
