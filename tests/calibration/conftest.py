@@ -26,3 +26,22 @@ def bateman(t, dose, ka, CL, V):
     t = np.asarray(t, float)
     k = CL / V
     return np.where(t > 0, dose * ka / (V * (ka - k)) * (np.exp(-k * t) - np.exp(-ka * t)), 0.0)
+
+
+DOSE = 320.0  # mg oral at t = 0
+RICH = np.array([0.5, 1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 24.0])  # h
+SPARSE = np.array([1.0])
+TRUE = {"ka": 1.2, "CL": 3.4, "V": 28.0}
+
+
+@pytest.fixture(scope="session")
+def twins(oral, theoph_prior):
+    """Patient "sparse" (1 sample) and patient "rich" (8 samples) with the same true parameters, one call."""
+    rng = np.random.default_rng(3)
+    rows = {"id": [], "time": [], "value": []}
+    for pid, times in (("sparse", SPARSE), ("rich", RICH)):
+        values = bateman(times, DOSE, **TRUE) + rng.normal(0.0, 0.3, times.size)
+        rows["id"] += [pid] * times.size
+        rows["time"] += list(times)
+        rows["value"] += list(np.maximum(values, 0.0))
+    return vh.calibrate(oral, rows, prior=theoph_prior, protocol=vh.Regimen.bolus(DOSE, into="depot"))

@@ -1,30 +1,13 @@
-"""Forecasts from the Laplace posterior, and importance resampling from it."""
+"""Forecasts from the Laplace posterior, and importance resampling from it (patients "sparse" and "rich", see
+conftest)."""
 
 import numpy as np
 import pytest
 
 import vhtwin as vh
 
-from .conftest import bateman
-
 DOSE = 320.0
-RICH = np.array([0.5, 1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 24.0])
-SPARSE = np.array([1.0])
-TRUE = {"ka": 1.2, "CL": 3.4, "V": 28.0}
 FORECAST = np.linspace(0.0, 36.0, 37)
-
-
-@pytest.fixture(scope="module")
-def twins(oral, theoph_prior):
-    """Patient "sparse" (1 sample) and patient "rich" (8 samples) with the same true parameters."""
-    rng = np.random.default_rng(3)
-    rows = {"id": [], "time": [], "value": []}
-    for pid, times in (("sparse", SPARSE), ("rich", RICH)):
-        values = bateman(times, DOSE, **TRUE) + rng.normal(0.0, 0.3, times.size)
-        rows["id"] += [pid] * times.size
-        rows["time"] += list(times)
-        rows["value"] += list(np.maximum(values, 0.0))
-    return vh.calibrate(oral, rows, prior=theoph_prior, protocol=vh.Regimen.bolus(DOSE, into="depot"))
 
 
 def test_interval_contains_the_median(twins):

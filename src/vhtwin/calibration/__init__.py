@@ -6,10 +6,12 @@ uncertainty, forecasts and posterior samples.
 - :mod:`.objective` is the negative log posterior, with Beal's M3 likelihood for BLQ samples;
 - :mod:`.problem` ties them to a batched, differentiable solve over lanes;
 - :mod:`.fit` is the batched Newton trust-region minimiser;
-- :mod:`.twin` holds the result (:class:`Twin`); :mod:`.estimate` is :func:`calibrate`.
+- :mod:`.twin` holds the result (:class:`Twin`); :mod:`.estimate` is :func:`calibrate`;
+- :mod:`.dosing` selects a dose for a twin (:class:`DoseTarget`, :meth:`Twin.optimise_dose`).
 """
 
+from .dosing import DoseTarget
 from .estimate import calibrate
 from .twin import Twin
 
-__all__ = ["Twin", "calibrate"]
+__all__ = ["DoseTarget", "Twin", "calibrate"]

@@ -258,6 +258,47 @@ class Twin:
         z = rng.standard_normal(f.shape)
         return f * np.exp(r.exponential * z) if r.exponential is not None else f + r.sd(f) * z
 
+    # -- dose selection --------------------------------------------------------------------------------------------
+    def optimise_dose(self, regimen, target, *, bounds, quantile=None, n_samples: int = 200, seed: int = 0,
+                      n_grid: int = 24, level: float = 0.9) -> xr.Dataset:
+        """The amount of a candidate regimen that brings an exposure metric to a target, per patient.
+
+        Parameters
+        ----------
+        regimen : callable
+            ``amount -> Regimen``: the whole regimen (past doses included) as a function of the amount to choose.
+            ``amount`` is an array with one value per simulated lane, so build the regimen with it as is, e.g.
+            ``lambda amount: vh.Regimen.repeated(amount, interval=12.0, count=14, into="depot")``.
+        target : DoseTarget or dict
+            The metric, its target value and window (:class:`vhtwin.calibration.DoseTarget`; a dict gives its
+            fields).
+        bounds : (float, float)
+            Lowest and highest amounts to consider (the target state's unit).
+        quantile : float, optional
+            ``None``: the MAP prediction hits the target. A probability ``q``: the ``q`` quantile of the metric over
+            the Laplace posterior hits it -- ``quantile=0.1`` with a trough target keeps the trough above the target
+            in 90 % of the posterior.
+        n_samples, seed : int
+            Posterior draws (with ``quantile``) and their seed.
+        n_grid : int
+            Candidate amounts per search pass (two passes).
+        level : float
+            Central probability of the interval reported for the metric at the chosen amount.
+
+        Returns
+        -------
+        xarray.Dataset
+            ``amount`` (NaN where the target is out of reach within ``bounds``), ``reached``, ``<metric>_map`` (the
+            metric at the MAP at that amount) and, with ``quantile``, the metric's posterior ``_median``,
+            ``_lower``, ``_upper`` and ``_quantile``; per patient for a batch. Attributes describe the target.
+        """
+        from .dosing import DoseTarget, optimise
+
+        if isinstance(target, dict):
+            target = DoseTarget(**target)
+        return optimise(self, regimen, target, bounds=bounds, quantile=quantile, n_samples=n_samples, seed=seed,
+                        n_grid=n_grid, level=level)
+
     # -- posterior samples -----------------------------------------------------------------------------------------
     def sample_posterior(self, n: int = 1000, seed: int = 0, n_proposals: int | None = None) -> xr.Dataset:
         """Posterior samples of the etas by importance resampling from the Laplace approximation.
