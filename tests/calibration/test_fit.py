@@ -45,3 +45,22 @@ def test_iteration_cap_is_reported():
     assert not np.asarray(result.converged).any()
     assert list(np.asarray(result.iterations)) == [5, 5]
     np.testing.assert_allclose(np.asarray(result.x), 10.0)  # five capped steps of 2 towards the minimum
+
+
+def test_convergence_at_the_objective_resolution():
+    """An objective known only to ~1e-9 with smooth derivatives -- as an ODE solve at a loose tolerance gives it
+    (its step sequence, frozen for the derivatives, changes from point to point): the search stops at the minimum
+    once a rejected step promised less than that resolution -- converged with ``noise``, not without."""
+
+    def rough(x):
+        smooth = jnp.sum(jnp.cosh(x - 0.3), axis=1)
+        jitter = jax.lax.stop_gradient(jnp.sin(1e7 * x[:, 0]) ** 2)  # 0..1, changing on a 1e-7 scale
+        return smooth + 1e-9 * jitter
+
+    with jax.enable_x64(True):
+        x0 = jnp.zeros((1, 1))
+        # gradient and decrement tests off: only the resolution can end the search
+        strict = jax.jit(lambda x: fit.minimise(rough, x, gtol=0.0, ftol=0.0))(x0)
+        tolerant = jax.jit(lambda x: fit.minimise(rough, x, gtol=0.0, ftol=0.0, noise=1e-8))(x0)
+    assert bool(tolerant.converged[0]) and not bool(strict.converged[0])
+    assert abs(float(tolerant.x[0, 0]) - 0.3) < 1e-4 and int(tolerant.iterations[0]) < 20

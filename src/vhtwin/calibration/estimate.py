@@ -117,7 +117,10 @@ def calibrate(
     with jax.enable_x64(True):
         lanes = problem.lanes(1)
         eta0 = jnp.zeros((obs.n_patients, len(pri.eta_names)), jnp.float64)
-        run = jax.jit(lambda x: _fit.minimise(lanes.objective, x, max_iter=int(max_iter), gtol=float(gtol)))
+        # An exact solve resolves the objective to rounding; an ODE solve to about its relative tolerance.
+        noise = 1e-12 if lanes.sim.problem.method.name == "exact" else max(1e-12, 10.0 * float(rtol))
+        run = jax.jit(lambda x: _fit.minimise(lanes.objective, x, max_iter=int(max_iter), gtol=float(gtol),
+                                              noise=noise))
         result = jax.device_get(run(eta0))
     twin = Twin(problem, result)
     failed = ~np.asarray(result.converged)

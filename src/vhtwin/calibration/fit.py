@@ -10,8 +10,9 @@ The step is a Levenberg--Marquardt-damped Newton step on the Hessian's absolute 
 a descent direction even where the Hessian is indefinite (far from the optimum, or with BLQ data), Newton's step
 near it. ``mu`` grows after a rejected or poor step and shrinks after a good one (the ratio of actual to predicted
 decrease, as in a trust-region method), and the step length is capped. A lane stops when it has converged -- the
-Hessian is positive definite and either the gradient is below ``gtol`` or the Newton decrement ``g^T H^-1 g`` is
-at the rounding level of the objective -- or when it stalls (damping beyond any use); the loop stops when every
+Hessian is positive definite and either the gradient is below ``gtol``, or the Newton decrement ``g^T H^-1 g`` is
+at the rounding level of the objective, or a step promising less than the objective's resolution (``noise``, the
+solver's tolerance) was rejected -- or when it stalls (damping beyond any use); the loop stops when every
 lane has stopped or after ``max_iter`` iterations. Failure is a value: a lane that did not converge keeps its best
 point and reports ``converged = False``.
 """
@@ -64,7 +65,7 @@ def _converged(value, g, hessian, gtol, ftol):
 
 
 def minimise(objective: Callable, x0, *, max_iter: int = 50, gtol: float = 1e-6, ftol: float = 1e-13,
-             max_step: float = 2.0) -> Result:
+             max_step: float = 2.0, noise: float = 0.0) -> Result:
     """Minimise each lane of ``objective`` from ``x0`` (L, k); jit-compatible (call it inside ``jax.jit``).
 
     Parameters
@@ -82,6 +83,10 @@ def minimise(objective: Callable, x0, *, max_iter: int = 50, gtol: float = 1e-6,
     max_step : float
         Longest step (Euclidean norm, eta units): a few prior SDs, so that one step cannot leave the region where
         the model is trusted.
+    noise : float
+        Relative resolution of the objective (an ODE solve at tolerance ``rtol`` resolves it to about that): a
+        lane whose step is rejected although it promised a decrease below ``noise * (1 + |objective|)``, at a
+        positive definite Hessian, has converged as far as the objective can tell.
     """
     # The first iteration evaluates the starting point (a zero step from an infinite objective), so that the
     # derivatives appear once in the compiled loop.
@@ -120,6 +125,8 @@ def minimise(objective: Callable, x0, *, max_iter: int = 50, gtol: float = 1e-6,
         pick = lambda new, old: jnp.where(accept.reshape(accept.shape + (1,) * (new.ndim - 1)), new, old)
         x, value, g, hessian = pick(x_new, x), pick(value_new, value), pick(g_new, g), pick(hessian_new, hessian)
         conv_now = _converged(value, g, hessian, gtol, ftol)
+        resolved = ~first & ~done & ~accept & (w[:, 0] > 0) & (predicted <= noise * (1.0 + jnp.abs(value)))
+        conv_now = conv_now | resolved
         stalled = (mu_new > 1e12 * scale) | (first & ~accept)  # damping beyond use, or no finite start
         count = count + (~done & ~first).astype(jnp.int32)
         conv = conv | (~done & conv_now)
