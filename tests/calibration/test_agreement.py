@@ -27,7 +27,8 @@ def numpy_objective(eta):
     return nll + 0.5 * eta @ np.linalg.solve(omega, eta)
 
 
-@pytest.mark.parametrize("solver", ["auto", "tsit5"])  # the exact linear path, and the ODE path with sensitivities
+# the exact linear path, and the ODE path with forward sensitivities (a longer compile)
+@pytest.mark.parametrize("solver", ["auto", pytest.param("tsit5", marks=pytest.mark.slow)])
 def test_map_matches_scipy_on_the_closed_form(oral, solver):
     prior = vh.Population(oral, typical=TYPICAL, omega=OMEGA, residual=vh.Residual(additive=ADD, proportional=PROP))
     twin = vh.calibrate(oral, {"time": TIMES, "value": VALUES}, prior=prior,

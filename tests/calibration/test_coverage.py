@@ -7,6 +7,8 @@ import pytest
 
 import vhtwin as vh
 
+pytestmark = pytest.mark.slow  # one long compile and solve shared by the module's tests
+
 N_PATIENTS = 200
 TIMES = np.array([0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 24.0])  # h
 DOSE = 320.0  # mg oral

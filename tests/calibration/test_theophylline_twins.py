@@ -10,6 +10,8 @@ import pytest
 
 import vhtwin as vh
 
+pytestmark = pytest.mark.slow  # one long compile and solve shared by the module's tests
+
 DATA = Path(__file__).resolve().parents[1] / "data" / "theoph.csv"
 
 
