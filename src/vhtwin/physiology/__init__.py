@@ -5,6 +5,8 @@ populations, and tissue composition for partition coefficients.
   composition for adults of given age, sex, weight and height;
 - :func:`population` -- a virtual population drawn per ``(seed, patient index)``;
 - :func:`reference` -- the reference male or female as model compartments; :func:`composition` -- tissue composition;
+- :func:`partition_coefficients` -- tissue:plasma partition coefficients (Rodgers & Rowland, Poulin & Theil,
+  Berezhkovskiy) from a drug's physicochemistry and the tissue composition;
 - :data:`ORGANS`, :data:`PORTAL_ORGANS`, :data:`SYSTEMIC_ORGANS`, :data:`TISSUES`, :data:`COMPOSITION_KEYS`.
 
 The numbers and their sources (ICRP Publication 89 tables, Poulin & Theil 2002, Rodgers & Rowland 2005/2006) are in
@@ -13,11 +15,12 @@ The numbers and their sources (ICRP Publication 89 tables, Poulin & Theil 2002, 
 
 from .composition import COMPOSITION_KEYS, TISSUES, composition
 from .individual import individual
+from .partition import partition_coefficients
 from .population import population
 from .reference import ORGANS, PORTAL_ORGANS, SYSTEMIC_ORGANS, Reference, data, reference
 from .scaling import ADULT_AGE_RANGE
 
 __all__ = [
     "ADULT_AGE_RANGE", "COMPOSITION_KEYS", "ORGANS", "PORTAL_ORGANS", "SYSTEMIC_ORGANS", "TISSUES", "Reference",
-    "composition", "data", "individual", "population", "reference",
+    "composition", "data", "individual", "partition_coefficients", "population", "reference",
 ]
