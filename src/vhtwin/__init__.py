@@ -34,7 +34,7 @@ def _use_every_cpu_core() -> None:
 _use_every_cpu_core()
 
 from .analysis import nca
-from .calibration import Twin, calibrate
+from .calibration import Twin, calibrate, calibrate_circulation
 from .compose import DirectEffect, link
 from .protocols import Dose, EventSet, Pacing, Regimen, read_events
 from .errors import InputError, ModelError, SolverError, TrialError, VhtwinError
@@ -48,12 +48,12 @@ from .population import (
 from .simulate import Simulator, default_precision, simulate
 from .solvers import Status
 from .trial import Trial, open_trial
-from . import analysis, pde, physiology  # subpackages reachable as vh.analysis, vh.pde, vh.physiology
+from . import analysis, calibration, pde, physiology  # subpackages reachable as vh.analysis, vh.calibration, ...
 
 __all__ = [
     "IOV", "Bernoulli", "BodyMassIndex", "CategoricalCovariate", "CockcroftGault", "CovariateTable", "Covariates",
     "Derived", "DirectEffect", "Dose", "EventSet", "ExponentialCovariate", "Input", "InputError", "LinearCovariate", "LogNormal",
     "Model", "ModelError", "Normal", "Observable", "Omega", "Pacing", "Parameter", "Population", "PowerCovariate", "Regimen",
     "Residual", "Simulator", "SolverError", "State", "Status", "Trial", "TrialError", "Twin", "Uniform", "VhtwinError",
-    "calibrate", "default_precision", "link", "list_models", "load_model", "nca", "open_trial", "periodic_steady_state", "read_events", "simulate",
+    "calibrate", "calibrate_circulation", "default_precision", "link", "list_models", "load_model", "nca", "open_trial", "periodic_steady_state", "read_events", "simulate",
 ]

@@ -1,133 +1,24 @@
-"""The ``vhtwin`` command.
-
-    vhtwin run [SPEC.toml] [--out STORE] [--resume | --overwrite] [--batch-size N]
-               [--executor local|dask] [--scheduler ADDRESS] [--n-per-arm N] [--target C] [--figures DIR]
-                                          run an in-silico trial (default spec: two arms, 10,000 patients),
-                                          print a summary table per arm and write the figures
-    vhtwin info STORE                     a trial store's spec, progress, failures and provenance (or any store)
-    vhtwin plot STORE [--out DIR]         percentile bands per arm and NCA distributions (PNG or SVG)
-    vhtwin models [--describe NAME]       list the library models, or describe one
-
-Errors that vhtwin raises on purpose (bad input, unknown names, a store of another spec) print
-``vhtwin: error: <message>`` to stderr and exit with status 2, without a traceback; a trial stopped by its failure
-threshold exits with status 3; a file-system error with status 1. ``python -m vhtwin`` is the same command.
-"""
+"""``vhtwin run``, ``vhtwin info`` and ``vhtwin plot``: in-silico trials from a TOML spec, and the summaries and
+figures of a trial store (PK summaries for dosed arms, action-potential biomarkers for paced cell cohorts)."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from importlib.resources import files
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from .errors import InputError, TrialError, VhtwinError
+from ..errors import InputError
 
 #: The spec ``vhtwin run`` uses when none is given (shipped inside the package).
 DEFAULT_SPEC = "default_trial.toml"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``vhtwin`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except TrialError as err:
-        print(f"vhtwin: trial stopped: {err}", file=sys.stderr)
-        return 3
-    except VhtwinError as err:
-        print(f"vhtwin: error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"vhtwin: error: {err}", file=sys.stderr)
-        return 1
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vhtwin", description="Virtual human twin simulation engine.")
-    parser.add_argument("--version", action="version", version=f"vhtwin {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser(
-        "run", help="run an in-silico trial from a TOML spec (default: the built-in two-arm trial)",
-        description=(
-            "Run an in-silico trial into a Zarr store, print a summary table per arm (failures, Cmax, trough, AUC, "
-            "target attainment) and write the figures. Without SPEC: the built-in default trial (two oral regimens, "
-            "5,000 virtual patients per arm, two-compartment model). The TOML format: examples/README.md."
-        ),
-    )
-    p.add_argument("spec", metavar="SPEC", nargs="?", help="trial spec (TOML); default: the built-in trial")
-    p.add_argument("--out", metavar="STORE", default="out/trial.zarr", help="the Zarr store (default: out/trial.zarr)")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--resume", action="store_true", help="finish an interrupted run of the same spec")
-    group.add_argument("--overwrite", action="store_true", help="replace an existing store")
-    p.add_argument("--batch-size", type=_positive_int, default=1000, help="patients per batch (default: 1000)")
-    p.add_argument("--executor", choices=("local", "dask"), default="local", help="where batches run (default: local)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (default: start a local cluster)")
-    p.add_argument("--n-per-arm", type=_positive_int, help="override the spec's number of patients per arm")
-    p.add_argument("--target", type=float, metavar="C",
-                   help="report the fraction of patients whose last-time value (the trough) is >= C")
-    p.add_argument("--figures", metavar="DIR", help="folder for the figures (default: beside the store)")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
-    p.set_defaults(run=_run)
-
-    p = sub.add_parser("info", help="summarise a store: spec, progress, failures, provenance",
-                       description="Print a store's spec, progress, failures per arm and provenance.")
-    p.add_argument("store", metavar="STORE", help="path of a .zarr store")
-    p.set_defaults(run=_info)
-
-    p = sub.add_parser("plot", help="percentile bands per arm and NCA distributions of a trial store",
-                       description="Write the percentile bands of one output per arm (a VPC-style figure, with "
-                                   "observed data overlaid when given) and the NCA distributions per arm.")
-    p.add_argument("store", metavar="STORE", help="a trial store")
-    p.add_argument("--out", metavar="DIR", help="folder for the figures (default: beside the store)")
-    p.add_argument("--variable", help="the output to plot (default: the first output of the spec)")
-    p.add_argument("--format", choices=("png", "svg"), default="png", help="figure format (default: png)")
-    p.add_argument("--observed", metavar="CSV", help="observed data to overlay: columns time and the variable (and id)")
-    p.add_argument("--log", action="store_true", help="logarithmic concentration axis")
-    p.set_defaults(run=_plot)
-
-    p = sub.add_parser("models", help="list the library models", description="List the library models.")
-    p.add_argument("--describe", metavar="NAME", help="print the states, parameters and observables of one model")
-    p.set_defaults(run=_models)
-    return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
-    return value
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
-
-
-# -- commands ----------------------------------------------------------------------------------------------------------
-def _models(args) -> int:
-    from .library import list_models, load_model
-
-    if args.describe:
-        print(load_model(args.describe).describe())
-    else:
-        print("\n".join(list_models()))
-    return 0
-
-
 def _run(args) -> int:
-    from .trial import Trial
-    from .trial.toml_spec import load_trial_toml
+    from ..trial import Trial
+    from ..trial.toml_spec import load_trial_toml
 
     spec = Path(args.spec) if args.spec else files("vhtwin.trial") / DEFAULT_SPEC
     if args.spec and not Path(args.spec).is_file():
@@ -155,7 +46,7 @@ def _run(args) -> int:
 
 def _kind(trial) -> str:
     """``"paced"`` when an arm paces (a cell cohort), ``"dosed"`` when an arm doses, else ``"free"``."""
-    from .trial.spec_codec import protocol_parts
+    from ..trial.spec_codec import protocol_parts
 
     parts = [protocol_parts(p) for p in trial.arms.values()]
     if any(pacings for _, pacings in parts):
@@ -166,7 +57,7 @@ def _kind(trial) -> str:
 
 
 def _beat_starts(trial, times) -> dict:
-    from .analysis.cell_summary import last_stimulus
+    from ..analysis.cell_summary import last_stimulus
 
     starts = {}
     for name, protocol in trial.arms.items():
@@ -188,7 +79,7 @@ def summary_table(ds, trial, *, target: float | None = None) -> str:
     """
     import pandas as pd
 
-    from .analysis import failure_counts
+    from ..analysis import failure_counts
 
     kind = _kind(trial)
     if target is not None and kind != "dosed":
@@ -215,7 +106,7 @@ def summary_table(ds, trial, *, target: float | None = None) -> str:
 
 
 def _dosed_columns(ds, trial, variable, unit, target) -> dict:
-    from .analysis import nca_summary, target_attainment
+    from ..analysis import nca_summary, target_attainment
 
     last = float(ds["time"].values[-1])
     doses = {name: _total_dose(reg, last) for name, reg in trial.arms.items()}
@@ -234,7 +125,7 @@ def _dosed_columns(ds, trial, variable, unit, target) -> dict:
 
 
 def _paced_columns(ds, trial, variable, unit, target) -> dict:
-    from .analysis import action_potential_per_patient, action_potential_summary
+    from ..analysis import action_potential_per_patient, action_potential_summary
 
     times = np.asarray(ds["time"].values, float)
     per_patient = action_potential_per_patient(ds, variable, beat_start=_beat_starts(trial, times))
@@ -250,7 +141,7 @@ def _paced_columns(ds, trial, variable, unit, target) -> dict:
 
 
 def _free_columns(ds, trial, variable, unit, target) -> dict:
-    from .analysis.summary import _successful
+    from ..analysis.summary import _successful
 
     arms = range(len(trial.arm_names))
     out = {}
@@ -273,14 +164,14 @@ def _triple(values) -> str:
 
 
 def _percentiles_at(ds, variable: str, t: float) -> np.ndarray:
-    from .analysis import percentiles
+    from ..analysis import percentiles
 
     p = percentiles(ds.sel(time=[t]), variable, q=(5, 50, 95))
     return np.asarray(p.isel(time=0).values)  # (arm, 3)
 
 
 def _total_dose(protocol, until: float) -> float:
-    from .trial.spec_codec import protocol_parts
+    from ..trial.spec_codec import protocol_parts
 
     regimen, _ = protocol_parts(protocol)
     return float(sum(float(np.asarray(d.amount)) for d in regimen.doses if d.time <= until))
@@ -295,8 +186,8 @@ def write_figures(ds, trial, folder: Path, stem: str, fmt: str = "png", observed
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from . import plot
-    from .analysis import nca_per_patient
+    from .. import plot
+    from ..analysis import nca_per_patient
 
     variable = variable or trial.outputs[0]
     if variable not in ds:
@@ -315,7 +206,7 @@ def write_figures(ds, trial, folder: Path, stem: str, fmt: str = "png", observed
         fig = plot.nca_distributions(per_patient, metrics=("cmax", "auclast", "half_life"))
         paths.append(folder / f"{stem}_{variable}_nca.{fmt}")
     elif kind == "paced":
-        from .analysis import action_potential_per_patient
+        from ..analysis import action_potential_per_patient
 
         times = np.asarray(ds["time"].values, float)
         per_patient = action_potential_per_patient(ds, variable, beat_start=_beat_starts(trial, times))
@@ -330,13 +221,13 @@ def write_figures(ds, trial, folder: Path, stem: str, fmt: str = "png", observed
 
 
 def _trial_of(ds):
-    from .trial import Trial
+    from ..trial import Trial
 
     return Trial.from_dict(json.loads(ds.attrs["vhtwin_spec"]))
 
 
 def _plot(args) -> int:
-    from .trial import open_trial
+    from ..trial import open_trial
 
     ds = open_trial(args.store)
     trial = _trial_of(ds)
@@ -354,8 +245,8 @@ def _plot(args) -> int:
 
 
 def _info(args) -> int:
-    from . import io
-    from .trial import store as st
+    from .. import io
+    from ..trial import store as st
 
     path = Path(args.store)
     if not path.exists():
@@ -377,7 +268,7 @@ def _info(args) -> int:
 
 def trial_info(path: Path) -> str:
     """A trial store in words: spec, progress, failures per arm (from the batch markers) and provenance."""
-    from .trial import store as st
+    from ..trial import store as st
 
     attrs = st.read_attrs(path)
     spec = json.loads(attrs["vhtwin_spec"])

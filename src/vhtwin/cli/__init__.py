@@ -1,0 +1,124 @@
+"""The ``vhtwin`` command.
+
+    vhtwin run [SPEC.toml] [--out STORE] [--resume | --overwrite] [--batch-size N]
+               [--executor local|dask] [--scheduler ADDRESS] [--n-per-arm N] [--target C] [--figures DIR]
+                                          run an in-silico trial (default spec: two arms, 10,000 patients),
+                                          print a summary table per arm and write the figures
+    vhtwin info STORE                     a trial store's spec, progress, failures and provenance (or any store)
+    vhtwin plot STORE [--out DIR]         percentile bands per arm and NCA distributions (PNG or SVG)
+    vhtwin models [--describe NAME]       list the library models, or describe one
+    vhtwin calibrate --model NAME --data OBS.csv --prior PRIOR.toml [--protocol REGIMEN.toml] [--out FIG.png]
+                                          calibrate patient twins to measurements, print them, plot their forecasts
+
+Errors that vhtwin raises on purpose (bad input, unknown names, a store of another spec) print
+``vhtwin: error: <message>`` to stderr and exit with status 2, without a traceback; a trial stopped by its failure
+threshold exits with status 3; a file-system error with status 1. ``python -m vhtwin`` is the same command.
+
+The commands live in :mod:`.trial` (run, info, plot) and :mod:`.calibrate`; this module parses and dispatches.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from ..errors import TrialError, VhtwinError
+from .calibrate import add_parser as _add_calibrate
+from .trial import _info, _plot, _run, summary_table, trial_info, write_figures
+
+__all__ = ["main", "summary_table", "trial_info", "write_figures"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``vhtwin`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except TrialError as err:
+        print(f"vhtwin: trial stopped: {err}", file=sys.stderr)
+        return 3
+    except VhtwinError as err:
+        print(f"vhtwin: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"vhtwin: error: {err}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vhtwin", description="Virtual human twin simulation engine.")
+    parser.add_argument("--version", action="version", version=f"vhtwin {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "run", help="run an in-silico trial from a TOML spec (default: the built-in two-arm trial)",
+        description=(
+            "Run an in-silico trial into a Zarr store, print a summary table per arm (failures, Cmax, trough, AUC, "
+            "target attainment) and write the figures. Without SPEC: the built-in default trial (two oral regimens, "
+            "5,000 virtual patients per arm, two-compartment model). The TOML format: examples/README.md."
+        ),
+    )
+    p.add_argument("spec", metavar="SPEC", nargs="?", help="trial spec (TOML); default: the built-in trial")
+    p.add_argument("--out", metavar="STORE", default="out/trial.zarr", help="the Zarr store (default: out/trial.zarr)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help="finish an interrupted run of the same spec")
+    group.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.add_argument("--batch-size", type=_positive_int, default=1000, help="patients per batch (default: 1000)")
+    p.add_argument("--executor", choices=("local", "dask"), default="local", help="where batches run (default: local)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (default: start a local cluster)")
+    p.add_argument("--n-per-arm", type=_positive_int, help="override the spec's number of patients per arm")
+    p.add_argument("--target", type=float, metavar="C",
+                   help="report the fraction of patients whose last-time value (the trough) is >= C")
+    p.add_argument("--figures", metavar="DIR", help="folder for the figures (default: beside the store)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(run=_run)
+
+    p = sub.add_parser("info", help="summarise a store: spec, progress, failures, provenance",
+                       description="Print a store's spec, progress, failures per arm and provenance.")
+    p.add_argument("store", metavar="STORE", help="path of a .zarr store")
+    p.set_defaults(run=_info)
+
+    p = sub.add_parser("plot", help="percentile bands per arm and NCA distributions of a trial store",
+                       description="Write the percentile bands of one output per arm (a VPC-style figure, with "
+                                   "observed data overlaid when given) and the NCA distributions per arm.")
+    p.add_argument("store", metavar="STORE", help="a trial store")
+    p.add_argument("--out", metavar="DIR", help="folder for the figures (default: beside the store)")
+    p.add_argument("--variable", help="the output to plot (default: the first output of the spec)")
+    p.add_argument("--format", choices=("png", "svg"), default="png", help="figure format (default: png)")
+    p.add_argument("--observed", metavar="CSV", help="observed data to overlay: columns time and the variable (and id)")
+    p.add_argument("--log", action="store_true", help="logarithmic concentration axis")
+    p.set_defaults(run=_plot)
+
+    p = sub.add_parser("models", help="list the library models", description="List the library models.")
+    p.add_argument("--describe", metavar="NAME", help="print the states, parameters and observables of one model")
+    p.set_defaults(run=_models)
+
+    _add_calibrate(sub)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _models(args) -> int:
+    from ..library import list_models, load_model
+
+    if args.describe:
+        print(load_model(args.describe).describe())
+    else:
+        print("\n".join(list_models()))
+    return 0
