@@ -259,27 +259,37 @@ class Twin:
         return f * np.exp(r.exponential * z) if r.exponential is not None else f + r.sd(f) * z
 
     # -- dose selection --------------------------------------------------------------------------------------------
-    def optimise_dose(self, regimen, target, *, bounds, quantile=None, n_samples: int = 200, seed: int = 0,
-                      n_grid: int = 24, level: float = 0.9) -> xr.Dataset:
-        """The amount of a candidate regimen that brings an exposure metric to a target, per patient.
+    def optimise_dose(self, regimen, target, *, bounds, intervals=None, quantile=None, min_probability=None,
+                      n_samples: int = 200, seed: int = 0, n_grid: int = 24, level: float = 0.9) -> xr.Dataset:
+        """The amount (and interval) of a candidate regimen that brings an exposure metric to a target, per
+        patient, with the probability of meeting the target under the twin's uncertainty.
 
         Parameters
         ----------
         regimen : callable
-            ``amount -> Regimen``: the whole regimen (past doses included) as a function of the amount to choose.
-            ``amount`` is an array with one value per simulated lane, so build the regimen with it as is, e.g.
-            ``lambda amount: vh.Regimen.repeated(amount, interval=12.0, count=14, into="depot")``.
+            ``amount -> Regimen`` (or ``(amount, interval) -> Regimen`` with ``intervals``): the whole regimen (past
+            doses included) as a function of the amount to choose. ``amount`` is an array with one value per
+            simulated lane, so build the regimen with it as is, e.g.
+            ``lambda amount: vh.Regimen.repeated(amount, interval=12.0, count=14, into="depot")``;
+            ``interval`` is one candidate (a float).
         target : DoseTarget or dict
-            The metric, its target value and window (:class:`vhtwin.calibration.DoseTarget`; a dict gives its
-            fields).
+            The metric, its target value, window and direction (:class:`vhtwin.calibration.DoseTarget`; a dict
+            gives its fields). With ``intervals``, end the window at a dose time of every candidate (e.g. 120 h for
+            6, 8, 12 and 24 h) so that a trough is a trough for each.
         bounds : (float, float)
             Lowest and highest amounts to consider (the target state's unit).
+        intervals : sequence of float, optional
+            Candidate dosing intervals (model time unit): the amount is found for each, and one is recommended.
         quantile : float, optional
             ``None``: the MAP prediction hits the target. A probability ``q``: the ``q`` quantile of the metric over
             the Laplace posterior hits it -- ``quantile=0.1`` with a trough target keeps the trough above the target
-            in 90 % of the posterior.
+            in 90 % of the posterior (probability about 0.9); for an upper limit (``direction="at_most"``) use
+            ``quantile=0.9`` to stay below it in 90 %.
+        min_probability : float, optional
+            With ``intervals``: the least probability of meeting the target for an interval to be recommended.
         n_samples, seed : int
-            Posterior draws (with ``quantile``) and their seed.
+            Laplace posterior draws of the etas per patient (for the probability, the interval of the metric and,
+            with ``quantile``, the search) and their seed; the same draws serve every candidate interval.
         n_grid : int
             Candidate amounts per search pass (two passes).
         level : float
@@ -288,16 +298,28 @@ class Twin:
         Returns
         -------
         xarray.Dataset
-            ``amount`` (NaN where the target is out of reach within ``bounds``), ``reached``, ``<metric>_map`` (the
-            metric at the MAP at that amount) and, with ``quantile``, the metric's posterior ``_median``,
-            ``_lower``, ``_upper`` and ``_quantile``; per patient for a batch. Attributes describe the target.
+            ``amount`` (NaN where the target is out of reach within ``bounds``), ``reached``, ``probability`` (the
+            fraction of the posterior draws whose metric meets the target at that amount: ``>=`` the target, or
+            ``<=`` for ``direction="at_most"``; NaN without a Laplace covariance), ``<metric>_map`` (the metric at
+            the MAP at that amount), the metric's posterior ``_median``, ``_lower`` and ``_upper`` and, with
+            ``quantile``, ``_quantile``; per patient for a batch. With ``intervals`` each has an ``interval`` axis
+            too, and ``recommended_interval``, ``recommended_amount`` and ``recommended_probability`` give, per
+            patient, the longest interval whose target is reached within ``bounds`` (with a probability of at least
+            ``min_probability`` if given; NaN where none is). Attributes describe the target and the rule.
+
+        Examples
+        --------
+        >>> target = DoseTarget("trough", 8.0, start=96.0, end=120.0)
+        >>> twin.optimise_dose(lambda a, tau: vh.Regimen.repeated(a, interval=tau, count=int(120 / tau) + 1,
+        ...                                                        into="depot"),
+        ...                    target, bounds=(10, 2000), intervals=[8, 12, 24], quantile=0.1, min_probability=0.85)
         """
         from .dosing import DoseTarget, optimise
 
         if isinstance(target, dict):
             target = DoseTarget(**target)
-        return optimise(self, regimen, target, bounds=bounds, quantile=quantile, n_samples=n_samples, seed=seed,
-                        n_grid=n_grid, level=level)
+        return optimise(self, regimen, target, bounds=bounds, intervals=intervals, quantile=quantile,
+                        min_probability=min_probability, n_samples=n_samples, seed=seed, n_grid=n_grid, level=level)
 
     # -- posterior samples -----------------------------------------------------------------------------------------
     def sample_posterior(self, n: int = 1000, seed: int = 0, n_proposals: int | None = None) -> xr.Dataset:
