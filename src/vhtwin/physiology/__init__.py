@@ -4,6 +4,7 @@ populations, and tissue composition for partition coefficients.
 - :func:`individual` -- organ volumes, blood flows, cardiac output, haematocrit, body surface area and tissue
   composition for adults of given age, sex, weight and height;
 - :func:`population` -- a virtual population drawn per ``(seed, patient index)``;
+- :class:`Individuals` -- the same virtual adults as the covariates of a :class:`vhtwin.Population` (trials);
 - :func:`reference` -- the reference male or female as model compartments; :func:`composition` -- tissue composition;
 - :func:`partition_coefficients` -- tissue:plasma partition coefficients (Rodgers & Rowland, Poulin & Theil,
   Berezhkovskiy) from a drug's physicochemistry and the tissue composition;
@@ -14,6 +15,7 @@ The numbers and their sources (ICRP Publication 89 tables, Poulin & Theil 2002, 
 """
 
 from .composition import COMPOSITION_KEYS, TISSUES, composition
+from .covariates import Individuals
 from .individual import individual
 from .partition import partition_coefficients
 from .population import population
@@ -21,6 +23,6 @@ from .reference import ORGANS, PORTAL_ORGANS, SYSTEMIC_ORGANS, Reference, data, 
 from .scaling import ADULT_AGE_RANGE
 
 __all__ = [
-    "ADULT_AGE_RANGE", "COMPOSITION_KEYS", "ORGANS", "PORTAL_ORGANS", "SYSTEMIC_ORGANS", "TISSUES", "Reference",
+    "ADULT_AGE_RANGE", "COMPOSITION_KEYS", "Individuals", "ORGANS", "PORTAL_ORGANS", "SYSTEMIC_ORGANS", "TISSUES", "Reference",
     "composition", "data", "individual", "partition_coefficients", "population", "reference",
 ]

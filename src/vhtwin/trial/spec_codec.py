@@ -74,6 +74,13 @@ def _plain(value, where: str):
     raise InputError(f"{where}: value {value!r} of type {type(value).__name__} cannot be stored in a trial spec")
 
 
+def _plain_tree(value, where: str):
+    """A scalar, or a list of scalars, as JSON-safe values."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, where) for v in value]
+    return _plain(value, where)
+
+
 def _float(value, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InputError(f"{where}: {value!r} must be a number")
@@ -228,8 +235,12 @@ def _encode_covariates(source) -> dict | None:
             "resample": bool(source.resample),
             "derived": [_encode_covariate(n, d) for n, d in source.derived.items()],
         }
+    from ..physiology.covariates import Individuals
+
+    if type(source) is Individuals:
+        return {"kind": "Individuals", **{k: _plain_tree(v, f"Individuals {k}") for k, v in source.fields().items()}}
     raise InputError(f"population covariates of type {type(source).__name__} cannot be stored in a trial spec; "
-                     "use vh.Covariates or vh.CovariateTable")
+                     "use vh.Covariates, vh.CovariateTable or vh.physiology.Individuals")
 
 
 def _decode_covariates(d):
@@ -243,6 +254,11 @@ def _decode_covariates(d):
         columns = {e["name"]: _decode_column(e) for e in d["columns"]}
         derived = dict(_decode_covariate(e) for e in d["derived"])
         return CovariateTable(columns, units=d["units"] or None, resample=d["resample"], derived=derived or None)
+    if d.get("kind") == "Individuals":
+        from ..physiology.covariates import Individuals
+
+        args = {k: v for k, v in d.items() if k != "kind"}
+        return Individuals(**args)
     raise InputError(f"trial spec population covariates: unknown kind {d.get('kind')!r}")
 
 

@@ -251,8 +251,29 @@ def _covariate(value, path: str, derived_only=False):
 
 
 def _covariates(pop: dict):
-    if "covariates" in pop and "covariate_table" in pop:
-        _fail("population", "give covariates (drawn) or covariate_table (values), not both")
+    given = [k for k in ("covariates", "covariate_table", "physiology") if k in pop]
+    if len(given) > 1:
+        _fail("population", f"give one source of covariates -- covariates (drawn), covariate_table (values) or "
+                            f"physiology (virtual adults) -- not {' and '.join(given)}")
+    if "physiology" in pop:
+        from ..physiology.covariates import Individuals
+
+        path = "population.physiology"
+        t = _keys(pop["physiology"], path, optional=("age", "sex", "weight", "bmi", "volume_cv", "flow_cv"))
+        args = {}
+        for key in ("age", "weight", "bmi"):
+            if key in t:
+                pair = _array(t[key], _join(path, key))
+                if len(pair) != 2:
+                    _fail(_join(path, key), f"{t[key]!r} must be [low, high]")
+                args[key] = [_number(v, _join(_join(path, key), i)) for i, v in enumerate(pair)]
+        if "sex" in t:
+            args["sex"] = t["sex"] if isinstance(t["sex"], str) else _number(t["sex"], _join(path, "sex"))
+        for key in ("volume_cv", "flow_cv"):
+            if key in t:
+                args[key] = _number(t[key], _join(path, key), nonnegative=True)
+        with _at(path):
+            return Individuals(**args)
     if "covariate_correlation" in pop and "covariates" not in pop:
         _fail("population.covariate_correlation", "needs population.covariates (correlations apply to drawn covariates)")
     if "covariates" in pop:
@@ -372,6 +393,7 @@ def _population(table, model: Model) -> Population:
     path = "population"
     pop = _keys(table, path, optional=(
         "typical", "omega", "omega_blocks", "distribution", "covariates", "covariate_table", "covariate_correlation",
+        "physiology",
         "covariate_models", "residual", "iov",
     ))
     typical = _parameter_table(pop.get("typical", {}), "population.typical", model)
