@@ -72,6 +72,9 @@ def test_personalise_a_population_gives_one_value_per_patient(model):
     assert set(p) == set(model.parameter_names)
     assert all(v.shape == (4,) for v in p.values())
     assert len(np.unique(p["V_liver"])) == 4 and np.all(p["Kp_fat"] > 1.0)
+    drug = dict(pbpk.load_drug("midazolam"), fu=np.array([0.02, 0.03, 0.04, 0.05]))  # one fu per patient
+    kp_fat = pbpk.personalise(pop, drug)["Kp_fat"]
+    assert np.all(np.diff(kp_fat) > 0)  # less bound in plasma: more in the tissues
     one = pbpk.personalise(_reference(), "theophylline", method="berezhkovskiy")
     assert all(np.ndim(v) == 0 for v in one.values())
     np.testing.assert_allclose(one["fu"], 0.51)
