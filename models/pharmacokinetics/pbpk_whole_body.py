@@ -129,7 +129,7 @@ def load_drug(name_or_path) -> MappingProxyType:
 
 
 # -- from physiology and drug to model parameters --------------------------------------------------------------------
-def personalise(individual, drug, *, method: str | None = None) -> dict[str, np.ndarray]:
+def personalise(individual, drug, *, method: str | None = None, gfr=None) -> dict[str, np.ndarray]:
     """Model parameters of ``pharmacokinetics/pbpk_whole_body`` for individuals and a drug.
 
     Parameters
@@ -144,6 +144,10 @@ def personalise(individual, drug, *, method: str | None = None) -> dict[str, np.
     method : str, optional
         Partition method (``"rodgers_rowland"``, ``"poulin_theil"``, ``"berezhkovskiy"``); default: the drug's
         ``partition_method``.
+    gfr : float or array, optional
+        Glomerular filtration rate (L/h), one value or one per patient. When given, the renal clearance is filtration
+        of unbound drug alone, CL_renal = fu x GFR (no secretion, no reabsorption), in place of the drug's
+        ``renal_clearance``.
 
     Returns
     -------
@@ -196,6 +200,14 @@ def personalise(individual, drug, *, method: str | None = None) -> dict[str, np.
                         ("CL_renal", "renal_clearance"), ("ka", "absorption_rate"), ("Fa", "fraction_absorbed"),
                         ("Fg", "gut_availability")):
         out[name] = per_patient(field)
+    if gfr is not None:
+        g = np.asarray(gfr, float)
+        if not np.all(np.isfinite(g) & (g >= 0)):
+            raise InputError(f"personalise: gfr must be finite and >= 0 (L/h), got {gfr!r}")
+        try:
+            out["CL_renal"] = out["fu"] * np.broadcast_to(g, shape)
+        except ValueError:
+            raise InputError(f"personalise: gfr must be one value or one per patient ({n}), got shape {g.shape}") from None
     return out
 
 

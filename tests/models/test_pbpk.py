@@ -78,6 +78,10 @@ def test_personalise_a_population_gives_one_value_per_patient(model):
     one = pbpk.personalise(_reference(), "theophylline", method="berezhkovskiy")
     assert all(np.ndim(v) == 0 for v in one.values())
     np.testing.assert_allclose(one["fu"], 0.51)
+    filtered = pbpk.personalise(pop, "theophylline", gfr=7.5)  # L/h
+    np.testing.assert_allclose(filtered["CL_renal"], 0.51 * 7.5)
+    with pytest.raises(vh.InputError, match="gfr"):
+        pbpk.personalise(pop, "theophylline", gfr=-1.0)
 
 
 def test_load_drug_reads_values_with_sources_and_refuses_unknown_names(tmp_path):
