@@ -402,7 +402,7 @@ def oral_bioavailability(params) -> np.ndarray:
 #                   predicted                                 observed
 #   midazolam       Vss 2.26 L/kg                             1.39 L/kg (Rodgers & Rowland 2007, Table III)
 #                   CL 27.95 L/h                              19.4 L/h (Heizmann et al. 1983), 17.0 L/h (Allonen et al. 1981)
-#                   t1/2 (2-12 h) 4.2 h                       2.3 h (Heizmann et al. 1983)
+#                   t1/2 (2-12 h) 4.4 h (terminal 6.8 h)      2.3 h (Heizmann et al. 1983)
 #                   F 0.20                                    0.36 (Smith et al. 1981)
 #                   Cmax 7.5 mg oral 0.021 mg/L               0.031 mg/L (PMC2015005, Table 1, placebo phase)
 #   theophylline    Vss 0.39 L/kg                             0.55 L/kg (Rodgers & Rowland 2007, Table II)
