@@ -393,6 +393,52 @@ def oral_bioavailability(params) -> np.ndarray:
     return _get(params, "Fa") * _get(params, "Fg") * (1.0 - extraction_ratios(params)["liver"])
 
 
+# -- virtual populations -----------------------------------------------------------------------------------------------
+def population(drug, individuals=None, *, omega=None, residual=None, method: str | None = None):
+    """A :class:`vhtwin.Population` of this model for a drug over virtual adults, for ``vh.simulate`` and trials.
+
+    Each patient's organ volumes and blood flows are his own: the population's covariates are
+    :class:`vhtwin.physiology.Individuals` (age, sex, size, organ volumes and flows drawn per ``(seed, i)``), and a
+    covariate model ``V_<organ> = typical x VOL_<organ> / typical`` (a power model of exponent 1 whose reference is
+    the typical value) sets every volume and flow to the individual's. The partition coefficients and the drug
+    parameters are the typical values of the ICRP reference male (:func:`personalise`); the patients' haematocrit,
+    which moves the Kp of strong bases slightly, is not carried into them. Between-subject variability of the drug
+    (``omega``, e.g. ``{"CLint": 0.09}``) comes on top.
+
+    Parameters
+    ----------
+    drug : mapping or str
+        A drug parameter set or a name for :func:`load_drug` (``"midazolam"``, ``"theophylline"``).
+    individuals : vhtwin.physiology.Individuals, optional
+        Who the virtual patients are (default: adults 20-60 y, half female).
+    omega : dict, optional
+        Between-subject variances (log scale) of drug parameters.
+    residual : vhtwin.Residual, optional
+        Residual error of ``Cp``.
+    method : str, optional
+        Partition method (default: the drug's).
+
+    Examples
+    --------
+    >>> pop = pbpk_whole_body.population("midazolam", vh.physiology.Individuals(age=(20, 60), weight=(50, 100)),
+    ...                                  omega={"CLint": 0.09})
+    >>> trial = vh.Trial(model=pop.model, population=pop, arms={"7.5 mg oral": vh.Regimen.bolus(7.5, into="gut_lumen")},
+    ...                  n_per_arm=1000, times=np.arange(0.0, 24.25, 0.25), outputs=["Cp"], seed=1)
+    """
+    from vhtwin import Population, PowerCovariate
+
+    individuals = individuals if individuals is not None else physiology.Individuals()
+    if not isinstance(individuals, physiology.Individuals):
+        raise InputError(f"population: individuals must be a vhtwin.physiology.Individuals, got {type(individuals).__name__}")
+    reference = physiology.individual(35.0, "male", 73.0, 176.0)
+    typical = {k: float(v) for k, v in personalise(reference, drug, method=method).items()}
+    links = [(f"V_{o}", f"VOL_{o}") for o in ("arterial_blood", "venous_blood") + TISSUES]
+    links += [(f"Q_{o}", f"FLOW_{o}") for o in PERFUSED] + [("Q_hepatic_artery", "FLOW_hepatic_artery")]
+    covariate_models = [PowerCovariate(param=p, covariate=c, reference=typical[p], exponent=1.0) for p, c in links]
+    return Population(PBPKWholeBody(), typical=typical, omega=omega or {}, covariates=individuals,
+                      covariate_models=covariate_models, residual=residual)
+
+
 # -- validation targets ------------------------------------------------------------------------------------------------
 # tests/models/test_pbpk.py checks, for the ICRP reference male (73 kg) and the drug files in drugs/:
 #   mass balance (every state, eliminated drug included, adds up to the doses) to 1e-10;
