@@ -1,4 +1,4 @@
-"""Calibration benchmark: patient twins by ``vhtwin.calibrate`` and by scipy's L-BFGS-B on the same objective, side by side.
+"""Calibration benchmark: patient twins by ``vhtwin.calibrate`` and by scipy's L-BFGS-B on one objective, side by side.
 
 The design (fixed): ``pharmacokinetics/one_compartment_oral`` with the Theophylline population prior (typical ka
 1.5 /h, CL 2.8 L/h, V 31.5 L; log-normal etas with variances omega ka 0.42, CL 0.073, V 0.018; additive residual SD
@@ -234,7 +234,8 @@ def machine_info() -> dict:
     info = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
             "jax_version": jax.__version__, "jax_backend": jax.default_backend(),
             "jax_devices": [str(d) for d in jax.devices()],
-            "blas_threads": {v: os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
+            "blas_threads": {v: os.environ.get(v)
+                             for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
     try:
         info["cpu_affinity"] = len(os.sched_getaffinity(0))
     except AttributeError:
