@@ -178,6 +178,7 @@ def test_intervals_match_the_closed_form_steady_state_trough(twins):
                                   chosen["probability"].sel(interval=24.0).values)
 
 
+@pytest.mark.slow  # three searches over four intervals, each interval's regimen its own compile
 def test_recommended_interval_rule(twins):
     """The longest interval whose amount is within the bounds (and, with min_probability, whose probability is
     enough); NaN when none qualifies."""
@@ -205,6 +206,7 @@ def test_recommended_interval_rule(twins):
     assert np.isnan(never["recommended_interval"]).all() and np.isnan(never["recommended_amount"]).all()
 
 
+@pytest.mark.slow  # a calibration and two intervals' searches, each its own compile
 def test_one_patient_with_intervals(oral, theoph_prior):
     twin = vh.calibrate(oral, {"time": [1.0, 4.0, 12.0], "value": [6.1, 7.9, 4.2]}, prior=theoph_prior,
                         protocol=vh.Regimen.bolus(320.0, into="depot"))
