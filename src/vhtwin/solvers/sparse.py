@@ -22,12 +22,13 @@ follow, all decided once, when the solve is traced (nothing here depends on valu
    the updates of structural nonzeros and of their fill-in. Its stability is checked per factorisation with the
    threshold test of sparse direct solvers (I. S. Duff, A. M. Erisman & J. K. Reid, *Direct Methods for Sparse
    Matrices*, Oxford 1986, section 5.4): every pivot must be at least ``threshold`` times the largest entry of its
-   column in the active submatrix. A batch where some lane fails it is factorised instead by the dense LU with
-   partial pivoting of :mod:`vhtwin.solvers.linalg`, so the solution is always that of a stably pivoted
-   elimination.
+   column in the active submatrix (default 1e-3, see :attr:`SparseLU.DEFAULT_THRESHOLD`). A batch where some lane
+   fails it is solved instead by the dense LU with partial pivoting of :mod:`vhtwin.solvers.linalg`.
 
-Entries travel as separate ``(B,)`` arrays (one per nonzero, batch-last like everything else): the elimination is a
-straight-line program of elementwise operations that XLA fuses into a few loops.
+Numeric values travel packed, one ``(F, B)`` array for the F positions of the (filled) pattern, batch-last like
+everything else. Pivots that do not touch each other's rows or columns are eliminated together (all the gates of a
+cell model at once), so a factorisation or a triangular solve is a few gathers, products and scatter-adds per level
+of the elimination, whatever the number of nonzeros.
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ class JacobianPlan:
 
     @classmethod
     def build(cls, pattern: np.ndarray, reverse_cost: float = 1.5) -> "JacobianPlan":
-        """The partition with the least cost: each forward derivative costs 1, each reverse row ``reverse_cost``.
+        """The partition with the least cost: each forward derivative costs 1, each reverse row ``reverse_cost``
+        (a vector-Jacobian product runs the transposed program, somewhat dearer than the forward one).
 
         Rows go to reverse mode densest first; every prefix is tried and the cheapest split kept.
         """
