@@ -222,12 +222,13 @@ class CirculationTwin:
         eta = np.atleast_2d(self.eta)
         cov = self.cov.reshape((-1,) + self.cov.shape[-2:])
         B, k = eta.shape
-        rng = np.random.default_rng([int(seed), 7])
-        draws = np.empty((B, n_samples, k))
-        for b in range(B):
-            c = cov[b] if np.all(np.isfinite(cov[b])) else np.zeros((k, k))
-            draws[b] = rng.multivariate_normal(eta[b], c, size=n_samples, method="eigh")
-        lanes = draws.reshape(B * n_samples, k)
+        undefined = np.isnan(cov).any(axis=(1, 2))
+        if undefined.any():
+            raise InputError(f"predict: the Laplace covariance is undefined (Hessian not positive definite) for "
+                             f"patient(s) {np.flatnonzero(undefined).tolist()}; check twin.converged")
+        z = np.random.default_rng([int(seed), 7]).standard_normal((B, n_samples, k))
+        root = np.linalg.cholesky(cov + 1e-300 * np.eye(k))
+        lanes = (eta[:, None, :] + np.einsum("bij,bnj->bni", root, z)).reshape(B * n_samples, k)
         rep = lambda a: np.repeat(np.asarray(a), n_samples, axis=0)
         start = {n: rep(np.atleast_1d(v)) for n, v in self.initial.items()}
         with jax.enable_x64(True):
@@ -274,9 +275,10 @@ def _outputs(s) -> dict:
     return {role: s[role] for role in ("pressure", "volume", "flow") if s[role] is not None}
 
 
-def _simulator(model, lanes_params, period, start, s) -> Simulator:
+def _simulator(model, lanes_params, period, s) -> Simulator:
+    """The differentiable solve of the last two beats; the warm start is given at each call (``initial=``)."""
     grid = _beat_grid(period, s["beats"], s["samples"])
-    return Simulator(model, lanes_params, times=grid, n_patients=grid.shape[0], initial=start or None, solver=s["solver"],
+    return Simulator(model, lanes_params, times=grid, n_patients=grid.shape[0], solver=s["solver"],
                      rtol=s["rtol"], atol=s["atol"], precision="float64", outputs=sorted(set(_outputs(s).values())),
                      max_steps=s["max_steps"], t0=0.0)
 
@@ -310,7 +312,7 @@ def _lane_params(prior, eta, typical_rows, s, hr):
     """Every estimated parameter at ``eta`` plus the beat parameter from the heart rate, by name, each (L,)."""
     values = prior.individual(eta, typical_rows)
     params = {n: values[j] for j, n in enumerate(prior.eta_names)}
-    beat, unit = s["beat"]
+    beat = s["beat"][0]
     params[beat] = jnp.asarray(hr) if beat == "HR" else 60.0 / jnp.asarray(hr)
     return params
 
@@ -440,7 +442,7 @@ def calibrate_circulation(
     with jax.enable_x64(True):
         # One simulator and one compiled search for every round: the warm start is an argument, not a constant.
         base = {**fixed, **{n: pri.typical[n] for n in pri.eta_names}, beat[0]: hr if beat[0] == "HR" else period}
-        sim = _simulator(model, base, period, None, s)
+        sim = _simulator(model, base, period, s)
         per, typ, omega_inv = jnp.asarray(period), jnp.asarray(typical_rows.T), jnp.asarray(pri.omega_inv)
 
         def objective(e, start):
@@ -472,18 +474,14 @@ def calibrate_circulation(
         change = np.max(np.stack([np.abs(fitted[n] - before[n]) / np.maximum(np.abs(fitted[n]), 1e-12) for n in all_names]), axis=0)
         individual = np.asarray(pri.individual(jnp.asarray(eta), typ))
 
-    hessian = np.asarray(result.hessian)
-    cov = np.full_like(hessian, np.nan)
-    positive = np.linalg.eigvalsh(hessian)[:, 0] > 0
-    if positive.any():
-        cov[positive] = np.linalg.inv(hessian[positive])
+    cov = _fit.laplace_covariance(result.hessian)
     params = {n: np.asarray(v, float) for n, v in pri.typical.items()}
     for j, n in enumerate(pri.eta_names):
         params[n] = individual[j]
     params[beat[0]] = hr if beat[0] == "HR" else period
     one = (lambda a: a) if batched else (lambda a: a[0])
     return CirculationTwin(
-        model=model, eta_names=pri.eta_names, eta=one(eta), cov=one(0.5 * (cov + np.swapaxes(cov, 1, 2))),
+        model=model, eta_names=pri.eta_names, eta=one(eta), cov=one(cov),
         params={n: one(np.asarray(v)) for n, v in params.items()},
         measured={n: one(values[n]) for n in names}, fitted={n: one(v) for n, v in fitted.items()},
         sd={n: one(sds[n]) for n in names}, initial={n: one(np.asarray(v)) for n, v in start.items()},

@@ -23,6 +23,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class Result(NamedTuple):
@@ -34,6 +35,16 @@ class Result(NamedTuple):
     hessian: jax.Array  # (L, k, k)
     converged: jax.Array  # (L,) bool
     iterations: jax.Array  # (L,) int: Newton steps tried (accepted or rejected)
+
+
+def laplace_covariance(hessian) -> np.ndarray:
+    """Per lane, the inverse of the Hessian at the optimum (symmetrised), NaN where it is not positive definite."""
+    hessian = np.asarray(hessian)
+    cov = np.full_like(hessian, np.nan)
+    positive = np.linalg.eigvalsh(hessian)[:, 0] > 0
+    if positive.any():
+        cov[positive] = np.linalg.inv(hessian[positive])
+    return 0.5 * (cov + np.swapaxes(cov, 1, 2))
 
 
 def derivatives(objective: Callable, x):

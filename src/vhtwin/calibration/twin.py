@@ -48,11 +48,7 @@ class Twin:
         self._eta = np.asarray(result.x)
         hessian = np.asarray(result.hessian)
         self._hessian = hessian
-        positive = np.linalg.eigvalsh(hessian)[:, 0] > 0
-        cov = np.full_like(hessian, np.nan)
-        if positive.any():
-            cov[positive] = np.linalg.inv(hessian[positive])
-        self._cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
+        self._cov = _fit.laplace_covariance(hessian)
         self._objective = np.asarray(result.value)
         self._gradient = np.asarray(result.gradient)
         self._converged = np.asarray(result.converged)
