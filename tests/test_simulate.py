@@ -8,7 +8,7 @@ import pytest
 import vhtwin as vh
 from vhtwin.models.pharmacokinetics.two_compartment_oral import closed_form_central
 
-from .helpers import Decay, cohort
+from .helpers import TYPICAL, Decay, cohort
 
 DOSE_TIMES = 12.0 * np.arange(14)
 TIMES = np.arange(169.0)
@@ -160,13 +160,28 @@ def test_exact_path_handles_infusions():
     np.testing.assert_allclose(ds["central"].values, ode["central"].values, rtol=1e-8, atol=1e-10)
 
 
-def test_exact_path_refuses_what_it_cannot_do(model, regimen):
-    per_patient_times = np.tile(np.arange(5.0), (2, 1))
-    with pytest.raises(vh.InputError, match="solver 'exact' does not apply: per-patient output times"):
-        vh.simulate(model, params={"CL": np.ones(2)}, times=per_patient_times, protocol=regimen, solver="exact")
-    # "auto" falls back to the ODE method there
-    ds = vh.simulate(model, params={"CL": np.ones(2)}, times=per_patient_times, protocol=regimen)
-    assert ds.attrs["solver"] == "tsit5"
+def test_exact_path_takes_per_patient_times_and_refuses_what_it_cannot_do(model, regimen):
+    """Each patient's own output grid is solved exactly (its own merged grid); a model that is not linear is not."""
+    per_patient_times = np.array([[0.0, 1.0, 2.5, 12.0, 30.0], [0.5, 3.0, 24.0, np.nan, np.nan]])
+    p = {**{k: np.full(2, v) for k, v in TYPICAL.items()}, "CL": np.array([1.0, 7.0])}
+    ds = vh.simulate(model, params=p, times=per_patient_times, protocol=regimen, precision="float64")
+    assert ds.attrs["solver"] == "exact"
+    for b in range(2):
+        t = per_patient_times[b][~np.isnan(per_patient_times[b])]
+        ref = exact_cc({k: v[b] for k, v in p.items()}, t)
+        np.testing.assert_allclose(ds["Cc"].values[b, : len(t)], ref, rtol=1e-10, atol=1e-13)
+    assert np.isnan(ds["Cc"].values[1, 3:]).all()
+
+    class NotDeclaredLinear(vh.Model):
+        time_unit = "h"
+        states = (vh.State("x", "mg", dosable=True),)
+        parameters = (vh.Parameter("k", 0.1, "h-1", positive=True),)
+
+        def rhs(self, t, y, p):
+            return {"x": -p.k * y.x}
+
+    with pytest.raises(vh.InputError, match="solver 'exact' does not apply: model NotDeclaredLinear does not declare"):
+        vh.simulate(NotDeclaredLinear(), times=np.arange(3.0), solver="exact")
 
 
 def test_false_linear_claim_is_refused():
@@ -189,7 +204,7 @@ def test_chunked_batches_equal_one_batch(model, regimen, monkeypatch):
 
     p = cohort(300, seed=9)
     whole = vh.simulate(model, params=p, times=TIMES, protocol=regimen, solver="tsit5", precision="float64")
-    monkeypatch.setattr(sys.modules["vhtwin.simulate"], "LANES_PER_DEVICE", 64)
+    monkeypatch.setattr(sys.modules["vhtwin.engine.backend"], "LANES_PER_DEVICE", 64)
     chunked = vh.simulate(model, params=p, times=TIMES, protocol=regimen, solver="tsit5", precision="float64")
     np.testing.assert_array_equal(chunked["Cc"].values, whole["Cc"].values)
     np.testing.assert_array_equal(chunked["n_steps"].values, whole["n_steps"].values)

@@ -47,6 +47,8 @@ class AbstractSolver:
     error_order: ClassVar[int | None] = None
     #: Whether the method needs the Jacobian of the vector field (implicit / Rosenbrock methods).
     needs_jacobian: ClassVar[bool] = False
+    #: The engine backend that runs the method (:mod:`vhtwin.engine.backends`): ``"ode"``, the integration loop.
+    backend: ClassVar[str] = "ode"
 
     @property
     def adaptive(self) -> bool:

@@ -33,11 +33,12 @@ _THETA = 0.5
 class Exact(AbstractSolver):
     """Matrix-exponential solution of a linear time-invariant model (``Model.linear = True``).
 
-    Not a stepping method: :mod:`vhtwin.exact_path` runs it over the merged grid of output and event times.
+    Not a stepping method: the exact backend (:mod:`vhtwin.engine.exact`) runs it over the merged grid of output and event times.
     """
 
     name = "exact"
     order = 0  # exact up to round-off
+    backend = "exact"
 
 
 def matmul(a, b):
@@ -61,28 +62,31 @@ def matmul(a, b):
 def expm(M):
     """Matrix exponential of a batch of small matrices (m, m, B), batch-last.
 
-    One scaling ``s`` for the whole batch (from the largest 1-norm), so the squarings are a loop with one trip
-    count; lanes with smaller norms are scaled further than they need, which costs nothing in accuracy that
-    matters (the squaring error grows like s * eps).
+    Each lane is scaled by its own power of two ``2^-s`` (from its largest column sum), so that a lane's result
+    depends on that lane alone -- bit for bit the same in any batch. The squarings run to the batch's largest
+    ``s``; a lane stops squaring once it has done its own ``s``.
     """
     m = M.shape[0]
-    norm = jnp.max(jnp.sum(jnp.abs(M), axis=0))  # max over lanes of the max column sum
+    norm = jnp.max(jnp.sum(jnp.abs(M), axis=0), axis=0)  # (B,) largest column sum per lane
     s = jnp.maximum(0, jnp.ceil(jnp.log2(jnp.maximum(norm, 1e-300) / _THETA))).astype(jnp.int32)
-    X = M / (2.0 ** s).astype(M.dtype)
+    X = M * jnp.ldexp(jnp.ones((), M.dtype), -s)  # exact scaling by a power of two
     eye = jnp.broadcast_to(jnp.eye(m, dtype=M.dtype)[:, :, None], M.shape)
     R = eye
     for k in range(_DEGREE, 0, -1):  # Horner: I + X/1 (I + X/2 (I + ... ))
         R = eye + matmul(X, R) / k
-    return lax.fori_loop(0, s, lambda _, A: matmul(A, A), R)
+    return lax.fori_loop(0, jnp.max(s), lambda k, A: jnp.where(k < s, matmul(A, A), A), R)
 
 
-def propagators(A, steps, with_input: bool = True):
-    """E(d) and F(d) for each step length d in ``steps`` (D,), for every lane: A (n, n, B) -> two (D, n, n, B).
+def propagators(A, steps, with_input: bool = True, n_distinct=None):
+    """E(d) and F(d) for each step length d in ``steps`` (D, Bs) -- shared (Bs = 1) or per lane -- for every lane:
+    A (n, n, B) -> two (D, n, n, B).
 
-    Without inputs (``with_input=False``: no infusion, no constant production) F is not needed and only the n x n
-    exponential is computed, which is several times cheaper than the augmented 2n x 2n one.
+    Only the first ``n_distinct`` step lengths (a traced count; default all) are computed: the rest are padding
+    that no grid point uses. Without inputs (``with_input=False``: no infusion, no constant production) F is not
+    needed and only the n x n exponential is computed, which is several times cheaper than the augmented 2n x 2n one.
     """
     n, _, B = A.shape
+    D = steps.shape[0]
     dtype = A.dtype
     eye = jnp.broadcast_to(jnp.eye(n, dtype=dtype)[:, :, None], (n, n, B))
     zeros = jnp.zeros((n, 2 * n, B), dtype)
@@ -94,4 +98,9 @@ def propagators(A, steps, with_input: bool = True):
         phi = expm(jnp.concatenate([top, zeros], axis=0))  # (2n, 2n, B)
         return phi[:n, :n], phi[:n, n:]
 
-    return jax.vmap(one)(steps)
+    def body(k, tables):
+        E, F = one(steps[k])
+        return tables[0].at[k].set(E), tables[1].at[k].set(F)
+
+    empty = jnp.zeros((D, n, n, B), dtype)
+    return lax.fori_loop(0, D if n_distinct is None else n_distinct, body, (empty, empty))

@@ -1,0 +1,15 @@
+"""The engine: a checked problem (:mod:`.problem`), laid out as padded arrays for a backend (:mod:`.backend`: the
+integration loop in :mod:`.ode`, matrix exponentials in :mod:`.exact`), compiled once per key (:mod:`.compilation`,
+:mod:`.buckets`) and run (:mod:`.run`).
+
+Nothing here knows a particular model.
+"""
+
+from .compilation import cache_directory, cache_loads, compilation_count, compilation_seconds, counted, counting
+from .problem import Problem, prepare
+from .run import BACKENDS, host_design, layout, run
+
+__all__ = [
+    "BACKENDS", "Problem", "cache_directory", "cache_loads", "compilation_count", "compilation_seconds", "counted",
+    "counting", "host_design", "layout", "prepare", "run",
+]

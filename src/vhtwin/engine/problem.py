@@ -1,0 +1,258 @@
+"""A ``Problem``: what to solve -- the model, the design as arrays, the outputs wanted and the solver options --
+checked before any compute, and the backend that will solve it.
+
+:func:`prepare` turns what a caller passes to ``simulate`` (parameters by name, a protocol, output times, options)
+into numpy arrays in the engine's batch-last layout: parameters ``(P, B)``, initial states, each patient's start
+and end time, the event table (:func:`vhtwin.protocols.events.build_events`) and the output times. Everything about
+doses that depends on the patient (amounts per kg, modelled infusions, steady states, lags) is resolved here, on the
+host, by :mod:`vhtwin.protocols.schedule`. Then the backend is chosen (:mod:`.backends`): the exact path for a linear
+model where it applies, otherwise the integration loop of the method asked for.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._version import __version__
+from ..errors import InputError
+from ..model import Model
+from ..options import DEFAULTS, SolverOptions
+from ..protocols import occasions as _occasions, schedule, steady_state
+from ..protocols.events import build_events
+from ..solvers import AbstractSolver, Exact, LoopConfig, PIController, get_solver
+from ..solvers.loop import Events
+from ..validation import (
+    check_precision, initial_states, output_selection, output_times, parameter_matrix, resolve_solver, tolerance,
+)
+from . import exact
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A checked simulation request in the engine's layout (numpy, float64, batch-last)."""
+
+    model: Model
+    method: AbstractSolver
+    config: LoopConfig
+    precision: str
+    params: np.ndarray  # (P, B)
+    y0: np.ndarray  # (n, B) or (n, 1)
+    t0: np.ndarray  # (B,) start time per patient
+    t_end: np.ndarray  # (B,)
+    events: Events
+    out_times: np.ndarray  # (T,) shared, or (B, T) per patient with NaN padding at the end
+    shared_times: bool
+    batched: bool
+    n_patients: int
+    dt0: float
+    dt_min: float
+    dt_max: float
+    rtol: np.ndarray
+    atol: np.ndarray
+    outputs: tuple[str, ...]  # observables and states returned, in the model's order
+    initial_given: tuple[str, ...] = ()  # states whose initial value the caller set (over Model.initial)
+    unreached: np.ndarray | None = None  # (B,) patients whose steady-state dose found no steady state
+    steady_state: bool = False  # the schedule starts from steady states found for the prepared parameters
+    occasion_rows: tuple[int, ...] = ()  # parameter rows read from the events' trailing input channels (IOV)
+    occasion_starts: np.ndarray | None = None  # (K,) or (B, K) occasion start times
+    cache: dict = field(default_factory=dict, compare=False, repr=False)  # host layouts by backend and device split
+
+    @property
+    def saved_states(self) -> tuple[str, ...]:
+        """The states whose rows the solve saves (``config.save_rows``), in the model's order."""
+        rows = self.config.save_rows
+        names = self.model.state_names
+        return names if rows is None else tuple(names[i] for i in rows)
+
+    @property
+    def dtype(self):
+        return jnp.float64 if self.precision == "float64" else jnp.float32
+
+    @property
+    def initial_rows(self) -> tuple[int, ...]:
+        """States whose initial value comes from ``Model.initial(p)`` (the caller set none of them)."""
+        if not self.model.has_initial:
+            return ()
+        given = set(self.initial_given)
+        names = self.model.state_names
+        return tuple(i for i in parameter_dependent_states(self.model) if names[i] not in given)
+
+    def attrs(self) -> dict:
+        extra = {}
+        if self.occasion_rows:
+            names = self.model.parameter_names
+            extra = {
+                "occasion_parameters": [names[i] for i in self.occasion_rows],
+                "occasions": "occasion k is in force from occasion_start[k] to the next start (the last to the end; "
+                "occasion 0 before the first); an output at a start time is the value just before it (left limit)",
+            }
+        return {
+            "model": self.model.name,
+            "model_source_sha256": self.model.source_hash(),
+            "solver": self.method.name,
+            "rtol": self.rtol.tolist(),
+            "atol": self.atol.tolist(),
+            "precision": self.precision,
+            "time_unit": self.model.time_unit,
+            "output_at_event": "value just before the event (left limit)",
+            "vhtwin_version": __version__,
+            "jax_version": jax.__version__,
+            "jax_backend": jax.default_backend(),
+            **extra,
+        }
+
+
+def parameter_dependent_states(model: Model) -> tuple[int, ...]:
+    """The states ``Model.initial(p)`` sets, found by tracing it once (no compilation)."""
+    rows = _INITIAL_ROWS.get(type(model))
+    if rows is None:
+        shape = jax.ShapeDtypeStruct((len(model.parameters), 1), jnp.float32)
+        rows = tuple(sorted(jax.eval_shape(model.initial_rows, shape)))
+        _INITIAL_ROWS[type(model)] = rows
+    return rows
+
+
+_INITIAL_ROWS: dict[type, tuple[int, ...]] = {}
+
+
+def prepare(
+    model: Model,
+    params=None,
+    *,
+    times,
+    protocol=None,
+    initial=None,
+    solver=DEFAULTS.solver,
+    rtol=DEFAULTS.rtol,
+    atol=DEFAULTS.atol,
+    precision=DEFAULTS.precision,
+    t0=None,
+    dt0=DEFAULTS.dt0,
+    dt_min=DEFAULTS.dt_min,
+    dt_max=DEFAULTS.dt_max,
+    max_steps=DEFAULTS.max_steps,
+    saves_per_step=DEFAULTS.saves_per_step,
+    outputs=None,
+    covariates=None,
+    n_patients: int | None = None,
+    occasions=None,
+    steady_state_solve=None,
+) -> Problem:
+    """Check a simulation request and lay it out for the engine (see :func:`vhtwin.simulate` for the arguments).
+
+    ``steady_state_solve`` is the repeated-dose solve that steady-state doses need
+    (:func:`vhtwin.protocols.steady_state.resolve`); :func:`vhtwin.simulate` passes itself.
+    """
+    if not isinstance(model, Model):
+        raise InputError(f"model must be a vhtwin.Model instance, got {type(model).__name__}")
+    options = SolverOptions(solver=solver, rtol=rtol, atol=atol, precision=precision, dt0=dt0, dt_min=dt_min,
+                            dt_max=dt_max, max_steps=max_steps, saves_per_step=saves_per_step)
+    precision = check_precision(precision)
+    base, by_occasion, starts = _occasions.split_parameters(model, params, occasions)
+    P, batched, B = parameter_matrix(model, base)
+    if n_patients is not None:
+        if B not in (1, n_patients):
+            raise InputError(f"params describe {B} patients but n_patients is {n_patients}")
+        if n_patients > 1 and B == 1:
+            P, batched, B = np.repeat(P, n_patients, axis=1), True, n_patients
+    y0 = initial_states(model, initial, B)
+    shared, out_t = output_times(times, B)
+    method = resolve_solver(model, solver)
+    rtol_v, atol_v = tolerance(model, rtol, "rtol", DEFAULTS.rtol), tolerance(model, atol, "atol", DEFAULTS.atol)
+    if not method.adaptive and dt0 is None and not isinstance(method, Exact):
+        raise InputError(f"solver {method.name!r} is fixed-step: give dt0 > 0 (the step)")
+    # Steady states are found by the same solver at the same tolerances (a repeated-dose simulation).
+    ss_options = dict(solver=solver, rtol=rtol, atol=atol, precision=precision, max_steps=max_steps)
+    steady = steady_state.has_steady_state(protocol)
+    if by_occasion and steady:
+        raise InputError(
+            "occasions: steady-state doses (steady_state=True) cannot be combined with occasions yet (the steady "
+            "state would be found for one occasion's parameters); simulate the run-in explicitly or drop occasions"
+        )
+    if by_occasion and (solver == "exact" or isinstance(method, Exact)):
+        raise InputError(
+            "solver 'exact' does not apply with occasions: parameters that switch at occasion boundaries need the "
+            "ODE path (solver='auto' uses it)"
+        )
+    protocol, unreached = schedule.resolve(model, protocol, params, covariates, P, B, initial=initial,
+                                          options=ss_options, simulate=steady_state_solve)
+    events = build_events(model, protocol, B)
+    batched = batched or not shared or y0.shape[1] > 1 or any(x is not None and x.shape[-1] > 1 for x in events)
+
+    start = _start_times(events, out_t, shared, B, t0)
+    events, y0, given = _reset_at_start(model, events, y0, start)
+    occasion_rows = ()
+    if by_occasion:
+        if starts.ndim == 2 and B != starts.shape[0]:
+            raise InputError(f"occasions: per-patient start times have {starts.shape[0]} rows but there are {B} patients")
+        events, occasion_rows = _occasions.merge(model, events, by_occasion, starts, float(start.min()))
+    t_end = np.full(B, out_t[-1]) if shared else np.nanmax(out_t, axis=1)
+    names, save_rows = output_selection(model, outputs)
+    config = LoopConfig(max_steps=int(options.max_steps), saves_per_step=int(options.saves_per_step),
+                        controller=PIController(), save_rows=save_rows)
+    problem = Problem(
+        model, method, config, precision, P, y0, start, t_end, events, out_t, shared, batched, B,
+        math.nan if dt0 is None else float(dt0), float(dt_min), float(dt_max), rtol_v, atol_v, names,
+        tuple(initial or ()) + given, unreached if unreached.any() else None, steady, occasion_rows,
+        starts if by_occasion else None,
+    )
+    if not by_occasion:  # "auto" keeps the ODE method with occasions ("exact" was refused above)
+        problem = _exact_if_it_applies(problem, solver)
+    return problem
+
+
+def _start_times(events: Events, out_t: np.ndarray, shared: bool, B: int, t0) -> np.ndarray:
+    """Each patient's start: ``t0`` if given, else the earlier of the patient's first output and first event (so a
+    patient's result does not depend on the other patients of the batch)."""
+    first_out = np.full(B, out_t[0]) if shared else np.nanmin(out_t, axis=1)
+    first_event = np.broadcast_to(np.min(events.times, axis=0), (B,))  # +inf where a patient has no event
+    if t0 is None:
+        return np.minimum(first_out, first_event).astype(float)
+    if isinstance(t0, bool) or not isinstance(t0, (int, float, np.integer, np.floating)) or not math.isfinite(t0):
+        raise InputError(f"t0 {t0!r} must be a finite number")
+    start = float(t0)
+    if np.any(start > first_out):
+        raise InputError(f"t0 {t0!r} must be finite and not after the first output time {float(first_out.min()):g}")
+    if np.any(start > first_event):
+        raise InputError(f"t0 {start:g} is after the first event at {float(first_event.min()):g}")
+    return np.full(B, start)
+
+
+def _reset_at_start(model: Model, events: Events, y0: np.ndarray, start: np.ndarray):
+    """A reset at the start time for every patient (a steady-state dose that opens the simulation) becomes the
+    initial state, so that the output at that time is the steady-state trough rather than the state before it.
+
+    Returns the events, the initial states and the names of the states the reset set.
+    """
+    if events.reset is None or not np.all(events.times[0] == start) or not np.all(events.reset[0] > 0):
+        return events, y0, ()
+    values = events.reset_to[0]  # (n, Bt)
+    given = np.all(np.isfinite(values), axis=1)
+    if not given.all():
+        return events, y0, ()  # some state returns to a (possibly parameter-dependent) initial value: keep the event
+    reset = events.reset.copy()
+    reset[0] = 0.0
+    events = events._replace(reset=reset) if reset.any() else events._replace(reset=None, reset_to=None)
+    return events, np.ascontiguousarray(values), tuple(model.state_names)
+
+
+def _exact_if_it_applies(problem: Problem, solver) -> Problem:
+    """The exact path for ``"exact"``, and for ``"auto"`` on a ``linear`` model when the design suits it."""
+    model = problem.model
+    if not (solver == "exact" or (solver == "auto" and getattr(model, "linear", False))):
+        return problem
+    reason = exact.reason_not_applicable(problem, explicit=solver == "exact")
+    if reason is not None:
+        if solver == "exact":
+            raise InputError(f"solver 'exact' does not apply: {reason}")
+        return problem  # "auto" keeps the ODE method it resolved to
+    exact.check_linear(model)
+    from dataclasses import replace
+
+    return replace(problem, method=get_solver("exact"))
