@@ -94,7 +94,8 @@ def _widen(xp, a, n: int, total: int):
         return xp.broadcast_to(a, a.shape[:-1] + (total,))
     if a.shape[-1] == total:
         return a
-    return xp.concatenate([a, xp.repeat(a[..., -1:], total - a.shape[-1], axis=-1)], axis=-1)
+    last = a[..., -1:] if xp is np else jax.lax.stop_gradient(a[..., -1:])  # padding lanes carry no derivative
+    return xp.concatenate([a, xp.repeat(last, total - a.shape[-1], axis=-1)], axis=-1)
 
 
 def _flag_unreached(pr, result, xp):
