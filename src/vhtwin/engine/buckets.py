@@ -3,14 +3,18 @@
 A compiled solve is specialised to the shapes of its arrays. Were those the design's own sizes (this patient's
 number of doses, that dataset's number of samples), every new design would compile again. So every size that comes
 from a design is rounded up to a *bucket*, and padding fills the rest: event rows at ``+inf`` never fire, output
-times at ``+inf`` are never saved, padded patient lanes are copies that are dropped afterwards.
+times at ``+inf`` are never saved, padded patient lanes finish before their first step and are dropped afterwards.
 
-Two roundings, by what padding costs:
+Three roundings, by what padding costs:
 
-* :func:`size_bucket` -- event rows, output times, distinct step lengths: padding costs only a little memory, so
-  the next power of two (at least 4), which keeps the number of programs small;
-* :func:`lane_bucket` -- patients (lanes): a padded lane is integrated like a real one, so the rounding is finer
-  (powers of two up to 16, then four sizes per octave: 20, 24, 28, 32, 40, ...), wasting at most a quarter.
+* :func:`size_bucket` -- event rows, grid points and distinct step lengths of the exact path: padding costs almost
+  nothing, so the next power of two (at least 4), which keeps the number of programs small;
+* :func:`fine_bucket` -- output times: every padded time is carried through the output buffer, so powers of two up
+  to 16, then four sizes per octave (20, 24, 28, 32, 40, ...), wasting at most a quarter;
+* :func:`lane_bucket` -- patients (lanes): a padded lane is integrated alongside the real ones, so the fine
+  rounding, and then one more step that measurement asked for: a row of lanes whose length is a multiple of 256
+  (1,024, 2,560, 5,120 ...) makes the loop's many per-state rows alias in the CPU caches and runs 15-30 % slower
+  than a slightly longer one (benchmarks/latency.py measures it), so such a width per device gets 16 more lanes.
 """
 
 from __future__ import annotations
@@ -25,13 +29,19 @@ def size_bucket(n: int, minimum: int = MIN_SIZE) -> int:
     return 1 << (n - 1).bit_length()
 
 
-def lane_bucket(n: int, multiple: int = 1) -> int:
-    """Lanes for ``n`` patients: a power of two up to 16, then a multiple of a quarter octave; then rounded up to a
-    multiple of ``multiple`` (the number of devices that share the batch)."""
-    n = max(int(n), 1)
+def fine_bucket(n: int, minimum: int = 1) -> int:
+    """A power of two up to 16, then the next multiple of a quarter of the octave ``n`` lies in."""
+    n = max(int(n), int(minimum), 1)
     if n <= 16:
-        b = 1 << (n - 1).bit_length()
-    else:
-        quarter = (1 << ((n - 1).bit_length() - 1)) // 4  # a quarter of the octave n lies in
-        b = -(-n // quarter) * quarter
-    return -(-b // multiple) * multiple
+        return 1 << (n - 1).bit_length()
+    quarter = (1 << ((n - 1).bit_length() - 1)) // 4
+    return -(-n // quarter) * quarter
+
+
+def lane_bucket(n: int, multiple: int = 1) -> int:
+    """Lanes for ``n`` patients split over ``multiple`` devices: :func:`fine_bucket` per device, staggered off
+    multiples of 256 (see the module docstring)."""
+    per_device = fine_bucket(-(-max(int(n), 1) // multiple))
+    if per_device >= 512 and per_device % 256 == 0:
+        per_device += 16
+    return per_device * multiple

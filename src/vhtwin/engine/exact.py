@@ -28,7 +28,7 @@ from ..solvers import Status
 from ..solvers.exact import propagators
 from ..solvers.loop import Events
 from .backend import Backend, Layout, chunking, pad_lanes
-from .buckets import size_bucket
+from .buckets import MIN_SIZE, fine_bucket, size_bucket
 from .ode import initial_state, pad_events, padded_times
 from .sensitivities import with_sensitivities
 
@@ -260,7 +260,7 @@ def _grid(problem) -> tuple[Plan, bool]:
     ev_times = np.where(events.times > (pr.t_end if events.times.shape[1] > 1 else pr.t_end.max()), np.inf, events.times)
     shared = pr.shared_times and (ev_times.shape[1] == 1 or bool(np.all(ev_times == ev_times[:, :1]))) \
         and bool(np.all(pr.t0 == pr.t0[0]))
-    T = size_bucket(pr.out_times.shape[-1])
+    T = fine_bucket(pr.out_times.shape[-1], MIN_SIZE)  # the padded output axis (ode.padded_times)
     if shared:
         grid = plan(pr.out_times[None, :], ev_times[:, :1].T, pr.t0[:1], ev_times.shape[0], T)
     else:
