@@ -251,7 +251,6 @@ def test_residual_noise_depends_on_seed_patient_and_time_index():
         (dict(omega={"Q": 0.1}), "unknown parameter 'Q'"),
         (dict(omega={"CL": -0.1}), "variance of 'CL' is -0.1"),
         (dict(typical={"CL": -1.0}), "typical value of 'CL' is -1"),
-        (dict(covariate_models=[PowerCovariate("CL", "WT", 70, 0.75)]), "refers to covariate 'WT'"),
         (dict(covariates={"WT": [70.0]}, covariate_models=[PowerCovariate("CL", "BW", 70, 0.75)]), "covariate 'BW'"),
         (dict(covariates={"WT": [70.0, 80.0], "AGE": [40.0]}), "different lengths"),
         (dict(distribution={"CL": "gamma"}), "distribution of 'CL'"),
@@ -261,6 +260,21 @@ def test_residual_noise_depends_on_seed_patient_and_time_index():
 def test_bad_population_input(model, kwargs, match):
     with pytest.raises(InputError, match=match):
         Population(model, **kwargs)
+
+
+def test_covariates_without_a_source_come_with_each_draw(model):
+    """A covariate model with no covariate source reads the covariates given to sample (a dataset's columns); a
+    draw without them is refused by name."""
+    pop = Population(model, typical={"CL": 2.8}, omega={"CL": 0.1}, covariate_models=[PowerCovariate("CL", "WT", 70, 0.75)])
+    assert pop.covariates_needed == ("WT",)
+    with pytest.raises(InputError, match="covariate 'WT' is needed"):
+        pop.sample(3, seed=0)
+    with pytest.raises(InputError, match=r"covariate 'WT' of patient 1 is nan"):
+        pop.sample(2, seed=0, covariates={"WT": [70.0, np.nan]})
+    draw = pop.sample(2, seed=0, covariates={"WT": [70.0, 140.0]})
+    tv = 2.8 * (np.array([70.0, 140.0]) / 70) ** 0.75
+    np.testing.assert_allclose(draw["CL"].values, tv * np.exp(draw["eta_CL"].values), rtol=1e-12)
+    np.testing.assert_array_equal(draw["WT"].values, [70.0, 140.0])
 
 
 @pytest.mark.parametrize(

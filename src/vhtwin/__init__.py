@@ -36,7 +36,9 @@ _use_every_cpu_core()
 from .analysis import nca
 from .calibration import Twin, calibrate, calibrate_circulation
 from .compose import DirectEffect, link
-from .protocols import Dose, EventSet, Pacing, Regimen, read_events
+from .protocols import Dose, Pacing, Regimen
+from .dataset import Dataset, EventSet, read_dataset, read_events, write_dataset
+from .engine import compilation_count
 from .errors import InputError, ModelError, SolverError, TrialError, VhtwinError
 from .library import list_models, load_model
 from .model import Input, Model, Observable, Parameter, State
@@ -52,8 +54,8 @@ from . import analysis, calibration, pde, physiology  # subpackages reachable as
 
 __all__ = [
     "IOV", "Bernoulli", "BodyMassIndex", "CategoricalCovariate", "CockcroftGault", "CovariateTable", "Covariates",
-    "Derived", "DirectEffect", "Dose", "EventSet", "ExponentialCovariate", "Input", "InputError", "LinearCovariate", "LogNormal",
+    "Dataset", "Derived", "DirectEffect", "Dose", "EventSet", "ExponentialCovariate", "Input", "InputError", "LinearCovariate", "LogNormal",
     "Model", "ModelError", "Normal", "Observable", "Omega", "Pacing", "Parameter", "Population", "PowerCovariate", "Regimen",
     "Residual", "Simulator", "SolverError", "State", "Status", "Trial", "TrialError", "Twin", "Uniform", "VhtwinError",
-    "calibrate", "calibrate_circulation", "default_precision", "link", "list_models", "load_model", "nca", "open_trial", "periodic_steady_state", "read_events", "simulate",
+    "calibrate", "calibrate_circulation", "compilation_count", "default_precision", "link", "list_models", "load_model", "nca", "open_trial", "periodic_steady_state", "read_dataset", "read_events", "simulate", "write_dataset",
 ]

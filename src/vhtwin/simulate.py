@@ -38,7 +38,7 @@ def simulate(
     model: Model,
     params: Mapping[str, Any] | xr.Dataset | None = None,
     *,
-    times,
+    times=None,
     protocol=None,
     initial: Mapping[str, Any] | None = None,
     solver: str | AbstractSolver = DEFAULTS.solver,
@@ -56,20 +56,24 @@ def simulate(
     devices: int | None = None,
     throw: bool = False,
     occasions=None,
+    data=None,
+    seed: int = 0,
 ) -> xr.Dataset:
-    """Simulate one patient or a batch of patients.
+    """Simulate one patient or a batch of patients, or predict every record of a clinical dataset.
 
     Parameters
     ----------
     model : Model
         The model (e.g. from :func:`vhtwin.load_model`).
-    params : dict or xarray.Dataset, optional
+    params : dict, xarray.Dataset or Population, optional
         Parameter values by name. Scalars describe one patient; 1-D arrays of a common length ``n`` describe a batch
         of ``n`` patients (scalars are then shared). Missing parameters take the model's defaults. A Dataset with a
-        ``patient`` dimension (e.g. from a population draw) works too.
+        ``patient`` dimension (e.g. from a population draw) works too. With ``data``: one value per subject (or one
+        for all), or a :class:`vhtwin.Population` whose draw ``i`` (of ``seed``) is subject ``i``, with covariates
+        from the dataset's columns.
     times : array_like
         Output times in the model's time unit: a strictly increasing 1-D grid shared by every patient, or a 2-D
-        array ``(n, T)`` of per-patient times, each row increasing, padded at the end with NaN.
+        array ``(n, T)`` of per-patient times, each row increasing, padded at the end with NaN. Not with ``data``.
     protocol : Regimen, Pacing or sequence, optional
         Events: doses (:class:`vhtwin.Regimen`) and/or stimuli; a sequence gives one protocol per patient.
     initial : dict, optional
@@ -119,10 +123,19 @@ def simulate(
         steady-state doses, ``solver="exact"`` (``"auto"`` uses the ODE path), and :class:`Simulator`.
         Parameter-dependent initial values use occasion 0's parameters.
 
+    data : Dataset, optional
+        A clinical dataset (:func:`vhtwin.read_dataset`): every subject is simulated with its own doses and
+        predicted at each of its records, in batched calls (:mod:`vhtwin.dataset.predict`). ``times``,
+        ``protocol``, ``covariates`` and ``occasions`` then come from the dataset.
+    seed : int
+        With ``data`` and a Population: the seed of the subjects' draws.
+
     Returns
     -------
     xarray.Dataset
-        One variable per observable and per state (``units`` attribute), over ``("patient", "time")`` -- or
+        With ``data``: over ``("patient", "record")`` -- each observable (or ``outputs``), ``IPRED``, ``PRED`` (with
+        a Population), ``DV``, ``EVID``, ``AMT``, ``MDV``, ``observed``, the covariates, ``ROW`` and ``time`` per
+        record, ``ID`` and ``status`` per patient. Otherwise: one variable per observable and per state (``units`` attribute), over ``("patient", "time")`` -- or
         ``("time",)`` for one patient, or ``("patient", "obs")`` with a 2-D ``time`` coordinate for per-patient
         times -- plus ``status``, ``n_steps`` and ``n_rejected`` per patient. An output at an event time is the
         value just before the event. A failed trajectory's outputs are NaN and its ``status`` says why.
@@ -135,6 +148,18 @@ def simulate(
         strictly increasing, do not match the number of occasions of the parameters, or come without per-occasion
         parameters.
     """
+    if data is not None:
+        from .dataset import predict
+
+        with compilation.counting():
+            return predict(
+                model, params, data, seed=seed, outputs=outputs, simulate=simulate, times=times, protocol=protocol,
+                covariates=covariates, occasions=occasions, initial=initial, solver=solver, rtol=rtol, atol=atol,
+                precision=precision, t0=t0, dt0=dt0, dt_min=dt_min, dt_max=dt_max, max_steps=max_steps,
+                saves_per_step=saves_per_step, devices=devices, throw=throw,
+            )
+    if times is None:
+        raise InputError("simulate: give times= (the output times), or data= (a dataset, predicted at its records)")
     with compilation.counting():
         problem = prepare(
             model, params, times=times, protocol=protocol, initial=initial, solver=solver, rtol=rtol, atol=atol,

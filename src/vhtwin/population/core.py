@@ -163,7 +163,8 @@ class Population:
             if not isinstance(cm, CovariateModel):
                 raise InputError(f"Population covariate_models must hold covariate models (PowerCovariate, ...), got {cm!r}")
             self._known([cm.param], f"{type(cm).__name__}")
-            if cm.covariate not in available:
+            # Without a covariate source the values come with each draw (a dataset's columns, sample(covariates=)).
+            if self.covariates is not None and cm.covariate not in available:
                 raise InputError(
                     f"Population {type(cm).__name__} on {cm.param!r} refers to covariate {cm.covariate!r}, which is not "
                     f"among the covariates {list(available)}"
@@ -184,8 +185,30 @@ class Population:
             tv[cm.param] = tv[cm.param] * cm.factor(covariates[cm.covariate])
         return tv
 
-    def sample(self, n: int, seed: int, first_patient: int = 0) -> xr.Dataset:
+    @property
+    def covariates_needed(self) -> tuple[str, ...]:
+        """The covariates the covariate models read, in order of first use."""
+        return tuple(dict.fromkeys(cm.covariate for cm in self.covariate_models))
+
+    def individual_values(self, typical: Mapping[str, np.ndarray], etas: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Parameters from typical values and etas by name (each distribution's transform; parameters without an
+        eta keep their typical value). Arrays broadcast: etas may carry trailing axes (occasions)."""
+        out = {}
+        for q in self.model.parameters:
+            name = q.name
+            tv = np.asarray(typical[name], float)
+            if name in etas:
+                lo, hi = self._bounds[name]
+                out[name] = individual(tv, np.asarray(etas[name], float), self.distribution[name], lo, hi)
+            else:
+                out[name] = tv
+        return out
+
+    def sample(self, n: int, seed: int, first_patient: int = 0, covariates: Mapping[str, np.ndarray] | None = None) -> xr.Dataset:
         """Draw patients ``first_patient .. first_patient + n - 1``.
+
+        ``covariates`` (optional): the patients' covariate values by name, one per patient (a dataset's columns),
+        used instead of the population's own covariate source.
 
         Returns
         -------
@@ -203,7 +226,10 @@ class Population:
                 raise InputError(f"Population.sample: {label} {v!r} must be an integer >= {low}")
         seed = _random.check_seed(seed)
         ids = np.arange(int(first_patient), int(first_patient) + int(n), dtype=np.uint64)
-        covariates = {} if self.covariates is None else self.covariates.sample(seed, ids)
+        if covariates is not None:
+            covariates = self._given_covariates(covariates, int(n))
+        else:
+            covariates = {} if self.covariates is None else self.covariates.sample(seed, ids)
         tv = self.typical_values(covariates, n)
         etas = {}
         for names, root in self.omega.groups():
@@ -216,6 +242,27 @@ class Population:
             for name, var in self.iov.variances.items():
                 kappas[name] = math.sqrt(var) * _random.normals(seed, _random.IOV, name, ids[:, None], occasions)
         return self._dataset(ids, seed, covariates, tv, etas, kappas)
+
+    def _given_covariates(self, covariates: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+        if not isinstance(covariates, Mapping):
+            raise InputError(f"Population.sample: covariates must be a dict of values by name, got {type(covariates).__name__}")
+        out = {}
+        for name, values in covariates.items():
+            v = np.asarray(values, dtype=float) if not isinstance(values, str) else None
+            if v is None or v.ndim > 1 or (v.ndim == 1 and v.shape[0] != n):
+                raise InputError(f"Population.sample: covariate {name!r} must be a number or {n} values, one per patient")
+            if name in self._declared or str(name).startswith(("eta_", "kappa_")):
+                raise InputError(f"Population.sample: covariate {name!r} clashes with a parameter or an eta variable")
+            out[str(name)] = np.broadcast_to(v, (n,)).astype(float)
+        for name in self.covariates_needed:
+            if name not in out:
+                raise InputError(f"Population.sample: covariate {name!r} is needed by a covariate model but was not "
+                                 f"given (given: {sorted(out)})")
+            bad = ~np.isfinite(out[name])
+            if bad.any():
+                raise InputError(f"Population.sample: covariate {name!r} of patient {int(np.flatnonzero(bad)[0])} is "
+                                 f"{float(out[name][bad][0]):g}; it must be a finite number")
+        return out
 
     def _dataset(self, ids, seed, covariates, tv, etas, kappas) -> xr.Dataset:
         data, n = {}, ids.shape[0]

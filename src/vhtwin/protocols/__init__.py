@@ -2,7 +2,6 @@
 
 - :mod:`.dosing` -- ``Regimen``, ``Dose``, ``Reset``: boluses, infusions, repeated and steady-state doses, resets;
 - :mod:`.pacing` -- ``Pacing``: stimulus trains for cardiac models; protocols combine with ``+``;
-- :mod:`.event_records` -- ``read_events``: NONMEM-style records into per-patient regimens and output times;
 - :mod:`.schedule` -- the per-patient preparation of a protocol (mg/kg amounts, modelled infusions, lags),
   using :mod:`.steady_state` for steady-state doses;
 - :mod:`.occasions` -- inter-occasion variability: parameters that switch at occasion boundaries;
@@ -10,7 +9,6 @@
 """
 
 from .dosing import Dose, Regimen, Reset
-from .event_records import EventSet, read_events
 from .pacing import Combined, Pacing
 
-__all__ = ["Combined", "Dose", "EventSet", "Pacing", "Regimen", "Reset", "read_events"]
+__all__ = ["Combined", "Dose", "Pacing", "Regimen", "Reset"]
