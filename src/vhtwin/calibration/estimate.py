@@ -116,12 +116,10 @@ def calibrate(
     problem = Problem(model, obs, pri, protocols, solver=solver, rtol=float(rtol), atol=float(atol))
     with jax.enable_x64(True):
         lanes = problem.lanes(1)
-        eta0 = jnp.zeros((obs.n_patients, len(pri.eta_names)), jnp.float64)
+        eta0 = np.zeros((obs.n_patients, len(pri.eta_names)))
         # An exact solve resolves the objective to rounding; an ODE solve to about its relative tolerance.
-        noise = 1e-12 if lanes.sim.problem.method.name == "exact" else max(1e-12, 10.0 * float(rtol))
-        run = jax.jit(lambda x: _fit.minimise(lanes.objective, x, max_iter=int(max_iter), gtol=float(gtol),
-                                              noise=noise))
-        result = jax.device_get(run(eta0))
+        noise = 1e-12 if lanes.method == "exact" else max(1e-12, 10.0 * float(rtol))
+        result = lanes.search(eta0, max_iter=int(max_iter), gtol=float(gtol), noise=noise)
     twin = Twin(problem, result)
     failed = ~np.asarray(result.converged)
     if failed.any():

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..model import Model
-from ..population import Population, Residual
+from ..population import Population, Residual, variability
 from .data import plain
 
 
@@ -40,22 +40,34 @@ class Prior:
 
     def individual(self, eta, typical):
         """Individual parameters ``(k, L)`` from etas ``(L, k)`` and typical values ``(k, L)`` (JAX, differentiable)."""
-        rows = []
-        for j, kind in enumerate(self.kinds):
-            tv, e = typical[j], eta[:, j]
-            if kind == "lognormal":
-                rows.append(tv * jnp.exp(e))
-            elif kind == "normal":
-                rows.append(tv + e)
-            else:
-                lo, width = self.lower[j], self.upper[j] - self.lower[j]
-                x = (tv - lo) / width
-                rows.append(lo + width / (1.0 + jnp.exp(-(jnp.log(x / (1.0 - x)) + e))))
-        return jnp.stack(rows)
+        return individual(self.kinds, eta, typical, self.lower, self.upper)
+
+    def individual_values(self, eta: np.ndarray, typical: np.ndarray) -> np.ndarray:
+        """:meth:`individual` in numpy (no JAX program): ``(k, L)`` from ``(L, k)`` and ``(k, L)``."""
+        eta = np.asarray(eta, float)
+        return np.stack([variability.individual(np.asarray(typical[j], float), eta[:, j], kind, self.lower[j], self.upper[j])
+                         for j, kind in enumerate(self.kinds)])
 
     def typical_matrix(self) -> np.ndarray:
         """Typical values of the estimated parameters, (k, B)."""
         return np.stack([self.typical[n] for n in self.eta_names])
+
+
+def individual(kinds, eta, typical, lower, upper):
+    """Individual parameters ``(k, L)`` from etas ``(L, k)`` and typical values ``(k, L)`` (JAX, differentiable):
+    ``tv exp(eta)`` (log-normal), ``tv + eta`` (normal) or the logit transform between ``lower`` and ``upper``."""
+    rows = []
+    for j, kind in enumerate(kinds):
+        tv, e = typical[j], eta[:, j]
+        if kind == "lognormal":
+            rows.append(tv * jnp.exp(e))
+        elif kind == "normal":
+            rows.append(tv + e)
+        else:
+            lo, width = lower[j], upper[j] - lower[j]
+            x = (tv - lo) / width
+            rows.append(lo + width / (1.0 + jnp.exp(-(jnp.log(x / (1.0 - x)) + e))))
+    return jnp.stack(rows)
 
 
 def build(model: Model, prior, ids: np.ndarray, has_id: bool, observables, covariates=None, residual=None) -> Prior:

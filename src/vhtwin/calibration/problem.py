@@ -7,21 +7,25 @@ patient axis) evaluates all of them at once, and the gradient of the summed obje
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import engine
+from ..engine import buckets
 from ..errors import InputError
 from ..model import Model
+from ..options import DEFAULTS
 from ..protocols import Regimen
 from ..protocols.dosing import Dose
 from ..simulate import Simulator
-from . import data as _data, objective as _objective
+from . import data as _data, fit as _fit, objective as _objective
 from .data import plain
-from .prior import Prior
+from .prior import Prior, individual
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class Problem:
     solver: Any = "auto"
     rtol: float = 1e-10
     atol: float = 1e-12
-    max_steps: int = 100_000
+    max_steps: int = DEFAULTS.max_steps
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -130,21 +134,31 @@ def lane_protocol(protocols, repeat: int):
 
 
 # -- the batched objective ---------------------------------------------------------------------------------------------
+class Static(NamedTuple):
+    """What the compiled objective and search are specialised to (hashable); everything else is data."""
+
+    compiled: engine.Compiled  # the solve: backend, program key, lanes
+    kinds: tuple[str, ...]  # per eta: its distribution
+    eta_rows: tuple[int, ...]  # the model parameter each eta moves
+    observable_rows: tuple[int, ...]  # the model observable of each measured observable
+
+
 @dataclass(frozen=True)
 class Lanes:
-    """The JAX objective and predictions over lanes, with the constants they read."""
+    """The objective and predictions over ``n_lanes`` lanes: a static part and the data it reads.
+
+    Every array in ``data`` is padded to the solve's lanes ``W`` (a bucket) and the measurements to a bucket ``N``, so
+    that a new patient of the same buckets runs the programs already compiled: the design, the measurements, the
+    typical values and Omega are arguments of the compiled search, not constants in it.
+    """
 
     problem: Problem
     repeat: int
-    sim: Simulator
-    typical: Any  # (k, L) typical values of the estimated parameters
-    position: Any  # (L, N) index of each measurement's time in the simulator's output grid
-    which: Any  # (L, N) observable index
-    value: Any
-    lloq: Any
-    censored: Any
-    mask: Any
-    table: dict
+    static: Static
+    data: dict
+    n_lanes: int
+    n_measurements: int
+    method: str  # the solver the solve resolved to ("exact", "tsit5", ...)
 
     @classmethod
     def build(cls, problem: Problem, repeat: int) -> "Lanes":
@@ -154,47 +168,118 @@ class Lanes:
         params = {n: lane(v) for n, v in prior.typical.items()}
         covariates = {n: lane(v) for n, v in prior.covariates.items()} or None
         protocol = lane_protocol(problem.protocols, repeat)
-        options = dict(protocol=protocol, n_patients=L, covariates=covariates, solver=problem.solver, rtol=problem.rtol,
-                       atol=problem.atol, precision="float64", outputs=list(obs.observables), max_steps=problem.max_steps)
-        sim, position = None, None
-        if getattr(model, "linear", False) and problem.solver in ("auto", "exact"):
-            # One grid shared by every lane lets the exact matrix-exponential path apply (when dose times are shared).
-            union = np.unique(obs.grid[np.isfinite(obs.grid)])
-            trial = Simulator(model, params, times=union, **options)
-            if trial.problem.method.name == "exact":
-                sim, position = trial, np.searchsorted(union, obs.time)
-        if sim is None:
-            grid = lane(obs.grid)
-            sim = Simulator(model, params, times=grid, **options)
-            position = obs.grid_index
-        which = lane(obs.observable)
-        return cls(
-            problem, repeat, sim, jnp.asarray(lane(prior.typical_matrix().T).T), jnp.asarray(lane(position)),
-            jnp.asarray(which), jnp.asarray(lane(obs.value)), jnp.asarray(lane(np.nan_to_num(obs.lloq))),
-            jnp.asarray(lane(obs.censored)), jnp.asarray(lane(obs.mask)),
-            {k: jnp.asarray(v) for k, v in _objective.residual_table(prior.residuals, obs.observables, which).items()},
-        )
+        solve = Simulator(
+            model, params, times=lane(obs.grid), protocol=protocol, n_patients=L, covariates=covariates,
+            solver=problem.solver, rtol=problem.rtol, atol=problem.atol, precision="float64",
+            outputs=list(obs.observables), max_steps=problem.max_steps,
+        ).problem
+        compiled = engine.Compiled.of(solve, 1)
+        W = compiled.width * compiled.n_chunks
+        lanes_design, shared_design = engine.host_design(solve, 1)
+        N = obs.time.shape[1]
+        Nb = buckets.measurements(N)
+        widen = lambda a, fill: _pad(np.asarray(a), W, Nb, fill)
+        which = widen(lane(obs.observable), 0).astype(np.int32)
+        # padding measurements read observable 0's residual model: finite, so no 0 * inf in any derivative
+        table = _objective.residual_table(prior.residuals, obs.observables, which)
+        P = np.asarray(solve.params, float)
+        data = {
+            "p": _pad_lanes(np.broadcast_to(P, (P.shape[0], L)), W),
+            "y0": _pad_lanes(np.broadcast_to(solve.y0, (solve.y0.shape[0], L)), W),
+            "typical": _pad_lanes(lane(prior.typical_matrix().T).T, W),
+            "lower": prior.lower, "upper": prior.upper,
+            "lanes": lanes_design, "shared": shared_design,
+            "position": widen(lane(obs.grid_index), 0).astype(np.int32),
+            "which": which,
+            "value": widen(lane(obs.value), 0.0), "lloq": widen(lane(np.nan_to_num(obs.lloq)), 0.0),
+            "censored": widen(lane(obs.censored), False), "mask": widen(lane(obs.mask), False),
+            "table": table,
+            "omega_inv": np.asarray(prior.omega_inv, float),
+        }
+        names = model.parameter_names
+        static = Static(compiled, tuple(prior.kinds), tuple(names.index(n) for n in prior.eta_names),
+                        tuple(model.observable_names.index(o) for o in obs.observables))
+        return cls(problem, repeat, static, data, L, N, solve.method.name)
 
     @property
-    def n_lanes(self) -> int:
-        return int(self.mask.shape[0])
-
-    def parameters(self, eta):
-        """Individual values of the estimated parameters by name, each (L,)."""
-        values = self.problem.prior.individual(eta, self.typical)
-        return {n: values[j] for j, n in enumerate(self.problem.prior.eta_names)}
-
-    def predictions(self, eta):
-        """Predictions at every measurement (L, N), and the solve status per lane (L,)."""
-        out = self.sim(self.parameters(eta))
-        L = self.n_lanes
-        stacked = jnp.stack([jnp.reshape(out[o], (L, -1)) for o in self.problem.obs.observables])  # (O, L, T)
-        lanes = jnp.arange(L)[:, None]
-        return stacked[self.which, lanes, self.position], jnp.reshape(out["status"], (L,))
+    def table(self) -> dict:
+        """Residual-model constants per measurement, (L, N)."""
+        return {k: v[: self.n_lanes, : self.n_measurements] for k, v in self.data["table"].items()}
 
     def objective(self, eta):
         """OBJ per lane (L,) from etas (L, k); NaN-free: a failed solve gives +inf."""
-        f, status = self.predictions(eta)
-        terms = _objective.data_terms(f, self.value, self.lloq, self.censored, self.mask, self.table)
-        total = jnp.sum(terms, axis=1) + _objective.prior_term(eta, jnp.asarray(self.problem.prior.omega_inv))
-        return jnp.where((status == 0) & jnp.isfinite(total), total, jnp.inf)
+        with engine.counting():
+            return _objective_of_lanes(self.static, jnp.asarray(eta), self.data)
+
+    def predictions(self, eta):
+        """Predictions at every measurement (L, N), and the solve status per lane (L,)."""
+        with engine.counting():
+            f, status = _predictions_of_lanes(self.static, jnp.asarray(eta), self.data)
+        return f[:, : self.n_measurements], status
+
+    def search(self, eta0, *, max_iter: int, gtol: float, noise: float):
+        """The batched MAP search from ``eta0`` (L, k) -- one compiled program per :class:`Static` and shapes."""
+        settings = {"max_iter": np.int32(max_iter), "gtol": np.float64(gtol), "noise": np.float64(noise)}
+        eta0 = np.asarray(eta0, float)
+        W = self.data["mask"].shape[0]
+        padded = np.concatenate([eta0, np.zeros((W - eta0.shape[0], eta0.shape[1]))])  # padding lanes: no data, eta 0
+        with engine.counting():
+            result = jax.device_get(_search(self.static)(padded, self.data, settings))
+        return _fit.Result(*(np.asarray(x)[: self.n_lanes] for x in result))
+
+
+def predictions(static: Static, eta, data):
+    """Predictions at every measurement (W, N) and the solve status (W,), all lanes (pure: jit-able)."""
+    values = individual(static.kinds, eta, data["typical"], data["lower"], data["upper"])
+    p = jnp.asarray(data["p"]).at[jnp.asarray(static.eta_rows)].set(values)
+    _, observed, status, _, _ = engine.execute(static.compiled, p, jnp.asarray(data["y0"]), data["lanes"], data["shared"])
+    rows = jnp.asarray(static.observable_rows)[data["which"]]  # (W, N) model observable of each measurement
+    lanes = jnp.arange(p.shape[1])[:, None]
+    return observed[rows, data["position"], lanes], status
+
+
+def objective(static: Static, eta, data):
+    """OBJ per lane (W,) from etas (W, k) (pure: jit-able); +inf where the solve failed."""
+    f, status = predictions(static, eta, data)
+    terms = _objective.data_terms(f, data["value"], data["lloq"], data["censored"], data["mask"], data["table"])
+    total = jnp.sum(terms, axis=1) + _objective.prior_term(eta, data["omega_inv"])
+    return jnp.where((status == 0) & jnp.isfinite(total), total, jnp.inf)
+
+
+def _with_padding(eta, W):
+    return jnp.concatenate([eta, jnp.zeros((W - eta.shape[0], eta.shape[1]), eta.dtype)], axis=0)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _objective_of_lanes(static: Static, eta, data):
+    return objective(static, _with_padding(eta, data["mask"].shape[0]), data)[: eta.shape[0]]
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _predictions_of_lanes(static: Static, eta, data):
+    f, status = predictions(static, _with_padding(eta, data["mask"].shape[0]), data)
+    return f[: eta.shape[0]], status[: eta.shape[0]]
+
+
+@functools.lru_cache(maxsize=32)
+def _search(static: Static):
+    """The compiled MAP search for ``static``: the design, data and settings are its arguments."""
+
+    def run(eta0, data, settings):
+        return _fit.minimise(lambda e: objective(static, e, data), eta0, max_iter=settings["max_iter"],
+                             gtol=settings["gtol"], noise=settings["noise"])
+
+    return jax.jit(run)
+
+
+def _pad_lanes(a: np.ndarray, W: int) -> np.ndarray:
+    """(rows, L) -> (rows, W): extra lanes copy the last one (finite values the padding lanes compute with)."""
+    L = a.shape[-1]
+    return np.concatenate([a, np.repeat(a[..., -1:], W - L, axis=-1)], axis=-1) if W > L else np.asarray(a)
+
+
+def _pad(a: np.ndarray, W: int, N: int, fill) -> np.ndarray:
+    """(L, n) -> (W, N), filled with ``fill`` (padding lanes have no measurement: their mask is False)."""
+    out = np.full((W, N), fill, dtype=a.dtype)
+    out[: a.shape[0], : a.shape[1]] = a
+    return out

@@ -111,9 +111,7 @@ class Twin:
         prior = self._problem.prior
         lane = lambda a: np.repeat(np.asarray(a), repeat, axis=0)
         out = {n: lane(v) for n, v in prior.typical.items()}
-        with jax.enable_x64(True):
-            typical = jnp.asarray(np.stack([out[n] for n in prior.eta_names]))
-            values = np.asarray(prior.individual(jnp.asarray(eta), typical))
+        values = prior.individual_values(eta, np.stack([out[n] for n in prior.eta_names]))
         out.update({n: values[j] for j, n in enumerate(prior.eta_names)})
         return out
 

@@ -2,7 +2,7 @@
 
 Every subject is simulated with its own doses (its regimen) and its own output times (the distinct times of its
 records), all subjects in batched calls of one compiled solve. Subjects are grouped by the bucket of their number of
-record times (:func:`vhtwin.engine.buckets.fine_bucket`), so that a subject with five records does not carry the
+record times (:func:`vhtwin.engine.buckets.output_times`), so that a subject with five records does not carry the
 output buffer of one with five hundred; each group is one call (one program per bucket, compiled once). A
 subject's result does not depend on the others in its batch: it equals the subject simulated alone, bit for bit.
 
@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import numpy as np
 import xarray as xr
 
-from ..engine.buckets import fine_bucket
+from ..engine import buckets
 from ..errors import InputError
 from ..model import Model
 from ..population import Population
@@ -62,10 +62,10 @@ def predict(model: Model, params, data: Dataset, *, seed: int = 0, outputs=None,
     runs = {"IPRED": individual} if typical is None else {"IPRED": individual, "PRED": typical}
     values = {key: {} for key in runs}
     per_patient = {k: np.zeros(n, dtype) for k, dtype in (("status", np.int8), ("n_steps", np.int32), ("n_rejected", np.int32))}
-    buckets = np.array([fine_bucket(int(c)) for c in counts])
+    groups = np.array([buckets.output_times(int(c)) for c in counts])
     attrs = {}
-    for bucket in np.unique(buckets):
-        members = np.flatnonzero(buckets == bucket)
+    for bucket in np.unique(groups):
+        members = np.flatnonzero(groups == bucket)
         T = int(counts[members].max())
         group_times = times[members, :T]
         for key, p in runs.items():

@@ -7,9 +7,9 @@ Nothing here knows a particular model.
 
 from .compilation import cache_directory, cache_loads, compilation_count, compilation_seconds, counted, counting
 from .problem import Problem, prepare
-from .run import BACKENDS, host_design, layout, run
+from .run import BACKENDS, Compiled, execute, host_design, layout, run
 
 __all__ = [
-    "BACKENDS", "Problem", "cache_directory", "cache_loads", "compilation_count", "compilation_seconds", "counted",
-    "counting", "host_design", "layout", "prepare", "run",
+    "BACKENDS", "Compiled", "Problem", "cache_directory", "cache_loads", "compilation_count", "compilation_seconds", "counted",
+    "counting", "execute", "host_design", "layout", "prepare", "run",
 ]

@@ -8,9 +8,10 @@ times at ``+inf`` are never saved, padded patient lanes finish before their firs
 Three roundings, by what padding costs:
 
 * :func:`size_bucket` -- event rows, grid points and distinct step lengths of the exact path: padding costs almost
-  nothing, so the next power of two (at least 4), which keeps the number of programs small;
-* :func:`fine_bucket` -- output times: every padded time is carried through the output buffer, so powers of two up
-  to 16, then four sizes per octave (20, 24, 28, 32, 40, ...), wasting at most a quarter;
+  nothing, so the next power of two (at least 16 for what a clinical design varies: one program serves designs of 1
+  to 16 doses);
+* :func:`fine_bucket` -- output times and measurements: every padded time is carried through the output buffer, so
+  at least 16, then four sizes per octave (20, 24, 28, 32, 40, ...), wasting at most a quarter;
 * :func:`lane_bucket` -- patients (lanes): a padded lane is integrated alongside the real ones, so the fine
   rounding, and then one more step that measurement asked for: a row of lanes whose length is a multiple of 256
   (1,024, 2,560, 5,120 ...) makes the loop's many per-state rows alias in the CPU caches and runs 15-30 % slower
@@ -19,8 +20,9 @@ Three roundings, by what padding costs:
 
 from __future__ import annotations
 
-#: Smallest bucket of a padded size (event rows, output times): designs with 1 to 4 entries share one program.
-MIN_SIZE = 4
+#: Smallest bucket of the sizes a clinical design varies most: event rows, output times, measurements -- a twin's
+#: patients with 1 to 16 doses or samples all share one program.
+MIN_SIZE = 16
 
 
 def size_bucket(n: int, minimum: int = MIN_SIZE) -> int:
@@ -36,6 +38,33 @@ def fine_bucket(n: int, minimum: int = 1) -> int:
         return 1 << (n - 1).bit_length()
     quarter = (1 << ((n - 1).bit_length() - 1)) // 4
     return -(-n // quarter) * quarter
+
+
+def event_rows(n: int) -> int:
+    """Rows of an event table (dose times, infusion ends, resets, occasion starts)."""
+    return size_bucket(n, MIN_SIZE)
+
+
+def output_times(n: int) -> int:
+    """Output times (each carried through the output buffer of every lane)."""
+    return fine_bucket(n, MIN_SIZE)
+
+
+def measurements(n: int) -> int:
+    """Measurements per patient of a calibration or an estimation."""
+    return fine_bucket(n, MIN_SIZE)
+
+
+def grid_points(n: int) -> int:
+    """Points of the exact path's merged grid (its loop runs over the real ones only)."""
+    return size_bucket(n, 2 * MIN_SIZE)
+
+
+def step_lengths(n: int, per_lane: bool) -> int:
+    """Distinct step lengths of the exact path: each costs one matrix exponential per lane, so a grid shared by the
+    batch (a trial's, usually 1-3 lengths) gets the next power of two; per-patient grids (datasets, twins) at least
+    16, so that sampling designs differing in their intervals share a program."""
+    return size_bucket(n, MIN_SIZE if per_lane else 2)
 
 
 def lane_bucket(n: int, multiple: int = 1) -> int:

@@ -28,7 +28,7 @@ from ..solvers import Status
 from ..solvers.exact import propagators
 from ..solvers.loop import Events
 from .backend import Backend, Layout, chunking, pad_lanes
-from .buckets import MIN_SIZE, fine_bucket, size_bucket
+from . import buckets
 from .ode import initial_state, pad_events, padded_times
 from .sensitivities import with_sensitivities
 
@@ -61,10 +61,12 @@ class Plan(NamedTuple):
     n_points: np.ndarray  # (Bs,) grid points per lane
 
 
-def plan(out_times: np.ndarray, event_times: np.ndarray, t0: np.ndarray, n_events: int, n_outputs: int) -> Plan:
+def plan(out_times: np.ndarray, event_times: np.ndarray, t0: np.ndarray, n_events: int, n_outputs: int,
+         per_lane: bool = False) -> Plan:
     """The merged grid of each row: ``out_times`` (Bs, T) and ``event_times`` (Bs, E) padded with NaN or +inf,
-    ``t0`` (Bs,). ``n_events`` and ``n_outputs`` are the padded table sizes (the "none" indices). Vectorised over
-    rows: sort, merge equal times into one grid point, and rank the step lengths."""
+    ``t0`` (Bs,). ``n_events`` and ``n_outputs`` are the padded table sizes (the "none" indices); ``per_lane``: the
+    grid is a patient's own (its step lengths get the per-patient bucket). Vectorised over rows: sort, merge equal
+    times into one grid point, and rank the step lengths."""
     Bs = out_times.shape[0]
     values = np.concatenate([t0[:, None], out_times, event_times], axis=1)
     values = np.where(np.isnan(values), np.inf, values)
@@ -78,7 +80,7 @@ def plan(out_times: np.ndarray, event_times: np.ndarray, t0: np.ndarray, n_event
     point = np.cumsum(new, axis=1) - 1  # grid point of each sorted entry
     finite = np.isfinite(v)
     n_points = np.max(np.where(finite, point + 1, 0), axis=1)
-    S = size_bucket(int(n_points.max()))
+    S = buckets.grid_points(int(n_points.max()))
     grid = np.full((Bs, S), np.inf)
     rows = np.broadcast_to(np.arange(Bs)[:, None], v.shape)
     grid[rows[finite], point[finite]] = v[finite]
@@ -93,7 +95,7 @@ def plan(out_times: np.ndarray, event_times: np.ndarray, t0: np.ndarray, n_event
     step_index = np.empty_like(rank_sorted)
     np.put_along_axis(step_index, order, rank_sorted, axis=1)
     n_distinct = int(rank_sorted[:, -1].max()) + 1
-    D = size_bucket(n_distinct, minimum=2)
+    D = buckets.step_lengths(n_distinct, per_lane=Bs > 1 or per_lane)
     table = np.zeros((Bs, D))
     np.put_along_axis(table, rank_sorted, s_sorted, axis=1)
     event_index = np.full((Bs, S), n_events, np.int32)
@@ -255,18 +257,18 @@ def _grid(problem) -> tuple[Plan, bool]:
     if "exact_plan" in problem.cache:
         return problem.cache["exact_plan"]
     pr = problem
-    events = pad_events(pr.events, size_bucket(pr.events.times.shape[0]))
+    events = pad_events(pr.events, buckets.event_rows(pr.events.times.shape[0]))
     # events after a patient's last output change nothing it returns: they are left out of its grid
     ev_times = np.where(events.times > (pr.t_end if events.times.shape[1] > 1 else pr.t_end.max()), np.inf, events.times)
     shared = pr.shared_times and (ev_times.shape[1] == 1 or bool(np.all(ev_times == ev_times[:, :1]))) \
         and bool(np.all(pr.t0 == pr.t0[0]))
-    T = fine_bucket(pr.out_times.shape[-1], MIN_SIZE)  # the padded output axis (ode.padded_times)
+    T = buckets.output_times(pr.out_times.shape[-1])  # the padded output axis (ode.padded_times)
     if shared:
         grid = plan(pr.out_times[None, :], ev_times[:, :1].T, pr.t0[:1], ev_times.shape[0], T)
     else:
         out = pr.out_times if not pr.shared_times else np.broadcast_to(pr.out_times, (pr.n_patients, pr.out_times.shape[0]))
         ev = np.broadcast_to(ev_times, (ev_times.shape[0], pr.n_patients)).T
-        grid = plan(out, ev, pr.t0, ev_times.shape[0], T)
+        grid = plan(out, ev, pr.t0, ev_times.shape[0], T, per_lane=True)
     problem.cache["exact_plan"] = (grid, shared)
     return grid, shared
 
@@ -293,7 +295,7 @@ class ExactBackend(Backend):
         grid, shared_grid = _grid(pr)
         width, n_chunks = chunking(pr.n_patients, 1, chunked=False)
         total = width
-        events = pad_events(pr.events, size_bucket(pr.events.times.shape[0]))
+        events = pad_events(pr.events, buckets.event_rows(pr.events.times.shape[0]))
         events_per_lane = any(x is not None and x.shape[-1] > 1 for x in events)
         levels = np.concatenate([events.initial_inputs[None], events.inputs], axis=0)
         # The input integral F is needed only if some input is ever non-zero or the model has a constant term.

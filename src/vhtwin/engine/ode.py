@@ -26,7 +26,7 @@ from ..model import Model
 from ..solvers import AbstractSolver, LoopConfig, VectorField, integrate
 from ..solvers.loop import Events, Outputs
 from .backend import Backend, Layout, chunking, pad_lanes
-from .buckets import MIN_SIZE, fine_bucket, size_bucket
+from . import buckets
 from .sensitivities import with_sensitivities
 
 
@@ -180,13 +180,13 @@ def pad_events(events: Events, rows: int) -> Events:
 
 
 def padded_times(out_times: np.ndarray, shared: bool) -> np.ndarray:
-    """Output times in the engine's layout: (T',) shared or (T', B) per lane, ``+inf`` padding to a fine bucket."""
+    """Output times in the engine's layout: (T',) shared or (T', B) per lane, ``+inf`` padding to a bucket."""
     if shared:
         T = out_times.shape[0]
-        return np.concatenate([out_times, np.full(fine_bucket(T, MIN_SIZE) - T, np.inf)])
+        return np.concatenate([out_times, np.full(buckets.output_times(T) - T, np.inf)])
     t = np.where(np.isnan(out_times), np.inf, out_times).T  # (T, B)
     T = t.shape[0]
-    return np.concatenate([t, np.full((fine_bucket(T, MIN_SIZE) - T, t.shape[1]), np.inf)], axis=0)
+    return np.concatenate([t, np.full((buckets.output_times(T) - T, t.shape[1]), np.inf)], axis=0)
 
 
 #: Smallest number of patients per device worth a split (below it, one device is faster).
@@ -211,7 +211,7 @@ class OdeBackend(Backend):
         pr = problem
         width, n_chunks = chunking(pr.n_patients, n_devices)
         total = width * n_chunks
-        events = pad_events(pr.events, size_bucket(pr.events.times.shape[0]))
+        events = pad_events(pr.events, buckets.event_rows(pr.events.times.shape[0]))
         # Any per-patient field (times, amounts, reset values) makes the whole table per lane, so that every field
         # splits over devices alike; a table shared by all lanes stays one column.
         events_per_lane = any(x is not None and x.shape[-1] > 1 for x in events)

@@ -9,6 +9,8 @@ inside a caller's trace (``vh.Simulator``: calibration, gradients), padded to th
 
 from __future__ import annotations
 
+from typing import Hashable, NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -60,7 +62,6 @@ def run(problem, params=None, y0=None, *, n_devices: int | None = None, design=N
     """
     pr = problem
     lay = layout(pr, n_devices)
-    program = backend_of(pr).program(lay.key)
     dtype = np.float64 if pr.precision == "float64" else np.float32
     traced = params is not None or y0 is not None or design is not None
     n, total = pr.n_patients, lay.total
@@ -73,19 +74,42 @@ def run(problem, params=None, y0=None, *, n_devices: int | None = None, design=N
         xp = np
         p, y = pr.params.astype(dtype), pr.y0.astype(dtype)
     p, y = _widen(xp, p, n, total), _widen(xp, y, n, total)
-    chunks = []
-    for c in range(lay.n_chunks):
-        cut = slice(c * lay.width, (c + 1) * lay.width)
-        part = lambda a: a[..., cut]
-        chunk_lanes = jax.tree_util.tree_map(lambda a: a if np.ndim(a) == 0 else part(a), lanes)
-        chunks.append(program(part(p), part(y), chunk_lanes, shared))
-    if not traced:
-        chunks = [[np.asarray(x) for x in out] for out in chunks]
-    result = chunks[0] if len(chunks) == 1 else [xp.concatenate(parts, axis=-1) for parts in zip(*chunks)]
+    result = execute(Compiled(backend_of(pr).name, lay.key, lay.width, lay.n_chunks), p, y, lanes, shared, numpy=not traced)
     T = pr.out_times.shape[-1]  # the program's output axis is a bucket: keep the real output times
     states, observed, *per_lane = result
     result = (states[:, :T, :n], observed[:, :T, :n], *(x[..., :n] for x in per_lane))
     return _flag_unreached(pr, result, xp)
+
+
+class Compiled(NamedTuple):
+    """Everything static about a compiled solve: the backend, its program's key and the lane chunks (hashable)."""
+
+    backend: str
+    key: Hashable
+    width: int
+    n_chunks: int
+
+    @classmethod
+    def of(cls, problem, n_devices: int | None = None) -> "Compiled":
+        lay = layout(problem, n_devices)
+        return cls(backend_of(problem).name, lay.key, lay.width, lay.n_chunks)
+
+
+def execute(compiled: Compiled, p, y0, lanes, shared, *, numpy: bool = False):
+    """The program of ``compiled`` over all its lanes ``(P, width * n_chunks)``, chunk by chunk: the padded outputs
+    (output axis a bucket, every lane). Any argument may be traced: inside a ``jax.jit`` the design is then data
+    of the caller's program, which is how calibration reuses one compiled search for every patient."""
+    program = BACKENDS[compiled.backend].program(compiled.key)
+    chunks = []
+    for c in range(compiled.n_chunks):
+        cut = slice(c * compiled.width, (c + 1) * compiled.width)
+        part = lambda a: a[..., cut]
+        chunk_lanes = jax.tree_util.tree_map(lambda a: a if np.ndim(a) == 0 else part(a), lanes)
+        chunks.append(program(part(p), part(y0), chunk_lanes, shared))
+    if numpy:
+        chunks = [[np.asarray(x) for x in out] for out in chunks]
+    xp = np if numpy else jnp
+    return chunks[0] if len(chunks) == 1 else [xp.concatenate(parts, axis=-1) for parts in zip(*chunks)]
 
 
 def _widen(xp, a, n: int, total: int):
