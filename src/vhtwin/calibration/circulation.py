@@ -20,20 +20,21 @@ fitted indices over the last beat, so a twin whose beat has not settled shows it
 
 from __future__ import annotations
 
+import functools
 import numbers
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
+from .. import engine
 from ..errors import InputError
 from ..model import Model
 from ..simulate import Simulator, simulate
 from . import fit as _fit, prior as _prior
-from .objective import prior_term
 
 #: Indices that can be measured, with their unit and what they need from the model.
 INDICES = {
@@ -276,11 +277,11 @@ def _outputs(s) -> dict:
 
 
 def _simulator(model, lanes_params, period, s) -> Simulator:
-    """The differentiable solve of the last two beats; the warm start is given at each call (``initial=``)."""
+    """The solve of the last two beats; every state's start is given at each call (the warm start)."""
     grid = _beat_grid(period, s["beats"], s["samples"])
     return Simulator(model, lanes_params, times=grid, n_patients=grid.shape[0], solver=s["solver"],
                      rtol=s["rtol"], atol=s["atol"], precision="float64", outputs=sorted(set(_outputs(s).values())),
-                     max_steps=s["max_steps"], t0=0.0)
+                     max_steps=s["max_steps"], t0=0.0, initial=dict.fromkeys(model.state_names, 0.0))
 
 
 def _split(out, s, L):
@@ -288,7 +289,7 @@ def _split(out, s, L):
     S = s["samples"]
     last, previous = {}, {}
     for role, name in _outputs(s).items():
-        x = jnp.reshape(out[name], (L, -1))
+        x = np.reshape(np.asarray(out[name]), (L, -1))
         previous[role], last[role] = x[:, : S + 1], x[:, S:]
     return last, previous
 
@@ -298,28 +299,28 @@ def _simulate_indices(model, prior, eta, typical_rows, hr, start, s, names) -> d
     L = eta.shape[0]
     period = 60.0 / hr
     params = {n: np.repeat(v, L // v.shape[0]) for n, v in s["fixed"].items()}
-    params.update({k: np.asarray(v) for k, v in _lane_params(prior, jnp.asarray(eta), jnp.asarray(typical_rows.T), s, hr).items()})
+    params.update(_lane_params(prior, eta, typical_rows.T, s, hr))
     out = simulate(model, params, times=_beat_grid(period, s["beats"], s["samples"]),
                    initial=start, solver=s["solver"], rtol=s["rtol"], atol=s["atol"], precision="float64",
                    outputs=sorted(set(_outputs(s).values())), max_steps=s["max_steps"], t0=0.0)
-    last, _ = _split({k: jnp.asarray(out[k].values) for k in _outputs(s).values()}, s, L)
-    values = indices(last, jnp.asarray(period), names)
+    last, _ = _split({k: out[k].values for k in _outputs(s).values()}, s, L)
+    values = _indices_of(last, period, tuple(names))
     ok = out["status"].values == 0
     return {k: np.where(ok, np.asarray(v), np.nan) for k, v in values.items()}
 
 
 def _lane_params(prior, eta, typical_rows, s, hr):
-    """Every estimated parameter at ``eta`` plus the beat parameter from the heart rate, by name, each (L,)."""
-    values = prior.individual(eta, typical_rows)
+    """Every estimated parameter at ``eta`` plus the beat parameter from the heart rate, by name, each (L,) (numpy)."""
+    values = prior.individual_values(eta, typical_rows)
     params = {n: values[j] for j, n in enumerate(prior.eta_names)}
     beat = s["beat"][0]
-    params[beat] = jnp.asarray(hr) if beat == "HR" else 60.0 / jnp.asarray(hr)
+    params[beat] = np.asarray(hr, float) if beat == "HR" else 60.0 / np.asarray(hr, float)
     return params
 
 
 def _steady_state(model, prior, eta, typical_rows, hr, s) -> dict:
     """The state at the start of a beat after ``warmup`` beats from the model's initial state, per lane."""
-    params = _lane_params(prior, jnp.asarray(eta), jnp.asarray(typical_rows.T), s, hr)
+    params = _lane_params(prior, eta, typical_rows.T, s, hr)
     fixed = {k: np.asarray(v) for k, v in params.items()}
     for n, v in prior.typical.items():
         fixed.setdefault(n, np.asarray(v))
@@ -331,6 +332,108 @@ def _steady_state(model, prior, eta, typical_rows, hr, s) -> dict:
         raise InputError(f"calibrate_circulation: the warm-up to the periodic steady state failed for patient(s) "
                          f"{np.flatnonzero(bad)[:10].tolist()} ({out['status_name'].values[bad][:3].tolist() if 'status_name' in out else 'solver status'})")
     return {n: out[n].values[:, -1] for n in model.state_names}
+
+
+class _Static(NamedTuple):
+    """What the compiled beat search is specialised to (hashable)."""
+
+    compiled: engine.Compiled
+    kinds: tuple[str, ...]
+    eta_rows: tuple[int, ...]
+    roles: tuple  # (role, "observed" or "state", row) for pressure / volume / flow
+    samples: int
+    names: tuple[str, ...]  # the measured indices, in order
+
+
+@dataclass(frozen=True)
+class _BeatSearch:
+    """The twin's objective over its lanes: a static part and the data it reads, padded to the solve's lanes."""
+
+    static: _Static
+    data: dict
+    n_lanes: int
+
+    @classmethod
+    def build(cls, model, sim: Simulator, prior, names, values, sds, period, s) -> "_BeatSearch":
+        pr = sim.problem
+        eta_rows = tuple(model.parameter_names.index(n) for n in prior.eta_names)
+        compiled = engine.Compiled.of(pr, 1, sensitivities=eta_rows)  # derivatives for the etas' rows only
+        W = compiled.width * compiled.n_chunks
+        lanes, shared = engine.host_design(pr, 1)
+        saved = pr.saved_states
+        roles = tuple((role, "observed", model.observable_names.index(name)) if name in model.observable_names
+                      else (role, "state", saved.index(name)) for role, name in _outputs(s).items())
+        B = pr.n_patients
+        pad = lambda a: np.concatenate([a, np.repeat(a[..., -1:], W - B, axis=-1)], axis=-1) if W > B else np.asarray(a)
+        data = {
+            "p": pad(np.broadcast_to(pr.params, (pr.params.shape[0], B))), "typical": pad(prior.typical_matrix()),
+            "lower": prior.lower, "upper": prior.upper, "lanes": lanes, "shared": shared,
+            "m": pad(np.stack([values[k] for k in names])).T, "sd": pad(np.stack([sds[k] for k in names])).T,
+            "omega_inv": np.asarray(prior.omega_inv, float), "period": pad(np.asarray(period, float)),
+        }
+        static = _Static(compiled, tuple(prior.kinds), eta_rows,
+                         roles, int(s["samples"]), tuple(names))
+        return cls(static, data, B)
+
+    def _padded(self, eta, start):
+        W = self.data["m"].shape[0]
+        eta = np.concatenate([np.asarray(eta, float), np.zeros((W - self.n_lanes, eta.shape[1]))])
+        y0 = np.stack([np.asarray(v, float) for v in start.values()])
+        return eta, np.concatenate([y0, np.repeat(y0[:, -1:], W - self.n_lanes, axis=1)], axis=1)
+
+    def search(self, eta, start, *, max_iter: int):
+        eta, y0 = self._padded(eta, start)
+        with engine.counting():
+            result = jax.device_get(_beat_search(self.static)(eta, y0, self.data, np.int32(max_iter)))
+        return _fit.Result(*(np.asarray(x)[: self.n_lanes] for x in result))
+
+    def beats(self, eta, start):
+        """The sampled last and previous beats per role at ``eta`` from ``start``, each (L, S + 1)."""
+        eta, y0 = self._padded(eta, start)
+        with engine.counting():
+            last, previous, _ = _beats_of(self.static, jnp.asarray(eta), jnp.asarray(y0), self.data)
+        cut = lambda d: {k: np.asarray(v)[: self.n_lanes] for k, v in d.items()}
+        return cut(last), cut(previous)
+
+
+def _beats(static: _Static, eta, y0, data):
+    """Last and previous beats per role (W, S + 1) and the solve status (W,) at ``eta`` (pure: jit-able)."""
+    values = _prior.individual(static.kinds, eta, data["typical"], data["lower"], data["upper"])
+    p = jnp.asarray(data["p"]).at[jnp.asarray(static.eta_rows)].set(values)
+    states, observed, status, _, _ = engine.execute(static.compiled, p, y0, data["lanes"], data["shared"])
+    S = static.samples
+    last, previous = {}, {}
+    for role, kind, row in static.roles:
+        x = (observed if kind == "observed" else states)[row, : 2 * S + 1].T  # (W, 2S + 1)
+        previous[role], last[role] = x[:, : S + 1], x[:, S:]
+    return last, previous, status
+
+
+_beats_of = jax.jit(_beats, static_argnums=0)
+_indices_of = jax.jit(lambda beat, period, names: indices(beat, period, names), static_argnums=2)
+
+
+def _residuals(static: _Static, eta, y0, data):
+    last, _, status = _beats(static, eta, y0, data)
+    f = indices(last, data["period"], static.names)
+    f = jnp.stack([f[n] for n in static.names], axis=1)
+    r = (data["m"] - f) / data["sd"]
+    return r, (status == 0) & jnp.all(jnp.isfinite(r), axis=1)
+
+
+@functools.lru_cache(maxsize=16)
+def _beat_search(static: _Static):
+    """The compiled search for ``static``: Gauss--Newton derivatives (first order: one sensitivity solve)."""
+
+    def run(eta0, y0, data, max_iter):
+        # The adaptive solve and the sampled extremes make the objective smooth only piecewise, at a level that
+        # tight measurement SDs amplify, so a gradient test alone may never pass. The Newton decrement g^T H^-1 g
+        # is the squared length of the remaining Newton step in posterior SDs: below 1e-5 the step left is under
+        # 0.3 % of a posterior SD, which ends the search.
+        derive = _fit.gauss_newton(lambda e: _residuals(static, e, y0, data), data["omega_inv"])
+        return _fit.minimise(None, eta0, max_iter=max_iter, gtol=1e-4, ftol=1e-5, derivatives_of=derive)
+
+    return jax.jit(run)
 
 
 def calibrate_circulation(
@@ -432,47 +535,28 @@ def calibrate_circulation(
     typical_rows = pri.typical_matrix().T  # (B, k)
     s["typical_rows"] = typical_rows
     names = list(values)
-    m = jnp.asarray(np.stack([values[k] for k in names], axis=1))
-    sdv = jnp.asarray(np.stack([sds[k] for k in names], axis=1))
     period = 60.0 / hr
     k = len(pri.eta_names)
     fixed = {n: v for n, v in pri.typical.items() if n not in pri.eta_names and n != beat[0]}
     s["fixed"] = fixed
 
     with jax.enable_x64(True):
-        # One simulator and one compiled search for every round: the warm start is an argument, not a constant.
+        # One compiled search for every round and every patient of the same buckets: the warm start, the design and
+        # the measurements are its arguments, not constants.
         base = {**fixed, **{n: pri.typical[n] for n in pri.eta_names}, beat[0]: hr if beat[0] == "HR" else period}
-        sim = _simulator(model, base, period, s)
-        per, typ, omega_inv = jnp.asarray(period), jnp.asarray(typical_rows.T), jnp.asarray(pri.omega_inv)
-
-        def objective(e, start):
-            out = sim(_lane_params(pri, e, typ, s, hr), initial=start)
-            last, _ = _split(out, s, B)
-            f = indices(last, per, names)
-            f = jnp.stack([f[n] for n in names], axis=1)
-            total = 0.5 * jnp.sum(((m - f) / sdv) ** 2, axis=1) + prior_term(e, omega_inv)
-            ok = jnp.reshape(out["status"], (B,)) == 0
-            return jnp.where(ok & jnp.isfinite(total), total, jnp.inf)
-
-        # The adaptive solve and the sampled extremes make the objective smooth only piecewise, at a level that
-        # tight measurement SDs amplify, so a gradient test alone may never pass. The Newton decrement g^T H^-1 g
-        # is the squared length of the remaining Newton step in posterior SDs: below 1e-5 the step left is under
-        # 0.3 % of a posterior SD, which ends the search.
-        search = jax.jit(lambda e0, start: _fit.minimise(lambda e: objective(e, start), e0, max_iter=int(max_iter),
-                                                         gtol=1e-4, ftol=1e-5))
+        search = _BeatSearch.build(model, _simulator(model, base, period, s), pri, names, values, sds, period, s)
         eta = np.zeros((B, k))
         for _ in range(int(rounds)):
             start = _steady_state(model, pri, eta, typical_rows, hr, s)
-            result = jax.device_get(search(jnp.asarray(eta), {n: jnp.asarray(v) for n, v in start.items()}))
+            result = search.search(eta, start, max_iter=int(max_iter))
             eta = np.asarray(result.x)
         start = _steady_state(model, pri, eta, typical_rows, hr, s)
-        out = sim(_lane_params(pri, jnp.asarray(eta), typ, s, hr), initial={n: jnp.asarray(v) for n, v in start.items()})
-        last, previous = _split(out, s, B)
-        all_names = [n for n in INDICES if _available(n, s)]
-        fitted = {n: np.asarray(v) for n, v in indices(last, per, all_names).items()}
-        before = {n: np.asarray(v) for n, v in indices(previous, per, all_names).items()}
+        last, previous = search.beats(eta, start)
+        all_names = tuple(n for n in INDICES if _available(n, s))
+        fitted = {n: np.asarray(v) for n, v in _indices_of(last, period, all_names).items()}
+        before = {n: np.asarray(v) for n, v in _indices_of(previous, period, all_names).items()}
         change = np.max(np.stack([np.abs(fitted[n] - before[n]) / np.maximum(np.abs(fitted[n]), 1e-12) for n in all_names]), axis=0)
-        individual = np.asarray(pri.individual(jnp.asarray(eta), typ))
+        individual = pri.individual_values(eta, typical_rows.T)
 
     cov = _fit.laplace_covariance(result.hessian)
     params = {n: np.asarray(v, float) for n, v in pri.typical.items()}

@@ -62,6 +62,30 @@ def derivatives(objective: Callable, x):
     return value, g, 0.5 * (hessian + jnp.swapaxes(hessian, 1, 2))
 
 
+def gauss_newton(residuals: Callable, omega_inv):
+    """Derivatives for a least-squares objective ``1/2 |r(x)|^2 + 1/2 x^T Omega^-1 x`` with the Gauss--Newton
+    Hessian ``J^T J + Omega^-1``: first derivatives only (one forward-sensitivity solve, not the second-order one a
+    full Hessian needs), exact at a zero residual and the usual Laplace approximation of a twin's posterior.
+
+    ``residuals(x)`` maps ``(L, k)`` to ``((L, M) scaled residuals, (L,) bool finite/solved)``; lanes independent.
+    Returns a function ``x -> (value, gradient, hessian)`` for :func:`minimise` (``derivatives=``).
+    """
+
+    def derivatives_of(x):
+        L, k = x.shape
+        (r, ok), tangent = jax.linearize(residuals, x)
+        basis = jnp.broadcast_to(jnp.eye(k, dtype=x.dtype)[:, None, :], (k, L, k))
+        columns, _ = jax.vmap(tangent)(basis)  # (k, L, M): columns[j, l, m] = dr_lm / dx_lj
+        J = jnp.transpose(columns, (1, 2, 0))  # (L, M, k)
+        prior = x @ omega_inv
+        value = 0.5 * jnp.sum(r * r, axis=1) + 0.5 * jnp.sum(prior * x, axis=1)
+        g = jnp.einsum("lmk,lm->lk", J, r) + prior
+        hessian = jnp.einsum("lmi,lmj->lij", J, J) + omega_inv[None]
+        return jnp.where(ok & jnp.isfinite(value), value, jnp.inf), g, hessian
+
+    return derivatives_of
+
+
 def _finite(value, g, hessian):
     return jnp.isfinite(value) & jnp.all(jnp.isfinite(g), axis=1) & jnp.all(jnp.isfinite(hessian), axis=(1, 2))
 
@@ -75,8 +99,8 @@ def _converged(value, g, hessian, gtol, ftol):
     return positive & small & jnp.isfinite(value)
 
 
-def minimise(objective: Callable, x0, *, max_iter: int = 50, gtol: float = 1e-6, ftol: float = 1e-13,
-             max_step: float = 2.0, noise: float = 0.0) -> Result:
+def minimise(objective: Callable | None, x0, *, max_iter: int = 50, gtol: float = 1e-6, ftol: float = 1e-13,
+             max_step: float = 2.0, noise: float = 0.0, derivatives_of: Callable | None = None) -> Result:
     """Minimise each lane of ``objective`` from ``x0`` (L, k); jit-compatible (call it inside ``jax.jit``).
 
     Parameters
@@ -98,7 +122,11 @@ def minimise(objective: Callable, x0, *, max_iter: int = 50, gtol: float = 1e-6,
         Relative resolution of the objective (an ODE solve at tolerance ``rtol`` resolves it to about that): a
         lane whose step is rejected although it promised a decrease below ``noise * (1 + |objective|)``, at a
         positive definite Hessian, has converged as far as the objective can tell.
+    derivatives_of : callable, optional
+        ``x -> (value, gradient, hessian)`` in place of the exact derivatives of ``objective`` (e.g.
+        :func:`gauss_newton`); ``objective`` is then not used.
     """
+    derive = derivatives_of if derivatives_of is not None else (lambda x: derivatives(objective, x))
     # The first iteration evaluates the starting point (a zero step from an infinite objective), so that the
     # derivatives appear once in the compiled loop.
     L, k = x0.shape
@@ -122,7 +150,7 @@ def minimise(objective: Callable, x0, *, max_iter: int = 50, gtol: float = 1e-6,
         predicted = -(jnp.einsum("li,li->l", g, p) + 0.5 * jnp.einsum("li,lij,lj->l", p, hessian, p))
 
         x_new = x + p
-        value_new, g_new, hessian_new = derivatives(objective, x_new)
+        value_new, g_new, hessian_new = derive(x_new)
         first = it == 0
         accept = ~done & _finite(value_new, g_new, hessian_new) & (value_new <= value)
         rho = jnp.where(first, 1.0, (value - value_new) / jnp.maximum(predicted, 1e-300))

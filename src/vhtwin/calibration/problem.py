@@ -173,7 +173,8 @@ class Lanes:
             solver=problem.solver, rtol=problem.rtol, atol=problem.atol, precision="float64",
             outputs=list(obs.observables), max_steps=problem.max_steps,
         ).problem
-        compiled = engine.Compiled.of(solve, 1)
+        eta_rows = tuple(model.parameter_names.index(n) for n in prior.eta_names)
+        compiled = engine.Compiled.of(solve, 1, sensitivities=eta_rows)  # derivatives for the etas' rows only
         W = compiled.width * compiled.n_chunks
         lanes_design, shared_design = engine.host_design(solve, 1)
         N = obs.time.shape[1]
@@ -196,8 +197,7 @@ class Lanes:
             "table": table,
             "omega_inv": np.asarray(prior.omega_inv, float),
         }
-        names = model.parameter_names
-        static = Static(compiled, tuple(prior.kinds), tuple(names.index(n) for n in prior.eta_names),
+        static = Static(compiled, tuple(prior.kinds), eta_rows,
                         tuple(model.observable_names.index(o) for o in obs.observables))
         return cls(problem, repeat, static, data, L, N, solve.method.name)
 

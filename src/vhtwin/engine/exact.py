@@ -48,6 +48,7 @@ class ExactKey(NamedTuple):
     events_per_lane: bool  # the event table has a lane axis (per-patient amounts or times)
     times_per_lane: bool
     initial_rows: tuple[int, ...]
+    sensitivities: tuple[int, ...] | None = None  # parameter rows the derivatives are for (None: every one, and y0)
 
 
 class Plan(NamedTuple):
@@ -249,7 +250,7 @@ def _solve_fn(key: ExactKey):
 @functools.lru_cache(maxsize=64)
 def program(key: ExactKey):
     """The jitted exact solve for ``key`` (one device: it is cheap enough that a split would cost more)."""
-    return jax.jit(with_sensitivities(_solve_fn(key)))
+    return jax.jit(with_sensitivities(_solve_fn(key), key.sensitivities))
 
 
 def _grid(problem) -> tuple[Plan, bool]:

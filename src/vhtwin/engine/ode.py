@@ -42,6 +42,7 @@ class OdeKey(NamedTuple):
     resets: bool
     occasion_rows: tuple[int, ...]
     initial_rows: tuple[int, ...]  # states whose initial value comes from Model.initial(p) (the caller set the rest)
+    sensitivities: tuple[int, ...] | None = None  # parameter rows the derivatives are for (None: every one, and y0)
 
 
 def _vector_field_factory(model: Model, occasion_rows: tuple[int, ...]):
@@ -143,7 +144,7 @@ def _solve_fn(key: OdeKey):
 @functools.lru_cache(maxsize=128)
 def program(key: OdeKey):
     """The jitted solve for ``key`` (jax.jit adds the per-shape cache: shapes are buckets)."""
-    solve = with_sensitivities(_solve_fn(key))
+    solve = with_sensitivities(_solve_fn(key), key.sensitivities)
     if key.n_devices == 1:
         return jax.jit(solve)
     # Each device integrates its own slice of the batch in its own loop (no cross-device step synchronisation):

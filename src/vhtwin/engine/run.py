@@ -90,9 +90,12 @@ class Compiled(NamedTuple):
     n_chunks: int
 
     @classmethod
-    def of(cls, problem, n_devices: int | None = None) -> "Compiled":
+    def of(cls, problem, n_devices: int | None = None, sensitivities: tuple[int, ...] | None = None) -> "Compiled":
+        """The compiled solve of ``problem``; ``sensitivities``: differentiable only with respect to those parameter
+        rows (:func:`vhtwin.engine.sensitivities.with_sensitivities`), for callers that hold the rest constant."""
         lay = layout(problem, n_devices)
-        return cls(backend_of(problem).name, lay.key, lay.width, lay.n_chunks)
+        key = lay.key if sensitivities is None else lay.key._replace(sensitivities=tuple(sensitivities))
+        return cls(backend_of(problem).name, key, lay.width, lay.n_chunks)
 
 
 def execute(compiled: Compiled, p, y0, lanes, shared, *, numpy: bool = False):
