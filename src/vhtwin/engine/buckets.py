@@ -60,11 +60,10 @@ def grid_points(n: int) -> int:
     return size_bucket(n, 2 * MIN_SIZE)
 
 
-def step_lengths(n: int, per_lane: bool) -> int:
-    """Distinct step lengths of the exact path: each costs one matrix exponential per lane, so a grid shared by the
-    batch (a trial's, usually 1-3 lengths) gets the next power of two; per-patient grids (datasets, twins) at least
-    16, so that sampling designs differing in their intervals share a program."""
-    return size_bucket(n, MIN_SIZE if per_lane else 2)
+def step_lengths(n: int) -> int:
+    """Distinct step lengths of the exact path, at least 16, so that sampling designs differing in their intervals
+    share a program (a grid shared by the batch computes only its real ones)."""
+    return size_bucket(n, MIN_SIZE)
 
 
 def lane_bucket(n: int, multiple: int = 1) -> int:

@@ -62,12 +62,10 @@ class Plan(NamedTuple):
     n_points: np.ndarray  # (Bs,) grid points per lane
 
 
-def plan(out_times: np.ndarray, event_times: np.ndarray, t0: np.ndarray, n_events: int, n_outputs: int,
-         per_lane: bool = False) -> Plan:
+def plan(out_times: np.ndarray, event_times: np.ndarray, t0: np.ndarray, n_events: int, n_outputs: int) -> Plan:
     """The merged grid of each row: ``out_times`` (Bs, T) and ``event_times`` (Bs, E) padded with NaN or +inf,
-    ``t0`` (Bs,). ``n_events`` and ``n_outputs`` are the padded table sizes (the "none" indices); ``per_lane``: the
-    grid is a patient's own (its step lengths get the per-patient bucket). Vectorised over rows: sort, merge equal
-    times into one grid point, and rank the step lengths."""
+    ``t0`` (Bs,). ``n_events`` and ``n_outputs`` are the padded table sizes (the "none" indices). Vectorised over
+    rows: sort, merge equal times into one grid point, and rank the step lengths."""
     Bs = out_times.shape[0]
     values = np.concatenate([t0[:, None], out_times, event_times], axis=1)
     values = np.where(np.isnan(values), np.inf, values)
@@ -96,7 +94,7 @@ def plan(out_times: np.ndarray, event_times: np.ndarray, t0: np.ndarray, n_event
     step_index = np.empty_like(rank_sorted)
     np.put_along_axis(step_index, order, rank_sorted, axis=1)
     n_distinct = int(rank_sorted[:, -1].max()) + 1
-    D = buckets.step_lengths(n_distinct, per_lane=Bs > 1 or per_lane)
+    D = buckets.step_lengths(n_distinct)
     table = np.zeros((Bs, D))
     np.put_along_axis(table, rank_sorted, s_sorted, axis=1)
     event_index = np.full((Bs, S), n_events, np.int32)
@@ -188,7 +186,8 @@ def _solve_fn(key: ExactKey):
         levels = jnp.concatenate([events.initial_inputs[None], events.inputs], axis=0)  # (E + 1, U, Bt)
         A = jacobian(zeros, p, bt(levels[0]))
         c = jax.vmap(lambda u: affine(zeros, p, bt(u)))(levels)  # (E + 1, n, B): level l = after l events
-        E_d, F_d = propagators(A, grid.steps, key.with_input, grid.n_distinct)
+        # a shared grid computes only its real step lengths (loop); per-patient grids all of theirs (vmap)
+        E_d, F_d = propagators(A, grid.steps, key.with_input, None if key.plan_per_lane else grid.n_distinct)
         jumps = events.jumps
         if model.has_bioavailability:
             jumps = jumps * model.dose_fractions(p)[None]
@@ -269,7 +268,7 @@ def _grid(problem) -> tuple[Plan, bool]:
     else:
         out = pr.out_times if not pr.shared_times else np.broadcast_to(pr.out_times, (pr.n_patients, pr.out_times.shape[0]))
         ev = np.broadcast_to(ev_times, (ev_times.shape[0], pr.n_patients)).T
-        grid = plan(out, ev, pr.t0, ev_times.shape[0], T, per_lane=True)
+        grid = plan(out, ev, pr.t0, ev_times.shape[0], T)
     problem.cache["exact_plan"] = (grid, shared)
     return grid, shared
 

@@ -225,21 +225,35 @@ def _start_times(events: Events, out_t: np.ndarray, shared: bool, B: int, t0) ->
 
 
 def _reset_at_start(model: Model, events: Events, y0: np.ndarray, start: np.ndarray):
-    """A reset at the start time for every patient (a steady-state dose that opens the simulation) becomes the
-    initial state, so that the output at that time is the steady-state trough rather than the state before it.
+    """A reset at a patient's start time (a steady-state dose that opens its records) becomes its initial state, so
+    that the output at that time is the steady-state trough rather than the state before it.
 
-    Returns the events, the initial states and the names of the states the reset set.
+    Per patient: in a batch of mixed designs only the patients whose first event is such a reset change. Returns the
+    events, the initial states and the names of the states the reset set for every patient (none when only some).
     """
-    if events.reset is None or not np.all(events.times[0] == start) or not np.all(events.reset[0] > 0):
+    if events.reset is None:
         return events, y0, ()
     values = events.reset_to[0]  # (n, Bt)
-    given = np.all(np.isfinite(values), axis=1)
-    if not given.all():
-        return events, y0, ()  # some state returns to a (possibly parameter-dependent) initial value: keep the event
+    opens = (events.times[0] == start) & (events.reset[0] > 0) & np.all(np.isfinite(values), axis=0)  # (B,) or (Bt,)
+    if not opens.any():
+        return events, y0, ()
+    if events.times.shape[1] == 1 and values.shape[1] == 1 and opens.all():  # one table: every patient
+        reset = events.reset.copy()
+        reset[0] = 0.0
+        events = events._replace(reset=reset) if reset.any() else events._replace(reset=None, reset_to=None)
+        return events, np.ascontiguousarray(values), tuple(model.state_names)
+    if model.has_initial:
+        # the others' initial values come from Model.initial(p), which a per-patient y0 would override: keep the
+        # reset as an event (the output at the start is then the state just before it)
+        return events, y0, ()
+    B = opens.shape[0]
+    widen = lambda a: np.ascontiguousarray(np.broadcast_to(a, a.shape[:-1] + (B,)))
+    events = Events(*(None if x is None else widen(x) for x in events))
+    y0 = widen(y0)
+    y0[:, opens] = events.reset_to[0][:, opens]
     reset = events.reset.copy()
-    reset[0] = 0.0
-    events = events._replace(reset=reset) if reset.any() else events._replace(reset=None, reset_to=None)
-    return events, np.ascontiguousarray(values), tuple(model.state_names)
+    reset[0, opens] = 0.0
+    return events._replace(reset=reset), y0, ()
 
 
 def _exact_if_it_applies(problem: Problem, solver) -> Problem:

@@ -81,9 +81,12 @@ def propagators(A, steps, with_input: bool = True, n_distinct=None):
     """E(d) and F(d) for each step length d in ``steps`` (D, Bs) -- shared (Bs = 1) or per lane -- for every lane:
     A (n, n, B) -> two (D, n, n, B).
 
-    ``n_distinct`` (unused) is the number of real step lengths; the rest are padding that no grid point uses.
-    Without inputs (``with_input=False``: no infusion, no constant production) F is not
-    needed and only the n x n exponential is computed, which is several times cheaper than the augmented 2n x 2n one.
+    With ``n_distinct`` (a traced count) only the first ``n_distinct`` step lengths are computed, in a loop, and the
+    padding beyond them costs nothing: the right choice for a grid shared by a large batch. Without it every entry
+    is computed at once (a vmap): a loop nested around the squarings' loop makes second derivatives several times
+    slower to trace and compile, which calibration, with its per-patient grids, would pay. Without inputs
+    (``with_input=False``: no infusion, no constant production) F is not needed and only the n x n exponential is
+    computed, which is several times cheaper than the augmented 2n x 2n one.
     """
     n, _, B = A.shape
     dtype = A.dtype
@@ -91,13 +94,21 @@ def propagators(A, steps, with_input: bool = True, n_distinct=None):
     zeros = jnp.zeros((n, 2 * n, B), dtype)
 
     def one(d):
+        # E always from the n x n exponential (not from the augmented one's corner, equal but rounded differently):
+        # a patient's E is then the same bit for bit whether or not some other patient of its batch has an input.
+        E = expm(A * d)
         if not with_input:
-            return expm(A * d), jnp.zeros_like(A)
+            return E, jnp.zeros_like(A)
         top = jnp.concatenate([A * d, eye * d], axis=1)  # (n, 2n, B)
         phi = expm(jnp.concatenate([top, zeros], axis=0))  # (2n, 2n, B)
-        return phi[:n, :n], phi[:n, n:]
+        return E, phi[:n, n:]
 
-    # Every padded step length is computed too (a vmap, not a loop over the distinct ones: a loop nested around the
-    # squarings' loop makes the derivatives of the solve several times slower to trace and compile).
-    del n_distinct
-    return jax.vmap(one)(steps)
+    if n_distinct is None:
+        return jax.vmap(one)(steps)
+
+    def body(k, tables):
+        E, F = one(steps[k])
+        return tables[0].at[k].set(E), tables[1].at[k].set(F)
+
+    empty = jnp.zeros((steps.shape[0], n, n, B), dtype)
+    return lax.fori_loop(0, n_distinct, body, (empty, empty))
