@@ -17,7 +17,7 @@ alternate between peers, best kept):
   ``PIDController(RTOL, ATOL)``, ``jax.vmap`` over cells, restarted at every stimulus edge (a ``lax.scan`` over
   beats, each beat two solves: stimulus on, stimulus off), so the right-hand side is smooth inside every solve and
   no step straddles an edge; the last beat saves ``SaveAt(ts=...)``. The right-hand side is the vhtwin model's own
-  ``Model.row_rhs`` (the same equations). One jitted function; timed: the call plus transfer to numpy. On one
+  ``vhtwin.equations`` (the same equations). One jitted function; timed: the call plus transfer to numpy. On one
   device, as ``vmap`` runs by default; ``*_sharded``: the cell axis split over every local device (XLA SPMD).
 * ``myokit``: Myokit's CVODE ``Simulation`` (only for ``--model ord``, with ``--myokit-mmt`` pointing to Myokit's
   ``ohara-2011.mmt``, version 20230208; the file is not shipped here), cells one after the other on one core, endo
@@ -182,10 +182,12 @@ class DiffraxPeer:
         on_ts = grid[(grid > t_last) & (grid <= t_last + dur)]
         off_ts = grid[(grid > t_last + dur)]
 
+        from vhtwin.equations import equations
+
         def rhs(t, y, args):
             p, stim = args
             u = [jnp.zeros_like(stim)] * n_rates + [stim]
-            return jnp.stack(model.row_rhs(t, [y[i] for i in range(y.shape[0])], [p[i] for i in range(p.shape[0])], u))
+            return jnp.stack(equations(model).row_rhs(t, [y[i] for i in range(y.shape[0])], [p[i] for i in range(p.shape[0])], u))
 
         term = diffrax.ODETerm(rhs)
         solver = {"kvaerno5": diffrax.Kvaerno5, "tsit5": diffrax.Tsit5}[method.lower()]()

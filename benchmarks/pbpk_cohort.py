@@ -16,7 +16,7 @@ in each: the first call (compile + run), then ``--repeats`` warm runs, the best 
   ``vhtwin_rodas4_1dev``: the same on one device (one CPU core), the hardware of plain ``jit(vmap(...))``.
 * ``diffrax_kvaerno5``: ``diffrax.diffeqsolve`` with ``Kvaerno5()`` and ``PIDController(rtol, atol)`` (diffrax's
   defaults otherwise), ``SaveAt(ts=<the output grid>)``, ``jax.jit(jax.vmap(...))`` over patients; the dose is the
-  initial state of ``gut_lumen``. The right-hand side is the vhtwin model's own ``Model.row_rhs`` (the same
+  initial state of ``gut_lumen``. The right-hand side is the vhtwin model's own equations (``vhtwin.equations``) (the same
   equations, no transcription). Timed: the jitted call plus transfer of Cp to numpy. On one device, as ``vmap``
   runs by default; ``diffrax_kvaerno5_sharded``: the patient axis split over every local device (XLA SPMD), the
   hardware vhtwin uses by default (not in the default set: see DEFAULT_PEERS). ``diffrax_tsit5``: the same with ``Tsit5()`` (explicit: the lung and arterial
@@ -125,7 +125,7 @@ class VhtwinPeer:
 
 
 class DiffraxPeer:
-    """``jit(vmap(diffeqsolve))`` over patients with the model's own ``row_rhs``."""
+    """``jit(vmap(diffeqsolve))`` over patients with the model's own equations (``vhtwin.equations``)."""
 
     def __init__(self, model, draw, method: str, sharded: bool = False):
         import diffrax
@@ -141,9 +141,11 @@ class DiffraxPeer:
         y0 = np.zeros(n_states)
         y0[i_gut] = DOSE_MG
 
+        from vhtwin.equations import equations
+
         def rhs(t, y, p):
             u = [jnp.zeros((), y.dtype)] * n_rates  # no infusions: the dose is the initial state
-            dy = model.row_rhs(t, [y[i] for i in range(n_states)], [p[i] for i in range(p.shape[0])], u)
+            dy = equations(model).row_rhs(t, [y[i] for i in range(n_states)], [p[i] for i in range(p.shape[0])], u)
             return jnp.stack(dy)
 
         term = diffrax.ODETerm(rhs)
@@ -185,7 +187,7 @@ class DiffraxPeer:
     def describe(self) -> dict:
         return {"solver": f"diffrax.{self.method.capitalize()} + PIDController(rtol, atol)",
                 "diffrax_version": self.version, "devices": self.devices,
-                "call": "jit(vmap(diffeqsolve(ODETerm(model.row_rhs), SaveAt(ts))))"}
+                "call": "jit(vmap(diffeqsolve(ODETerm(equations(model).row_rhs), SaveAt(ts))))"}
 
 
 def make_peer(name: str, model, draw, regimen):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import vhtwin as vh
+from vhtwin.equations import equations
 from vhtwin.models.pharmacokinetics.two_compartment_oral import closed_form_central
 
 from .helpers import TYPICAL, Decay, cohort
@@ -137,7 +138,7 @@ def test_outputs_selects_variables_and_saves_only_what_they_need(model, regimen)
     only = vh.simulate(model, params=p, times=TIMES, protocol=regimen, precision="float64", outputs=["Cc"])
     assert set(only.data_vars) == {"Cc", "status", "n_steps", "n_rejected"}
     np.testing.assert_array_equal(only["Cc"].values, full["Cc"].values)
-    assert model.observable_dependencies() == {"Cc": ("central",)}
+    assert equations(model).observable_dependencies() == {"Cc": ("central",)}
     assert prepare(model, p, times=TIMES, outputs=["Cc"]).saved_states == ("central",)
     assert prepare(model, p, times=TIMES, outputs=["peripheral", "Cc"]).saved_states == ("central", "peripheral")
     with pytest.raises(vh.InputError, match=r"unknown output 'AUC'"):

@@ -12,7 +12,7 @@ A model is a subclass of :class:`Model` that declares, in one place,
 
 and implements ``rhs(t, y, p)`` (or ``rhs(t, y, p, u)`` when it declares inputs) and ``observables(t, y, p)``.
 Inside both, states and parameters are read by name -- ``y.central``, ``p.CL`` -- and ``rhs`` returns a dict of
-time derivatives keyed by state name. The engine only ever sees flat arrays; the naming lives here.
+time derivatives keyed by state name. The engine computes on flat arrays (:mod:`vhtwin.equations`); the naming lives here.
 
 Infusions need no declaration: a zero-order rate into a dosable state is added to that state's derivative by the
 engine.
@@ -266,23 +266,7 @@ class Model:
     def has_initial(self) -> bool:
         return type(self).initial is not Model.initial
 
-    def initial_rows(self, p):
-        """The parameter-dependent initial values for a batch: parameters (P, B) -> {state index: (B,)}."""
-        import jax
-        import jax.numpy as jnp
-
-        idx = _indices(type(self))
-
-        def one(p_lane):
-            out = self.initial(Names(idx["parameters"], p_lane, "parameter"))
-            unknown = [k for k in out if k not in idx["states"]]
-            if unknown:
-                raise ModelError(f"{type(self).__name__}.initial returns unknown states {unknown}")
-            return {idx["states"][k]: jnp.asarray(v, p_lane.dtype) for k, v in out.items()}
-
-        return jax.vmap(one, in_axes=1)(p)
-
-    # -- derived, read by the engine --------------------------------------------------------------------------------
+    # -- derived from the declarations --------------------------------------------------------------------------------
     @property
     def state_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.states)
@@ -325,42 +309,6 @@ class Model:
         """SHA-256 of the source of the model's class (provenance of a result)."""
         return class_source_hash(type(self))
 
-    # -- flat-array adapters used by the engine ---------------------------------------------------------------------
-    def row_rhs(self, t, y, p, u):
-        """``rhs`` on one trajectory: states ``y`` (n_states,), parameters ``p`` (n_params,) and inputs ``u``
-        (n_rates + n_inputs,) as sequences of scalars -> a tuple of n_states derivatives.
-
-        The first ``len(dosable_states)`` entries of ``u`` are zero-order infusion rates into the dosable states
-        (state unit per time unit); they are added here, so a model never handles infusions itself. The result is
-        a tuple, not a stacked vector: the engine vmaps this over a batch and keeps each state's row separate.
-        """
-        idx = _indices(type(self))
-        ys = Names(idx["states"], y, "state")
-        ps = Names(idx["parameters"], p, "parameter")
-        if self.inputs:
-            out = self.rhs(t, ys, ps, Names(idx["inputs"], u[len(idx["dosable"]) :], "input"))
-        else:
-            out = self.rhs(t, ys, ps)
-        check_keys(out, self.state_names, f"{type(self).__name__}.rhs", "state")
-        dydt = [jnp_broadcast_scalar(out[name], y[0].dtype) for name in self.state_names]
-        fraction = dict(idx["bioavailability"])
-        for channel, state in enumerate(idx["dosable"]):
-            rate = u[channel] * p[fraction[state]] if state in fraction else u[channel]
-            dydt[state] = dydt[state] + rate
-        return tuple(dydt)
-
-    def dose_fractions(self, p):
-        """Per-state multiplier of doses, (n, B) from parameters (P, B): the bioavailability parameter or 1."""
-        import jax.numpy as jnp
-
-        fraction = dict(_indices(type(self))["bioavailability"])
-        ones = jnp.ones_like(p[0])
-        return jnp.stack([p[fraction[i]] if i in fraction else ones for i in range(len(self.states))])
-
-    @property
-    def has_bioavailability(self) -> bool:
-        return bool(_indices(type(self))["bioavailability"])
-
     def lags(self) -> dict[str, str]:
         """Dose lags: dosable state name -> lag parameter name."""
         return {s.name: s.lag for s in self.states if s.lag}
@@ -373,54 +321,6 @@ class Model:
             if roles:
                 out[s.name] = roles
         return out
-
-    def flat_observables(self, t, y, p):
-        """``observables`` on flat vectors -> (n_observables,)."""
-        import jax.numpy as jnp
-
-        if not self.observed:
-            return jnp.zeros((0,), y.dtype)
-        idx = _indices(type(self))
-        out = self.observables(t, Names(idx["states"], y, "state"), Names(idx["parameters"], p, "parameter"))
-        check_keys(out, self.observable_names, f"{type(self).__name__}.observables", "observable")
-        return jnp.stack([jnp_broadcast_scalar(out[name], y.dtype) for name in self.observable_names])
-
-    def observable_dependencies(self) -> dict[str, tuple[str, ...]]:
-        """The states each observable reads, found from the traced equations (structural, so conservative).
-
-        The engine uses it to save only the states that the requested outputs need.
-        """
-        import jax
-        import jax.numpy as jnp
-
-        if not self.observed:
-            return {}
-        cached = _DEPENDENCIES.get(type(self))
-        if cached is not None:  # tracing costs about a millisecond, and every simulate asks
-            return dict(cached)
-        idx = _indices(type(self))
-        n = len(self.states)
-
-        def observe(t, *args):
-            y, p = args[:n], args[n:]
-            out = self.observables(t, Names(idx["states"], y, "state"), Names(idx["parameters"], p, "parameter"))
-            check_keys(out, self.observable_names, f"{type(self).__name__}.observables", "observable")
-            return tuple(jnp.asarray(out[name]) for name in self.observable_names)
-
-        values = [0.0] + [float(s.initial) for s in self.states] + [float(q.default) for q in self.parameters]
-        jaxpr = jax.make_jaxpr(observe)(*values).jaxpr
-        reads = {v: {i - 1} if 1 <= i <= n else set() for i, v in enumerate(jaxpr.invars)}
-        for eqn in jaxpr.eqns:  # a primitive's outputs depend on all of its inputs (conservative for sub-jaxprs)
-            source = set().union(*(reads.get(v, set()) for v in eqn.invars if not hasattr(v, "val")))
-            for v in eqn.outvars:
-                reads[v] = source
-        states = self.state_names
-        found = {
-            name: tuple(states[i] for i in sorted(reads.get(v, set()) if not hasattr(v, "val") else set()))
-            for name, v in zip(self.observable_names, jaxpr.outvars)
-        }
-        _DEPENDENCIES[type(self)] = found
-        return dict(found)
 
     # -- identity ---------------------------------------------------------------------------------------------------
     def __eq__(self, other):
@@ -482,33 +382,6 @@ def check_keys(out: object, expected: tuple[str, ...], where: str, kind: str) ->
             + (f"; missing {missing}" if missing else "")
             + (f"; unknown {extra}" if extra else "")
         )
-
-
-_INDEX_CACHE: dict[type, dict[str, Any]] = {}
-
-
-#: Model class -> the states each observable reads (see Model.observable_dependencies).
-_DEPENDENCIES: dict[type, dict[str, tuple[str, ...]]] = {}
-
-
-def _indices(cls: type) -> dict[str, Any]:
-    if cls not in _INDEX_CACHE:
-        states = {s.name: i for i, s in enumerate(cls.states)}
-        _INDEX_CACHE[cls] = {
-            "states": states,
-            "parameters": {q.name: i for i, q in enumerate(cls.parameters)},
-            "inputs": {x.name: i for i, x in enumerate(cls.inputs)},
-            "dosable": tuple(states[s.name] for s in cls.states if s.dosable),
-            # (state index, parameter index) of each dose scaling and each dose lag
-            "bioavailability": tuple(
-                (states[s.name], [q.name for q in cls.parameters].index(s.bioavailability))
-                for s in cls.states if s.bioavailability
-            ),
-            "lag": tuple(
-                (states[s.name], [q.name for q in cls.parameters].index(s.lag)) for s in cls.states if s.lag
-            ),
-        }
-    return _INDEX_CACHE[cls]
 
 
 def check_group(items, typ: type, where: str, kind: str) -> None:

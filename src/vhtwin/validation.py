@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import InputError
+from .equations import equations
 from .model import Model
 from .solvers import AbstractSolver, get_solver
 
@@ -172,7 +173,7 @@ def output_selection(model: Model, outputs) -> tuple[tuple[str, ...], tuple[int,
         raise InputError(f"outputs is empty; choose from {list(allowed)}")
     wanted = set(outputs)
     needed = {x for x in wanted if x in model.state_names}
-    dependencies = model.observable_dependencies()
+    dependencies = equations(model).observable_dependencies()
     for name in wanted & set(model.observable_names):
         needed.update(dependencies[name])
     rows = tuple(i for i, name in enumerate(model.state_names) if name in needed)

@@ -100,8 +100,8 @@ SCRIPT = textwrap.dedent("""
     m = vh.load_model("pharmacokinetics/two_compartment_oral")
     vh.simulate(m, {"CL": np.linspace(3, 6, 50)}, times=np.arange(0.0, 49.0), solver="tsit5",
                 protocol=vh.Regimen.repeated(100.0, 12.0, 4, into="depot"))
-    from vhtwin.engine import cache_loads
-    print(json.dumps({"compiled": vh.compilation_count(), "loaded": cache_loads()}))
+    from vhtwin.engine import cache_loads, compilation_seconds
+    print(json.dumps({"compiled": vh.compilation_count(), "loaded": cache_loads(), "seconds": compilation_seconds()}))
 """)
 
 
@@ -113,8 +113,10 @@ def run_script(env) -> dict:
 def test_a_second_process_loads_its_programs_from_the_persistent_cache(tmp_path):
     env = {**os.environ, "VHTWIN_CACHE_DIR": str(tmp_path / "cache"), "JAX_NUM_CPU_DEVICES": "1"}
     first = run_script(env)
-    assert first["compiled"] >= 1 and any((tmp_path / "cache").iterdir())
+    assert first["compiled"] >= 1 and first["loaded"] == 0 and any((tmp_path / "cache").iterdir())
     second = run_script(env)
-    assert second == {"compiled": 0, "loaded": first["compiled"] + first["loaded"]}
+    # the solve comes from the cache; only programs too quick to be worth caching (under 0.2 s each) compile again
+    assert second["loaded"] >= 1 and second["compiled"] == first["compiled"] - second["loaded"]
+    assert second["seconds"] < 0.2 * max(second["compiled"], 1) < first["seconds"]
     off = run_script({**env, "VHTWIN_CACHE_DIR": "off"})
     assert off["compiled"] == first["compiled"] and off["loaded"] == 0

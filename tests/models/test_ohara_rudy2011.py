@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import vhtwin as vh
+from vhtwin.equations import equations
 
 MODEL = "cardio/ohara_rudy2011"
 TYPES = np.array([0.0, 1.0, 2.0])  # endo, epi, M
@@ -92,7 +93,7 @@ def _scipy_beat(model, celltype, t_eval):
     p = jnp.asarray([celltype if q.name == "celltype" else q.default for q in model.parameters], jnp.float64)
 
     def f(t, y, stim):
-        return jnp.stack(model.row_rhs(t, y, p, jnp.asarray([stim])))
+        return jnp.stack(equations(model).row_rhs(t, y, p, jnp.asarray([stim])))
 
     fj = jax.jit(f)
     jac = jax.jit(jax.jacfwd(f, argnums=1))

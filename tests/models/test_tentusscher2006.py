@@ -18,6 +18,7 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import vhtwin as vh
+from vhtwin.equations import equations
 
 NAME = "cardio/tentusscher2006"
 CELLTYPES = np.array([0.0, 1.0, 2.0])  # endo, epi, M
@@ -75,7 +76,7 @@ def flat(model):
 
     def f(t, y, celltype, i_stim):
         p = jnp.asarray([defaults[n] for n in names]).at[at].set(celltype)
-        return jnp.stack(model.row_rhs(t, y, p, jnp.stack([i_stim])))
+        return jnp.stack(equations(model).row_rhs(t, y, p, jnp.stack([i_stim])))
 
     with jax.enable_x64(True):
         fun, jac = jax.jit(f), jax.jit(jax.jacfwd(f, argnums=1))

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import vhtwin as vh
+from vhtwin.equations import equations
 from vhtwin.solvers import Rodas4, VectorField
 from vhtwin.solvers.linalg import UNROLL_MAX
 from vhtwin.solvers.rodas import linearise
@@ -35,7 +36,7 @@ def model_vector_field(model, rng, scale=0.05):
     defaults = model.default_parameters()
     p_rows = tuple(jnp.full((B,), defaults[k]) for k in model.parameter_names)
     u_rows = tuple(jnp.zeros((B,)) for _ in range(len(model.dosable_states) + len(model.inputs)))
-    row_rhs = jax.vmap(model.row_rhs, in_axes=(0, 0, 0, 0))
+    row_rhs = jax.vmap(equations(model).row_rhs, in_axes=(0, 0, 0, 0))
     vf = VectorField(lambda t, rows: row_rhs(t, tuple(rows), p_rows, u_rows))
     y0 = np.array([s.initial for s in model.states])[:, None]
     y = jnp.asarray(y0 * (1.0 + scale * rng.standard_normal((n, B))) + 1e-3 * rng.standard_normal((n, B)) * (y0 == 0))

@@ -123,6 +123,9 @@ def cache_directory() -> Path | None:
 
 _enabled = False
 
+#: Programs that compile faster than this are not written to the persistent cache.
+MIN_COMPILE_SECONDS = 0.2
+
 
 def _enable_persistent_cache() -> None:
     """Point JAX's persistent cache at vhtwin's directory, once, unless the caller configured JAX's own."""
@@ -140,6 +143,7 @@ def _enable_persistent_cache() -> None:
     except OSError:
         return  # a read-only home: run without the cache rather than fail
     jax.config.update("jax_compilation_cache_dir", str(directory))
-    # vhtwin's programs compile in 0.1 s to minutes; cache all of them, not only those over JAX's 1 s default.
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    # vhtwin's solves and searches compile in about a second to minutes: cache every program over a fifth of a
+    # second (JAX's default is 1 s), not the many tiny ones (writing each costs more than compiling it again).
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

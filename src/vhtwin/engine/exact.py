@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import ModelError
+from ..equations import equations
 from ..model import Model
 from ..solvers import Status
 from ..solvers.exact import propagators
@@ -125,6 +126,7 @@ def check_linear(model: Model) -> None:
     cls = type(model)
     if cls in _CHECKED:
         return
+    eq = equations(model)
     with jax.enable_x64(True):
         rng = np.random.default_rng(0)
         n = len(model.states)
@@ -132,7 +134,7 @@ def check_linear(model: Model) -> None:
         u = np.array([0.0] * len(model.dosable_states) + [i.default for i in model.inputs], float)
 
         def f(t, y, q=p, inputs=u):
-            out = model.row_rhs(np.float64(t), tuple(np.asarray(y, float)), tuple(q), tuple(inputs))
+            out = eq.row_rhs(np.float64(t), tuple(np.asarray(y, float)), tuple(q), tuple(inputs))
             return np.array([float(x) for x in out])
 
         y1, y2 = rng.normal(size=n) * 10, rng.normal(size=n) * 10
@@ -167,12 +169,13 @@ def _pick(table, index):
 
 def _solve_fn(key: ExactKey):
     model = key.model
-    row_rhs = lambda y, p, u: jnp.stack(model.row_rhs(jnp.zeros((), y.dtype), tuple(y), tuple(p), tuple(u)))
+    eq = equations(model)
+    row_rhs = lambda y, p, u: jnp.stack(eq.row_rhs(jnp.zeros((), y.dtype), tuple(y), tuple(p), tuple(u)))
     lane = lambda f: jax.vmap(f, in_axes=(1, 1, 1), out_axes=-1)
     jacobian = lane(lambda y, p, u: jax.jacfwd(row_rhs)(y, p, u))  # (n, n, B)
     affine = lane(row_rhs)  # c = rhs(0, p, u): (n, B)
-    observe = jax.vmap(jax.vmap(model.flat_observables, in_axes=(0, 1, None), out_axes=1), in_axes=(1, 2, 1), out_axes=2)
-    dependencies = model.observable_dependencies()
+    observe = jax.vmap(jax.vmap(eq.flat_observables, in_axes=(0, 1, None), out_axes=1), in_axes=(1, 2, 1), out_axes=2)
+    dependencies = eq.observable_dependencies()
     observed_rows = sorted({model.state_names.index(s) for deps in dependencies.values() for s in deps})
 
     def solve(p, y0, lanes, shared):
@@ -189,8 +192,8 @@ def _solve_fn(key: ExactKey):
         # a shared grid computes only its real step lengths (loop); per-patient grids all of theirs (vmap)
         E_d, F_d = propagators(A, grid.steps, key.with_input, None if key.plan_per_lane else grid.n_distinct)
         jumps = events.jumps
-        if model.has_bioavailability:
-            jumps = jumps * model.dose_fractions(p)[None]
+        if eq.has_bioavailability:
+            jumps = jumps * eq.dose_fractions(p)[None]
         none = jumps.shape[0]
         T = out_times.shape[0]
         rows = range(n) if key.save_rows is None else key.save_rows

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..equations import equations
 from ..model import Model
 from ..solvers import AbstractSolver, LoopConfig, VectorField, integrate
 from ..solvers.loop import Events, Outputs
@@ -46,7 +47,7 @@ class OdeKey(NamedTuple):
 
 
 def _vector_field_factory(model: Model, occasion_rows: tuple[int, ...]):
-    row_rhs = jax.vmap(model.row_rhs, in_axes=(0, 0, 0, 0))
+    row_rhs = jax.vmap(equations(model).row_rhs, in_axes=(0, 0, 0, 0))
     U = len(model.dosable_states) + len(model.inputs)  # the model's own input channels
 
     def vector_field(p, u):
@@ -64,7 +65,7 @@ def initial_state(model: Model, p, y0, rows: tuple[int, ...]):
     """``y0`` with the rows ``rows`` replaced by ``Model.initial(p)`` (parameter-dependent initial values)."""
     if not rows:
         return y0
-    values = model.initial_rows(p)
+    values = equations(model).initial_rows(p)
     return jnp.stack([values[i] if i in rows else y0[i] for i in range(y0.shape[0])])
 
 
@@ -78,9 +79,10 @@ def _solve_fn(key: OdeKey):
     """
     model, method, config, occasion_rows = key.model, key.method, key.config, key.occasion_rows
     vector_field, U = _vector_field_factory(model, occasion_rows)
-    observe = jax.vmap(jax.vmap(model.flat_observables, in_axes=(0, 1, None), out_axes=1), in_axes=(1, 2, 1), out_axes=2)
+    eq = equations(model)
+    observe = jax.vmap(jax.vmap(eq.flat_observables, in_axes=(0, 1, None), out_axes=1), in_axes=(1, 2, 1), out_axes=2)
     observe_per_time = jax.vmap(
-        jax.vmap(model.flat_observables, in_axes=(0, 1, 1), out_axes=1), in_axes=(1, 2, 2), out_axes=2
+        jax.vmap(eq.flat_observables, in_axes=(0, 1, 1), out_axes=1), in_axes=(1, 2, 2), out_axes=2
     )
 
     def with_tail(p, tail):
@@ -94,13 +96,13 @@ def _solve_fn(key: OdeKey):
         events = lanes["events"] if key.events_per_lane else shared["events"]
         out_times = lanes["out_times"] if key.times_per_lane else shared["out_times"]
         y0 = initial_state(model, p, jnp.broadcast_to(y0, (y0.shape[0], p.shape[1])), key.initial_rows)
-        if model.has_bioavailability and occasion_rows:  # each event's dose fractions from the occasion in force
+        if eq.has_bioavailability and occasion_rows:  # each event's dose fractions from the occasion in force
             E, B = events.times.shape[0], p.shape[1]
             tail = jnp.moveaxis(events.inputs[:, U:, :], 1, 0)  # (V, E, Bt)
             p_ev = with_tail(jnp.broadcast_to(p[:, None, :], (p.shape[0], E, B)), tail)
-            events = events._replace(jumps=events.jumps * jnp.moveaxis(model.dose_fractions(p_ev), 1, 0))
-        elif model.has_bioavailability:  # doses scaled per patient, inside the solve (so differentiable)
-            events = events._replace(jumps=events.jumps * model.dose_fractions(p)[None])
+            events = events._replace(jumps=events.jumps * jnp.moveaxis(eq.dose_fractions(p_ev), 1, 0))
+        elif eq.has_bioavailability:  # doses scaled per patient, inside the solve (so differentiable)
+            events = events._replace(jumps=events.jumps * eq.dose_fractions(p)[None])
         res = integrate(
             lambda u: vector_field(p, u), method, config, lanes["t0"], y0, lanes["t_end"], events, Outputs(out_times),
             lanes["dt0"], lanes["dt_min"], lanes["dt_max"], shared["rtol"], shared["atol"],

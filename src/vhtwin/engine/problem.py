@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._version import __version__
+from ..equations import equations
 from ..errors import InputError
 from ..model import Model
 from ..options import DEFAULTS, SolverOptions
@@ -113,7 +114,7 @@ def parameter_dependent_states(model: Model) -> tuple[int, ...]:
     rows = _INITIAL_ROWS.get(type(model))
     if rows is None:
         shape = jax.ShapeDtypeStruct((len(model.parameters), 1), jnp.float32)
-        rows = tuple(sorted(jax.eval_shape(model.initial_rows, shape)))
+        rows = tuple(sorted(jax.eval_shape(equations(model).initial_rows, shape)))
         _INITIAL_ROWS[type(model)] = rows
     return rows
 

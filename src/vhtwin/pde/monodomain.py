@@ -49,6 +49,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..equations import equations
 from .grid import Grid
 from .operators import apply_diffusion, diffusivity, fibre_tensor, has_cross_terms, max_stable_dt
 
@@ -291,7 +292,7 @@ class Monodomain:
         y0 = jnp.asarray(y0, dtype)
         if self.model.has_initial:
             p = jnp.stack([jnp.broadcast_to(r, (B * N,)) for r in p_rows])
-            for i, v in self.model.initial_rows(p).items():
+            for i, v in equations(self.model).initial_rows(p).items():
                 y0 = y0.at[i].set(v)
         for k, v in self.initial.items():
             v = np.broadcast_to(np.asarray(v, float), (B,) + self.grid.shape).reshape(-1)
@@ -410,7 +411,7 @@ class Monodomain:
         n_snap = len(snap_steps)
         weights_np = np.broadcast_to(grid.weights(), vshape)
 
-        row_rhs = jax.vmap(model.row_rhs, in_axes=(None, 0, p_axes, None))
+        row_rhs = jax.vmap(equations(model).row_rhs, in_axes=(None, 0, p_axes, None))
         gates = set(method.gates)
         n_states = len(model.states)
 

@@ -1,0 +1,135 @@
+"""A model's equations on flat arrays: the view the engine, the tissue solvers and the benchmarks compute with.
+
+A :class:`vhtwin.Model` is a declaration -- states, parameters, observables and inputs with units, and equations
+that read them by name. :func:`equations` gives the same equations on flat vectors (``y`` (n,), ``p`` (P,), ``u``
+(U,)), with what follows from the declarations worked out once per model class: infusion rates added to their
+states, bioavailability applied to doses, parameter-dependent initial values, and which states each observable
+reads. Nothing here is stored on the model.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from .errors import ModelError
+from .model import Model, Names, check_keys, jnp_broadcast_scalar
+
+
+class Equations:
+    """The flat-array form of one model's equations (see the module docstring); get it with :func:`equations`."""
+
+    def __init__(self, model: Model):
+        self.model = model
+        states = {s.name: i for i, s in enumerate(model.states)}
+        parameters = {q.name: i for i, q in enumerate(model.parameters)}
+        self.state_index, self.parameter_index = states, parameters
+        self.input_index = {x.name: i for i, x in enumerate(model.inputs)}
+        self.dosable = tuple(states[s.name] for s in model.states if s.dosable)
+        # (state index, parameter index) of each dose scaling
+        self.bioavailability = tuple((states[s.name], parameters[s.bioavailability])
+                                     for s in model.states if s.bioavailability)
+        self._dependencies: dict[str, tuple[str, ...]] | None = None
+
+    @property
+    def has_bioavailability(self) -> bool:
+        return bool(self.bioavailability)
+
+    def row_rhs(self, t, y, p, u):
+        """``rhs`` on one trajectory: states ``y`` (n_states,), parameters ``p`` (n_params,) and inputs ``u``
+        (n_rates + n_inputs,) as sequences of scalars -> a tuple of n_states derivatives.
+
+        The first ``len(dosable_states)`` entries of ``u`` are zero-order infusion rates into the dosable states
+        (state unit per time unit); they are added here, so a model never handles infusions itself. The result is
+        a tuple, not a stacked vector: the engine vmaps this over a batch and keeps each state's row separate.
+        """
+        model = self.model
+        ys = Names(self.state_index, y, "state")
+        ps = Names(self.parameter_index, p, "parameter")
+        if model.inputs:
+            out = model.rhs(t, ys, ps, Names(self.input_index, u[len(self.dosable):], "input"))
+        else:
+            out = model.rhs(t, ys, ps)
+        check_keys(out, model.state_names, f"{type(model).__name__}.rhs", "state")
+        dydt = [jnp_broadcast_scalar(out[name], y[0].dtype) for name in model.state_names]
+        fraction = dict(self.bioavailability)
+        for channel, state in enumerate(self.dosable):
+            rate = u[channel] * p[fraction[state]] if state in fraction else u[channel]
+            dydt[state] = dydt[state] + rate
+        return tuple(dydt)
+
+    def flat_observables(self, t, y, p):
+        """``observables`` on flat vectors -> (n_observables,)."""
+        import jax.numpy as jnp
+
+        model = self.model
+        if not model.observed:
+            return jnp.zeros((0,), y.dtype)
+        out = model.observables(t, Names(self.state_index, y, "state"), Names(self.parameter_index, p, "parameter"))
+        check_keys(out, model.observable_names, f"{type(model).__name__}.observables", "observable")
+        return jnp.stack([jnp_broadcast_scalar(out[name], y.dtype) for name in model.observable_names])
+
+    def dose_fractions(self, p):
+        """Per-state multiplier of doses, (n, B) from parameters (P, B): the bioavailability parameter or 1."""
+        import jax.numpy as jnp
+
+        fraction = dict(self.bioavailability)
+        ones = jnp.ones_like(p[0])
+        return jnp.stack([p[fraction[i]] if i in fraction else ones for i in range(len(self.model.states))])
+
+    def initial_rows(self, p):
+        """The parameter-dependent initial values for a batch: parameters (P, B) -> {state index: (B,)}."""
+        import jax
+        import jax.numpy as jnp
+
+        model = self.model
+
+        def one(p_lane):
+            out = model.initial(Names(self.parameter_index, p_lane, "parameter"))
+            unknown = [k for k in out if k not in self.state_index]
+            if unknown:
+                raise ModelError(f"{type(model).__name__}.initial returns unknown states {unknown}")
+            return {self.state_index[k]: jnp.asarray(v, p_lane.dtype) for k, v in out.items()}
+
+        return jax.vmap(one, in_axes=1)(p)
+
+    def observable_dependencies(self) -> dict[str, tuple[str, ...]]:
+        """The states each observable reads, found from the traced equations (structural, so conservative).
+
+        The engine uses it to save only the states that the requested outputs need.
+        """
+        import jax
+        import jax.numpy as jnp
+
+        model = self.model
+        if not model.observed:
+            return {}
+        if self._dependencies is not None:  # tracing costs about a millisecond, and every simulate asks
+            return dict(self._dependencies)
+        n = len(model.states)
+
+        def observe(t, *args):
+            y, p = args[:n], args[n:]
+            out = model.observables(t, Names(self.state_index, y, "state"), Names(self.parameter_index, p, "parameter"))
+            check_keys(out, model.observable_names, f"{type(model).__name__}.observables", "observable")
+            return tuple(jnp.asarray(out[name]) for name in model.observable_names)
+
+        values = [0.0] + [float(s.initial) for s in model.states] + [float(q.default) for q in model.parameters]
+        jaxpr = jax.make_jaxpr(observe)(*values).jaxpr
+        reads: dict[Any, set] = {v: {i - 1} if 1 <= i <= n else set() for i, v in enumerate(jaxpr.invars)}
+        for eqn in jaxpr.eqns:  # a primitive's outputs depend on all of its inputs (conservative for sub-jaxprs)
+            source = set().union(*(reads.get(v, set()) for v in eqn.invars if not hasattr(v, "val")))
+            for v in eqn.outvars:
+                reads[v] = source
+        states = model.state_names
+        self._dependencies = {
+            name: tuple(states[i] for i in sorted(reads.get(v, set()) if not hasattr(v, "val") else set()))
+            for name, v in zip(model.observable_names, jaxpr.outvars)
+        }
+        return dict(self._dependencies)
+
+
+@functools.lru_cache(maxsize=None)
+def equations(model: Model) -> Equations:
+    """The flat-array equations of ``model`` (one per model class: instances of a class compare equal)."""
+    return Equations(model)
