@@ -149,11 +149,12 @@ def simulate(
         parameters.
     """
     if data is not None:
-        from .dataset import predict
-
+        # a dataset predicts itself (vhtwin.dataset.predict), one call of this function per group of subjects
+        if not callable(getattr(data, "predict", None)):
+            raise InputError(f"data must be a vhtwin.Dataset (from vh.read_dataset), got {type(data).__name__}")
         with compilation.counting():
-            return predict(
-                model, params, data, seed=seed, outputs=outputs, simulate=simulate, times=times, protocol=protocol,
+            return data.predict(
+                model, params, seed=seed, outputs=outputs, simulate=simulate, times=times, protocol=protocol,
                 covariates=covariates, occasions=occasions, initial=initial, solver=solver, rtol=rtol, atol=atol,
                 precision=precision, t0=t0, dt0=dt0, dt_min=dt_min, dt_max=dt_max, max_steps=max_steps,
                 saves_per_step=saves_per_step, devices=devices, throw=throw,

@@ -120,6 +120,19 @@ class Dataset:
         """The records as a NONMEM-style table (one row per record, in file order; ROW dropped)."""
         return self.records.drop(columns=["ROW"]).reset_index(drop=True)
 
+    def predict(self, model: Model, params=None, **kwargs):
+        """Predictions at every record: what ``vh.simulate(model, params, data=self, **kwargs)`` returns.
+
+        See :func:`vhtwin.dataset.predict.predict`.
+        """
+        from .predict import predict
+
+        if kwargs.get("simulate") is None:
+            from ..simulate import simulate
+
+            kwargs["simulate"] = simulate
+        return predict(model, params, self, **kwargs)
+
     def simulate(self, model: Model, params=None, **kwargs):
         """``vh.simulate(model, params, times=observation_times, protocol=regimens, **kwargs)``, patients labelled by ID.
 

@@ -30,7 +30,7 @@ from ..solvers import Status
 from .dataset import Dataset
 
 
-def predict(model: Model, params, data: Dataset, *, seed: int = 0, outputs=None, simulate=None, **options) -> xr.Dataset:
+def predict(model: Model, params, data: Dataset, *, simulate, seed: int = 0, outputs=None, **options) -> xr.Dataset:
     """Predictions of ``model`` at every record of ``data`` over ``(patient, record)`` (see the module docstring).
 
     ``simulate`` is :func:`vhtwin.simulate` (each group of subjects is one call of it); ``options`` are its solver

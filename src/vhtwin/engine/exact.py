@@ -30,7 +30,7 @@ from ..solvers.exact import propagators
 from ..solvers.loop import Events
 from .backend import Backend, Layout, chunking, pad_lanes
 from . import buckets
-from .ode import initial_state, pad_events, padded_times
+from .ode import initial_state, pad_events, place_design
 from .sensitivities import with_sensitivities
 
 #: Most distinct step lengths per patient with which ``solver="auto"`` takes this path (each costs one exponential
@@ -298,22 +298,11 @@ class ExactBackend(Backend):
         grid, shared_grid = _grid(pr)
         width, n_chunks = chunking(pr.n_patients, 1, chunked=False)
         total = width
-        events = pad_events(pr.events, buckets.event_rows(pr.events.times.shape[0]))
-        events_per_lane = any(x is not None and x.shape[-1] > 1 for x in events)
+        lanes, shared = {}, {}
+        events, events_per_lane = place_design(pr, total, lanes, shared)
         levels = np.concatenate([events.initial_inputs[None], events.inputs], axis=0)
         # The input integral F is needed only if some input is ever non-zero or the model has a constant term.
         with_input = bool(np.any(levels != 0)) or has_constant_term(pr.model)
-        lanes, shared = {}, {}
-        if events_per_lane:
-            lanes["events"] = Events(*(None if x is None else pad_lanes(np.broadcast_to(x, x.shape[:-1] + (pr.n_patients,)), total)
-                                       for x in events))
-        else:
-            shared["events"] = events
-        out_times = padded_times(pr.out_times, pr.shared_times)
-        if pr.shared_times:
-            shared["out_times"] = out_times
-        else:
-            lanes["out_times"] = pad_lanes(out_times, total)
         if shared_grid:
             shared["plan"] = grid
         else:

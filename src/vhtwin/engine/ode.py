@@ -202,6 +202,29 @@ def device_split(n_patients: int) -> int:
     return max(1, min(n_dev, n_patients // MIN_LANES_PER_DEVICE))
 
 
+def place_design(problem, total: int, lanes: dict, shared: dict) -> tuple[Events, bool]:
+    """Pad the event table and output times to their buckets and put each in ``lanes`` or ``shared``.
+
+    Any per-patient field of the event table (times, amounts, reset values) makes the whole table per lane, so that
+    every field splits over devices alike; a table shared by all lanes stays one column. Returns the padded table
+    and whether it is per lane (both key the compiled program).
+    """
+    pr = problem
+    events = pad_events(pr.events, buckets.event_rows(pr.events.times.shape[0]))
+    events_per_lane = any(x is not None and x.shape[-1] > 1 for x in events)
+    if events_per_lane:
+        lanes["events"] = Events(*(None if x is None else pad_lanes(np.broadcast_to(x, x.shape[:-1] + (pr.n_patients,)), total)
+                                   for x in events))
+    else:
+        shared["events"] = events
+    out_times = padded_times(pr.out_times, pr.shared_times)
+    if pr.shared_times:
+        shared["out_times"] = out_times
+    else:
+        lanes["out_times"] = pad_lanes(out_times, total)
+    return events, events_per_lane
+
+
 class OdeBackend(Backend):
     """The integration loop of the problem's method (Tsit5, Rodas4, RK4, Rush-Larsen)."""
 
@@ -214,26 +237,13 @@ class OdeBackend(Backend):
         pr = problem
         width, n_chunks = chunking(pr.n_patients, n_devices)
         total = width * n_chunks
-        events = pad_events(pr.events, buckets.event_rows(pr.events.times.shape[0]))
-        # Any per-patient field (times, amounts, reset values) makes the whole table per lane, so that every field
-        # splits over devices alike; a table shared by all lanes stays one column.
-        events_per_lane = any(x is not None and x.shape[-1] > 1 for x in events)
         t0 = pad_lanes(pr.t0, total)
         # padded lanes end where they start: finished before the first step, they never lengthen the loop
         t_end = np.concatenate([pr.t_end, t0[pr.n_patients:]])
         full = lambda v: np.full(total, v)
         lanes = {"t0": t0, "t_end": t_end, "dt0": full(pr.dt0), "dt_min": full(pr.dt_min), "dt_max": full(pr.dt_max)}
         shared = {"rtol": pr.rtol, "atol": pr.atol}
-        if events_per_lane:
-            lanes["events"] = Events(*(None if x is None else pad_lanes(np.broadcast_to(x, x.shape[:-1] + (pr.n_patients,)), total)
-                                       for x in events))
-        else:
-            shared["events"] = events
-        out_times = padded_times(pr.out_times, pr.shared_times)
-        if pr.shared_times:
-            shared["out_times"] = out_times
-        else:
-            lanes["out_times"] = pad_lanes(out_times, total)
+        events, events_per_lane = place_design(pr, total, lanes, shared)
         key = OdeKey(pr.model, pr.method, pr.config, n_devices, events_per_lane, not pr.shared_times,
                      events.reset is not None, pr.occasion_rows, pr.initial_rows)
         return Layout(key, width, n_chunks, lanes, shared)
