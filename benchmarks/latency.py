@@ -22,6 +22,7 @@ Usage::
 
     python benchmarks/latency.py                 # everything (about 10 minutes on 2 cores)
     python benchmarks/latency.py --json          # JSON lines, then a summary line
+    python benchmarks/latency.py --out benchmarks/results/latency-cpu-2core.json   # also every record in one file
     python benchmarks/latency.py --quick         # no Smith twin; 10,000 instead of 100,000 subjects
 """
 
@@ -164,7 +165,8 @@ def worker_smith(patients: int) -> dict:
         wall, twin = timed(lambda: vh.calibrate_circulation(model, measured, prior=prior, heart_rate=hr))
         rows.append({"heart_rate": hr, "wall_s": wall, "compilations": vh.compilation_count() - before,
                      "converged": bool(twin.converged), "R_sys": float(twin.params["R_sys"]),
-                     "E_es_lvf": float(twin.params["E_es_lvf"])})
+                     "E_es_lvf": float(twin.params["E_es_lvf"]), "iterations": int(np.max(twin.iterations)),
+                     "fitted": {k: float(np.ravel(v)[0]) for k, v in twin.fitted.items()}})
     return {"twins": rows}
 
 
@@ -253,6 +255,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print JSON lines")
     ap.add_argument("--quick", action="store_true", help="no Smith twin; datasets of 1,000 and 10,000 subjects")
     ap.add_argument("--n", type=int, default=1000, help="patients of the anchor cohort (default 1000)")
+    ap.add_argument("--out", type=Path, help="also write every record and the summary to this JSON file")
     args = ap.parse_args(argv)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)
     records = []
@@ -292,6 +295,9 @@ def main(argv=None) -> int:
         print(json.dumps(summary), flush=True)
     else:
         print(json.dumps(summary, indent=1))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"records": records, "summary": summary}, indent=1) + "\n")
     return 0
 
 
@@ -329,7 +335,9 @@ def summarise(records: list[dict]) -> dict:
         out["smith_twin"] = {"first_s": s["first_process"]["twins"][0]["wall_s"],
                              "next_patient_s": s["first_process"]["twins"][1]["wall_s"],
                              "next_patient_compilations": s["first_process"]["twins"][1]["compilations"],
-                             "new_process_with_cache_s": s["second_process"]["twins"][0]["wall_s"]}
+                             "new_process_with_cache_s": s["second_process"]["twins"][0]["wall_s"],
+                             "first_patient": {k: s["first_process"]["twins"][0][k]
+                                               for k in ("R_sys", "E_es_lvf", "fitted", "converged", "iterations")}}
     if "datasets" in by:
         out["datasets"] = [{k: r[k] for k in ("subjects", "dataset", "read_s", "simulate_s", "compilations")}
                            for r in by["datasets"]["datasets"]]

@@ -49,7 +49,7 @@ def _say(msg: str, end: str = "\n") -> None:
 
 
 def discover(only: list[str] | None = None) -> list[Path]:
-    scripts = sorted(p for p in HERE.glob("*.py") if p.name != "run.py" and not p.name.startswith("_"))
+    scripts = sorted(p for p in HERE.glob("*.py") if p.name not in ("run.py", "compare.py") and not p.name.startswith("_"))
     if only:
         unknown = set(only) - {p.stem for p in scripts}
         if unknown:

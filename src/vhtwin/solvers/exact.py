@@ -5,7 +5,7 @@ coefficients that depend on the parameters and the piecewise-constant inputs but
 compartmental models of pharmacokinetics). Between two consecutive time points (outputs and events merged) the
 solution is exact:
 
-    y(t + d) = E(d) y(t) + F(d) c,    with  [[E, F], [0, I]] = expm([[A d, I d], [0, 0]]).
+    y(t + d) = E(d) y(t) + F(d) c,    with  E(d) = exp(A d),  F(d) = integral_0^d exp(A u) du.
 
 Every patient has its own A; the step lengths d are shared when the output grid and the dose times are, so one
 exponential per patient and *distinct* step length serves the whole time course. The exponential is computed here,
@@ -59,6 +59,22 @@ def matmul(a, b):
     return jnp.stack(rows)
 
 
+def _scaling(M):
+    """Per lane, the power of two ``s`` that brings ``M``'s largest column sum to at most ``_THETA``."""
+    norm = jnp.max(jnp.sum(jnp.abs(M), axis=0), axis=0)  # (B,) largest column sum per lane
+    return jnp.maximum(0, jnp.ceil(jnp.log2(jnp.maximum(norm, 1e-300) / _THETA))).astype(jnp.int32)
+
+
+def _horner(X, shift: int):
+    """sum_k X^k / (k + shift)! * shift!, k = 0 .. _DEGREE, by Horner: exp(X) for shift 0, phi_1(X) for shift 1."""
+    m = X.shape[0]
+    eye = jnp.broadcast_to(jnp.eye(m, dtype=X.dtype)[:, :, None], X.shape)
+    R = eye
+    for k in range(_DEGREE, 0, -1):  # I + X/(1+shift) (I + X/(2+shift) (I + ... ))
+        R = eye + matmul(X, R) / (k + shift)
+    return R
+
+
 def expm(M):
     """Matrix exponential of a batch of small matrices (m, m, B), batch-last.
 
@@ -66,15 +82,32 @@ def expm(M):
     depends on that lane alone -- bit for bit the same in any batch. The squarings run to the batch's largest
     ``s``; a lane stops squaring once it has done its own ``s``.
     """
-    m = M.shape[0]
-    norm = jnp.max(jnp.sum(jnp.abs(M), axis=0), axis=0)  # (B,) largest column sum per lane
-    s = jnp.maximum(0, jnp.ceil(jnp.log2(jnp.maximum(norm, 1e-300) / _THETA))).astype(jnp.int32)
-    X = M * jnp.ldexp(jnp.ones((), M.dtype), -s)  # exact scaling by a power of two
-    eye = jnp.broadcast_to(jnp.eye(m, dtype=M.dtype)[:, :, None], M.shape)
-    R = eye
-    for k in range(_DEGREE, 0, -1):  # Horner: I + X/1 (I + X/2 (I + ... ))
-        R = eye + matmul(X, R) / k
+    s = _scaling(M)
+    R = _horner(M * jnp.ldexp(jnp.ones((), M.dtype), -s), 0)  # exact scaling by a power of two
     return lax.fori_loop(0, jnp.max(s), lambda k, A: jnp.where(k < s, matmul(A, A), A), R)
+
+
+def expm_and_integral(A, d):
+    """``E = exp(A d)`` and ``F = integral_0^d exp(A u) du`` for a batch (n, n, B), d a scalar or per lane (B,).
+
+    E is :func:`expm` of ``A d``, the same bit for bit. F comes from the same scaling: with ``h = d 2^-s`` and
+    ``X = A h``, ``F(h) = h phi_1(X)`` (``phi_1(X) = sum X^k / (k+1)!``), then each squaring doubles the interval:
+    ``F(2h) = F(h) + E(h) F(h)``. Only n x n products, where the augmented exponential ``expm([[A d, I d], [0, 0]])``
+    would need 2n x 2n ones -- eight times the multiply-adds, and past the size below which they are unrolled.
+    """
+    M = A * d
+    s = _scaling(M)
+    scale = jnp.ldexp(jnp.ones((), M.dtype), -s)
+    X = M * scale
+    E = _horner(X, 0)
+    F = _horner(X, 1) * (d * scale)
+
+    def square(k, EF):
+        E, F = EF
+        go = k < s
+        return jnp.where(go, matmul(E, E), E), jnp.where(go, F + matmul(E, F), F)
+
+    return lax.fori_loop(0, jnp.max(s), square, (E, F))
 
 
 def propagators(A, steps, with_input: bool = True, n_distinct=None):
@@ -85,23 +118,18 @@ def propagators(A, steps, with_input: bool = True, n_distinct=None):
     padding beyond them costs nothing: the right choice for a grid shared by a large batch. Without it every entry
     is computed at once (a vmap): a loop nested around the squarings' loop makes second derivatives several times
     slower to trace and compile, which calibration, with its per-patient grids, would pay. Without inputs
-    (``with_input=False``: no infusion, no constant production) F is not needed and only the n x n exponential is
-    computed, which is several times cheaper than the augmented 2n x 2n one.
+    (``with_input=False``: no infusion, no constant production) F is not needed and only the exponential is
+    computed (:func:`expm_and_integral` computes both).
     """
     n, _, B = A.shape
     dtype = A.dtype
-    eye = jnp.broadcast_to(jnp.eye(n, dtype=dtype)[:, :, None], (n, n, B))
-    zeros = jnp.zeros((n, 2 * n, B), dtype)
 
     def one(d):
-        # E always from the n x n exponential (not from the augmented one's corner, equal but rounded differently):
-        # a patient's E is then the same bit for bit whether or not some other patient of its batch has an input.
-        E = expm(A * d)
+        # E is the same bit for bit with or without F: a patient's result does not depend on whether some other
+        # patient of its batch has an input.
         if not with_input:
-            return E, jnp.zeros_like(A)
-        top = jnp.concatenate([A * d, eye * d], axis=1)  # (n, 2n, B)
-        phi = expm(jnp.concatenate([top, zeros], axis=0))  # (2n, 2n, B)
-        return E, phi[:n, n:]
+            return expm(A * d), jnp.zeros_like(A)
+        return expm_and_integral(A, d)
 
     if n_distinct is None:
         return jax.vmap(one)(steps)
