@@ -5,10 +5,11 @@ cache folder, so "cold" means cold:
 
 * ``cli`` -- ``import vhtwin`` and the ``vhtwin`` command's start-up (``--help``, ``models``), wall time of a process;
 * ``anchor`` -- the reference cohort of ``pk_cohort.py`` (two-compartment oral, 14 doses q12h, hourly Cc to 168 h;
-  1,000 patients): the first call in a new process (compilation included), a call with a *new design* (10 doses
-  of another amount every 8 h, outputs every 2 h, new patients) and a repeat, on the Tsit5 and the exact path,
+  1,000 patients): the first call in a new process (compilation included), a call with a *new design* in the same
+  buckets (10 doses of another amount every 8 h, outputs every 0.5 h to 80 h, new patients), a repeat, and a design
+  in another bucket of output times (every 2 h to 80 h), on the Tsit5 and the exact path,
   with ``vh.compilation_count()`` after each; diffrax (Tsit5, ``jit(vmap(scan over dosing intervals of
-  diffeqsolve))``, the design as arguments) on the same calls in the same process; then a *second process* with
+  diffeqsolve))``, the design as arguments) on the same calls in a process of its own; then a *second process* with
   the first one's persistent cache;
 * ``theophylline`` -- patient twins (one-compartment oral MAP + Laplace, ``vh.calibrate``) for the 12 subjects of
   Theophylline one after another: the first (compiling) and each next one, with their own doses and sampling;
@@ -48,7 +49,11 @@ BENCHMARK = "latency"
 # -- the anchor cohort and its new design ------------------------------------------------------------------------------
 TYPICAL = {"ka": 1.0, "CL": 5.0, "V1": 50.0, "Q": 10.0, "V2": 100.0}
 ANCHOR = {"dose": 100.0, "interval": 12.0, "count": 14, "every": 1.0, "end": 168.0}
-NEW = {"dose": 150.0, "interval": 8.0, "count": 10, "every": 2.0, "end": 80.0}
+# another design in the anchor's buckets (10 doses and 161 output times: up to 16 doses, 161-192 times) ...
+NEW = {"dose": 150.0, "interval": 8.0, "count": 10, "every": 0.5, "end": 80.0}
+# ... and one in another bucket of output times (41: 41-48 times)
+OTHER = {"dose": 150.0, "interval": 8.0, "count": 10, "every": 2.0, "end": 80.0}
+CALLS = (("first", ANCHOR, 0), ("new_design", NEW, 1), ("again", NEW, 2), ("other_bucket", OTHER, 3))
 
 
 def cohort(n: int, seed: int) -> dict:
@@ -74,7 +79,7 @@ def worker_anchor(n: int) -> dict:
     out = {}
     for solver in ("tsit5", "exact"):
         rows = {}
-        for label, design, seed in (("first", ANCHOR, 0), ("new_design", NEW, 1), ("again", NEW, 2)):
+        for label, design, seed in CALLS:
             reg = vh.Regimen.repeated(design["dose"], design["interval"], design["count"], into="depot")
             before, seconds = vh.compilation_count(), compilation_seconds()
             wall, ds = timed(lambda: vh.simulate(model, cohort(n, seed), times=times_of(design), protocol=reg,
@@ -118,7 +123,7 @@ def worker_diffrax(n: int) -> dict:
     # number of doses or of outputs per interval has other shapes, so jit compiles again.
     fn = jax.jit(jax.vmap(one_patient, in_axes=(0, None, None, None, None)))
     out = {}
-    for label, design, seed in (("first", ANCHOR, 0), ("new_design", NEW, 1), ("again", NEW, 2)):
+    for label, design, seed in CALLS:
         starts = np.arange(design["count"]) * design["interval"]
         ends = np.append(starts[1:], design["end"])
         t = times_of(design)
@@ -315,12 +320,15 @@ def summarise(records: list[dict]) -> dict:
             out[path] = {
                 "cold_first_call_s": f["first"]["wall_s"], "cold_compilations": f["first"]["compilations"],
                 "new_design_s": f["new_design"]["wall_s"], "new_design_compilations": f["new_design"]["compilations"],
+                "again_s": f["again"]["wall_s"],
+                "other_bucket_s": f["other_bucket"]["wall_s"],
+                "other_bucket_compilations": f["other_bucket"]["compilations"],
                 "second_process_first_call_s": s["first"]["wall_s"],
                 "second_process_compilations": s["first"]["compilations"] + s["new_design"]["compilations"],
             }
         d = a["diffrax"]["diffrax"]
         out["diffrax"] = {"cold_first_call_s": d["first"]["wall_s"], "new_design_s": d["new_design"]["wall_s"],
-                          "same_design_again_s": d["again"]["wall_s"]}
+                          "same_design_again_s": d["again"]["wall_s"], "other_bucket_s": d["other_bucket"]["wall_s"]}
         out["new_design_diffrax_over_vhtwin_tsit5"] = d["new_design"]["wall_s"] / out["vhtwin_tsit5"]["new_design_s"]
     if "theophylline_twins" in by:
         twins = by["theophylline_twins"]["twins"]
