@@ -27,10 +27,13 @@ from ..errors import InputError
 from ..model import Model
 from ..population import Population
 from ..solvers import Status
-from .dataset import Dataset
+
+# ``data`` is a vhtwin.Dataset throughout; the class is not imported, since the Dataset calls this module
+# (Dataset.predict) and the package keeps its imports one way.
+DatasetLike = Any
 
 
-def predict(model: Model, params, data: Dataset, *, simulate, seed: int = 0, outputs=None, **options) -> xr.Dataset:
+def predict(model: Model, params, data: DatasetLike, *, simulate, seed: int = 0, outputs=None, **options) -> xr.Dataset:
     """Predictions of ``model`` at every record of ``data`` over ``(patient, record)`` (see the module docstring).
 
     ``simulate`` is :func:`vhtwin.simulate` (each group of subjects is one call of it); ``options`` are its solver
@@ -40,7 +43,7 @@ def predict(model: Model, params, data: Dataset, *, simulate, seed: int = 0, out
     ``time`` (patient, record) as a coordinate. Padding records (past a subject's last) hold NaN, ROW -1 and
     ``observed`` False.
     """
-    if not isinstance(data, Dataset):
+    if not callable(getattr(data, "record_times", None)):
         raise InputError(f"data must be a vhtwin.Dataset (from vh.read_dataset), got {type(data).__name__}")
     if data.model_name and data.model_name != model.name:
         raise InputError(f"data was read for model {data.model_name} (its CMT and DVID numbers are that model's), "
@@ -99,7 +102,7 @@ def _take(v, members):
     return a[members] if a.ndim == 1 else a
 
 
-def _parameters(model: Model, params, data: Dataset, seed: int):
+def _parameters(model: Model, params, data: DatasetLike, seed: int):
     """Individual and (with a population) typical parameters by name, each (n,) or scalar; and, where a covariate
     changes within a subject, the occasions and per-occasion values for each."""
     n = len(data)
@@ -127,7 +130,7 @@ def _parameters(model: Model, params, data: Dataset, seed: int):
     return out, None, {}
 
 
-def _check_ranges(model: Model, values: Mapping[str, np.ndarray], data: Dataset) -> None:
+def _check_ranges(model: Model, values: Mapping[str, np.ndarray], data: DatasetLike) -> None:
     for q in model.parameters:
         if q.name not in values:
             continue
@@ -144,7 +147,7 @@ def _plain(x):
     return x.item() if hasattr(x, "item") else x
 
 
-def _from_population(model: Model, pop: Population, data: Dataset, seed: int):
+def _from_population(model: Model, pop: Population, data: DatasetLike, seed: int):
     if type(pop.model) is not type(model):
         raise InputError(f"params: the population is for model {pop.model.name}, not {model.name}")
     n = len(data)
@@ -204,7 +207,7 @@ def _from_population(model: Model, pop: Population, data: Dataset, seed: int):
     return individual, typical, by_occasion
 
 
-def _result(model: Model, data: Dataset, names, values, per_patient, attrs, with_pred: bool) -> xr.Dataset:
+def _result(model: Model, data: DatasetLike, names, values, per_patient, attrs, with_pred: bool) -> xr.Dataset:
     n = len(data)
     rows, position = data.record_layout()
     R = rows.shape[1]
