@@ -44,21 +44,13 @@ def run_trial(trial, store, *, batch_size: int, executor: str, resume: bool, ove
         raise InputError("resume and overwrite exclude each other: resume finishes a store, overwrite replaces it")
     path = Path(store)
     spec_json = trial.to_json()
-    if path.exists():
-        if overwrite:
-            st.remove(path)
-        elif resume:
-            _check_same_spec(path, spec_json, batch_size)
-        else:
-            raise InputError(
-                f"store {str(path)!r} already exists; pass resume=True to finish it or overwrite=True to replace it"
-            )
-    if not path.exists():
+    target = _target(path, spec_json, batch_size, resume=resume, overwrite=overwrite)
+    if not target.exists():
         template, encoding = _template(trial, batch_size)
-        st.create(path, template, _attributes(trial, spec_json, batch_size), encoding)
+        st.create(target, template, _attributes(trial, spec_json, batch_size), encoding)
 
     n_batches = trial.n_batches(batch_size)
-    done = st.done_batches(path)
+    done = st.done_batches(target)
     todo = [(a, k) for a in range(len(trial.arms)) for k in range(n_batches) if (a, k) not in done]
     total = trial.n_per_arm * len(trial.arms)
     already = sum(int(info["patients"]) for info in done.values())
@@ -74,16 +66,60 @@ def run_trial(trial, store, *, batch_size: int, executor: str, resume: bool, ove
 
     if todo:
         if executor == "local":
-            _run_local(trial, path, todo, batch_size, finished)
+            _run_local(trial, target, todo, batch_size, finished)
         else:
             from .dask_executor import run_on_dask
 
-            run_on_dask(type(trial), spec_json, path, todo, batch_size, finished, scheduler)
-    done = st.done_batches(path)
+            run_on_dask(type(trial), spec_json, target, todo, batch_size, finished, scheduler)
+    done = st.done_batches(target)
     if len(done) == n_batches * len(trial.arms):
-        st.sweep_leftovers(path)
-    st.update_attrs(path, _summary(trial, done, n_batches))
+        st.sweep_leftovers(target)
+    st.update_attrs(target, _summary(trial, done, n_batches))
+    if target != path:
+        st.swap_in(path, target)  # the replacement is complete: only now does it take the old store's place
     return st.open_trial(path)
+
+
+def _target(path: Path, spec_json: str, batch_size: int, *, resume: bool, overwrite: bool) -> Path:
+    """The folder this run writes: ``path``, or beside it the replacement of the store at ``path`` (``overwrite``).
+
+    Only a vhtwin trial store is ever replaced; the replacement is written beside it and swapped in when complete,
+    so a run that fails or is killed leaves the old store as it was. A replacement left by such a run is continued
+    by the next run that asks for the same spec (``resume`` or ``overwrite``), and restarted by one that does not.
+    """
+    st.finish_swap(path)
+    pending = st.replacement(path)
+    continues = pending.exists() and _same_spec(pending, spec_json, batch_size)
+    if overwrite:
+        if path.exists() and not st.is_trial_store(path):
+            raise InputError(
+                f"{str(path)!r} exists and is not a vhtwin trial store; overwrite replaces only a store vhtwin wrote, "
+                "so it was left untouched -- choose another path, or move it away yourself"
+            )
+        if not path.exists():
+            return path
+        if pending.exists() and not continues:
+            st.remove(pending)  # a replacement for another spec, abandoned: ours, and of no use
+        return pending
+    if resume:
+        if continues:
+            return pending  # an interrupted overwrite with this spec: finish it, then swap it in
+        if path.exists():
+            _check_same_spec(path, spec_json, batch_size)
+        return path
+    if path.exists():
+        raise InputError(
+            f"store {str(path)!r} already exists; pass resume=True to finish it or overwrite=True to replace it"
+        )
+    return path
+
+
+def _same_spec(path: Path, spec_json: str, batch_size: int) -> bool:
+    try:
+        _check_same_spec(path, spec_json, batch_size)
+    except InputError:
+        return False
+    return True
 
 
 def _run_local(trial, path: Path, todo, batch_size: int, finished) -> None:
@@ -132,9 +168,12 @@ class _Tally:
 
 
 def _check_same_spec(path: Path, spec_json: str, batch_size: int) -> None:
+    if not st.is_trial_store(path):
+        raise InputError(f"{str(path)!r} is not a vhtwin trial store, so there is nothing to resume; choose another path")
     attrs = st.read_attrs(path)
     if attrs.get("vhtwin_layout") != st.LAYOUT:
-        raise InputError(f"{str(path)!r} is not a vhtwin trial store; pass overwrite=True to replace it")
+        raise InputError(f"{str(path)!r} is a vhtwin trial store of layout {attrs.get('vhtwin_layout')!r}, which this "
+                         f"version ({st.LAYOUT!r}) cannot resume")
     theirs, ours = json.loads(attrs.get("vhtwin_spec", "{}")), json.loads(spec_json)
     if theirs != ours:
         keys = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))

@@ -54,13 +54,103 @@ def marker_name(arm: int, batch: int) -> str:
 
 
 def create(path: Path, template: xr.Dataset, attrs: dict, encoding: dict) -> None:
-    """Write the template (metadata and coordinates; no data) and the empty marker group."""
+    """Write the template (metadata and coordinates; no data) and the empty marker group -- atomically.
+
+    The store is made in a hidden sibling folder and renamed to ``path`` once its metadata is complete, so a process
+    killed while creating it leaves no store at ``path`` (only the hidden folder, swept by the next creation).
+    """
+    path = Path(path)
     ds = template.copy()
     ds.attrs = attrs
     _arrays.cache_clear()  # a store at this path may have been removed and is made anew
-    with quiet_zarr():
-        ds.to_zarr(path, mode="w-", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
-    _write_json_atomic(path / MARKERS / "zarr.json", {"zarr_format": 3, "node_type": "group", "attributes": {}})
+    sweep_abandoned(path)
+    making = _sibling(path, f"creating-{os.getpid()}")
+    try:
+        with quiet_zarr():
+            ds.to_zarr(making, mode="w-", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
+        _write_json_atomic(making / MARKERS / "zarr.json", {"zarr_format": 3, "node_type": "group", "attributes": {}})
+    except BaseException:
+        shutil.rmtree(making, ignore_errors=True)
+        raise
+    try:
+        os.rename(making, path)  # atomic; refuses a non-empty folder that appeared at path meanwhile
+    except OSError as err:
+        shutil.rmtree(making, ignore_errors=True)
+        raise InputError(f"store {str(path)!r} appeared while it was being created ({err.strerror}); "
+                         "another run may be writing there") from None
+
+
+def is_trial_store(path: Path) -> bool:
+    """Whether ``path`` is a vhtwin trial store: a folder whose root metadata says so (any layout version).
+
+    Only such a folder is ever replaced or deleted by vhtwin; anything else at a store's path is left alone.
+    """
+    meta = Path(path) / "zarr.json"
+    try:
+        attrs = json.loads(meta.read_text()).get("attributes", {}) if meta.is_file() else {}
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(attrs, dict) and str(attrs.get("vhtwin_layout", "")).startswith("vhtwin-trial-store/")
+
+
+def replacement(path: Path) -> Path:
+    """Where the store that will replace ``path`` is written (``overwrite``): a hidden sibling, swapped in at the end."""
+    return _sibling(Path(path), "replacement")
+
+
+def swap_in(path: Path, new: Path) -> None:
+    """Put the finished store ``new`` at ``path`` and delete the store it replaces.
+
+    The old store is first renamed aside, then ``new`` renamed to ``path``: at every moment both stores exist
+    somewhere, and a run killed between the two renames is completed by :func:`finish_swap` on the next run.
+    """
+    path = Path(path)
+    old = _sibling(path, f"replaced-{os.getpid()}")
+    _arrays.cache_clear()
+    if path.exists():
+        os.rename(path, old)
+    os.rename(new, path)
+    _arrays.cache_clear()
+    if old.exists() and is_trial_store(old):
+        shutil.rmtree(old)
+
+
+def finish_swap(path: Path) -> None:
+    """Complete a swap that a killed run left half done: the replacement finished but not yet at ``path``."""
+    path = Path(path)
+    asides = sorted(path.parent.glob(f".{path.name}.replaced-*"))
+    new = replacement(path)
+    if not path.exists() and asides and new.is_dir() and is_trial_store(new):
+        os.rename(new, path)
+    if path.exists():
+        for old in asides:
+            if is_trial_store(old):
+                shutil.rmtree(old)
+
+
+def sweep_abandoned(path: Path) -> list[Path]:
+    """Delete the hidden creation folders of ``path`` whose creating process is gone (killed while creating)."""
+    gone = []
+    for folder in Path(path).parent.glob(f".{Path(path).name}.creating-*"):
+        pid = folder.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)) and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            gone.append(folder)
+    return gone
+
+
+def _sibling(path: Path, what: str) -> Path:
+    return path.parent / f".{path.name}.{what}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def write_region(path: Path, batch: xr.Dataset, arm: int, start: int) -> None:
@@ -160,11 +250,13 @@ def sweep_leftovers(path: Path) -> list[str]:
 
 
 def remove(path: Path) -> None:
+    """Delete a trial store -- only a trial store (:func:`is_trial_store`): anything else is refused, untouched."""
     _arrays.cache_clear()
-    if path.is_dir():
-        shutil.rmtree(path)
-    elif path.exists():
-        path.unlink()
+    if not path.exists():
+        return
+    if not is_trial_store(path):
+        raise InputError(f"{str(path)!r} is not a vhtwin trial store; vhtwin deletes only the stores it wrote")
+    shutil.rmtree(path)
 
 
 def _write_json_atomic(target: Path, doc: Any) -> None:

@@ -1,0 +1,178 @@
+"""Trial stores never lose what is not theirs: overwrite replaces only a vhtwin store, and only once the new one is
+complete; a store appears at its path only once its metadata is complete."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vhtwin as vh
+from vhtwin.io import write_zarr
+from vhtwin.trial import runner
+from vhtwin.trial import store as st
+
+from .helpers import assert_same_store, store_files
+from .trial_fixture import make_trial
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = dict(n_per_arm=100)
+BATCH = 50  # 2 batches per arm, 4 in all
+
+
+def small(**overrides) -> vh.Trial:
+    return make_trial(**{**SMALL, **overrides})
+
+
+@pytest.fixture(scope="module")
+def references(tmp_path_factory):
+    """Uninterrupted runs of two specs (seeds 1 and 2), each into a fresh path."""
+    root = tmp_path_factory.mktemp("refs")
+    for seed in (1, 2):
+        small(seed=seed).run(root / f"seed{seed}.zarr", batch_size=BATCH, progress=False)
+    return root
+
+
+def tree(path: Path) -> dict[str, bytes]:
+    """Every file under ``path`` (or the file itself) by relative path, with its bytes."""
+    if path.is_file():
+        return {"": path.read_bytes()}
+    return {str(f.relative_to(path)): f.read_bytes() for f in sorted(path.rglob("*")) if f.is_file()}
+
+
+def hidden_siblings(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.iterdir() if p.name.startswith(f".{path.name}."))
+
+
+def foreign_things(root: Path) -> dict[str, Path]:
+    """What a user may have at a store's path: a results folder, a file, an empty folder, another Zarr store."""
+    folder = root / "results"
+    (folder / "figures").mkdir(parents=True)
+    (folder / "notes.txt").write_text("three months of work")
+    (folder / "figures" / "fig1.png").write_bytes(b"\x89PNG not really")
+    (root / "data.csv").write_text("ID,TIME\n1,0\n")
+    (root / "empty").mkdir()
+    write_zarr(vh.simulate(vh.load_model("pharmacokinetics/one_compartment_iv"), times=[1.0]), root / "other.zarr")
+    return {"a results folder": folder, "a file": root / "data.csv", "an empty folder": root / "empty",
+            "a Zarr store vhtwin did not write as a trial": root / "other.zarr"}
+
+
+def test_overwrite_leaves_what_is_not_a_trial_store_untouched(tmp_path):
+    things = foreign_things(tmp_path)
+    before = {k: tree(p) for k, p in things.items()}
+    for what, path in things.items():
+        with pytest.raises(vh.InputError, match="is not a vhtwin trial store; overwrite replaces only a store vhtwin wrote"):
+            small().run(path, batch_size=BATCH, overwrite=True, progress=False)
+        assert tree(path) == before[what], what
+        assert hidden_siblings(path) == [], what
+    # and resume finds nothing to resume there
+    with pytest.raises(vh.InputError, match="not a vhtwin trial store, so there is nothing to resume"):
+        small().run(things["an empty folder"], batch_size=BATCH, resume=True, progress=False)
+
+
+def test_overwrite_through_the_command_line_leaves_a_folder_untouched(tmp_path):
+    folder = foreign_things(tmp_path)["a results folder"]
+    before = tree(folder)
+    done = subprocess.run(
+        [sys.executable, "-m", "vhtwin", "run", "--out", str(folder), "--overwrite", "--n-per-arm", "10", "--quiet"],
+        cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=300,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "is not a vhtwin trial store" in lines[0]
+    assert tree(folder) == before
+
+
+def test_a_failed_overwrite_keeps_the_old_store_and_a_later_one_replaces_it(references, tmp_path):
+    path = tmp_path / "t.zarr"
+    shutil.copytree(references / "seed1.zarr", path)
+    before = tree(path)
+    failing = small(seed=2, max_failure_fraction=0.0, max_steps=3)  # every patient fails: the run stops
+    with pytest.raises(vh.TrialError):
+        failing.run(path, batch_size=BATCH, overwrite=True, progress=False)
+    assert tree(path) == before  # the old store, as it was
+    assert vh.open_trial(path).attrs["seed"] == "1"
+    ds = small(seed=2).run(path, batch_size=BATCH, overwrite=True, progress=False)  # restarts the replacement
+    assert ds.attrs["seed"] == "2" and ds.attrs["vhtwin_complete"] is True
+    assert_same_store(path, references / "seed2.zarr")
+    assert hidden_siblings(path) == []
+
+
+def test_an_interrupted_overwrite_is_continued_by_resume(references, tmp_path, monkeypatch):
+    path = tmp_path / "t.zarr"
+    shutil.copytree(references / "seed1.zarr", path)
+    before = tree(path)
+    real = runner._run_local
+
+    def interrupted(trial, target, todo, batch_size, finished):
+        real(trial, target, todo[:1], batch_size, finished)
+        raise KeyboardInterrupt  # stopped after one batch
+
+    monkeypatch.setattr(runner, "_run_local", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        small(seed=2).run(path, batch_size=BATCH, overwrite=True, progress=False)
+    monkeypatch.setattr(runner, "_run_local", real)
+    assert tree(path) == before
+    assert hidden_siblings(path) == [".t.zarr.replacement"]
+    assert len(st.done_batches(st.replacement(path))) == 1
+    ds = small(seed=2).run(path, batch_size=BATCH, resume=True, progress=False)
+    assert ds.attrs["seed"] == "2"
+    assert_same_store(path, references / "seed2.zarr")
+    assert hidden_siblings(path) == []
+
+
+def test_a_swap_cut_between_its_two_renames_is_completed(references, tmp_path):
+    """Killed after the old store was renamed aside and before the new one took its place: the next run puts the
+    new one in place and only then deletes the old one."""
+    path = tmp_path / "t.zarr"
+    shutil.copytree(references / "seed1.zarr", tmp_path / ".t.zarr.replaced-4242")
+    shutil.copytree(references / "seed2.zarr", st.replacement(path))
+    ds = small(seed=2).run(path, batch_size=BATCH, resume=True, progress=False)
+    assert ds.attrs["seed"] == "2"
+    assert_same_store(path, references / "seed2.zarr")
+    assert hidden_siblings(path) == []
+
+
+def test_a_store_appears_only_once_its_metadata_is_complete(tmp_path, monkeypatch):
+    path = tmp_path / "t.zarr"
+    real = st._write_json_atomic
+
+    def fail_on_markers(target, doc):
+        if target.parent.name == st.MARKERS:
+            raise OSError("disk full")
+        return real(target, doc)
+
+    monkeypatch.setattr(st, "_write_json_atomic", fail_on_markers)
+    with pytest.raises(OSError, match="disk full"):
+        small().run(path, batch_size=BATCH, progress=False)
+    assert not path.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_creation_killed_midway_is_swept_by_the_next(references, tmp_path):
+    """A process killed while creating a store leaves only its hidden folder; the next creation removes it."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(gone.stdout)
+    path = tmp_path / "t.zarr"
+    shutil.copytree(references / "seed1.zarr", tmp_path / f".t.zarr.creating-{dead}")
+    ds = small().run(path, batch_size=BATCH, progress=False)
+    assert ds.attrs["vhtwin_complete"] is True and hidden_siblings(path) == []
+    assert_same_store(path, references / "seed1.zarr")
+
+
+def test_only_trial_stores_are_recognised(references, tmp_path):
+    things = foreign_things(tmp_path)
+    assert st.is_trial_store(references / "seed1.zarr")
+    assert not any(st.is_trial_store(p) for p in things.values())
+    (tmp_path / "broken.zarr").mkdir()
+    (tmp_path / "broken.zarr" / "zarr.json").write_text("{not json")
+    assert not st.is_trial_store(tmp_path / "broken.zarr")
+    with pytest.raises(vh.InputError, match="vhtwin deletes only the stores it wrote"):
+        st.remove(things["a results folder"])
+    assert np.all([p.exists() for p in things.values()])
+    assert store_files(references / "seed1.zarr")  # the references are intact
