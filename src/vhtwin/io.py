@@ -20,8 +20,10 @@ Examples
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +46,9 @@ def write_zarr(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = Fal
     path : str or path-like
         Directory of the store (by convention ending in ``.zarr``).
     overwrite : bool
-        Replace an existing store at ``path``. Without it an existing path is an error, so a result is never lost
-        by accident.
+        Replace an existing Zarr store at ``path`` (anything else there -- a folder, a file -- is refused and left
+        untouched). The new store is written beside the old one and swapped in once complete. Without it an
+        existing path is an error, so a result is never lost by accident.
     patient_chunk : int, optional
         Patients per chunk along ``patient`` (default: about 2**20 values per chunk, at most all patients).
 
@@ -57,7 +60,7 @@ def write_zarr(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = Fal
     Raises
     ------
     InputError
-        If ``path`` exists and ``overwrite`` is False, if ``ds`` is not a Dataset, if ``patient_chunk`` is not a
+        If ``path`` exists and ``overwrite`` is False or it is not a Zarr store, if ``ds`` is not a Dataset, if ``patient_chunk`` is not a
         positive integer, or if a variable holds Python objects (which a store must not carry).
     """
     if not isinstance(ds, xr.Dataset):
@@ -65,6 +68,9 @@ def write_zarr(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = Fal
     path = Path(path)
     if path.exists() and not overwrite:
         raise InputError(f"store {str(path)!r} already exists; pass overwrite=True to replace it")
+    if path.exists() and not _is_zarr_store(path):
+        raise InputError(f"{str(path)!r} exists and is not a Zarr store; overwrite replaces only a store, so it was "
+                         "left untouched -- choose another path, or move it away yourself")
     if patient_chunk is not None and (isinstance(patient_chunk, bool) or not isinstance(patient_chunk, (int, np.integer)) or patient_chunk < 1):
         raise InputError(f"patient_chunk {patient_chunk!r} must be a positive integer")
 
@@ -78,8 +84,29 @@ def write_zarr(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = Fal
         var.encoding = {}
         if var.ndim:
             encoding[name] = {"chunks": _chunks(var, patient_chunk)}
-    out.to_zarr(path, mode="w" if overwrite else "w-", zarr_format=3, consolidated=False, encoding=encoding)
+    # A new store is written beside the one it replaces and swapped in once complete: a failed write loses nothing.
+    target = path.parent / f".{path.name}.replacement-{os.getpid()}" if path.exists() else path
+    try:
+        out.to_zarr(target, mode="w-", zarr_format=3, consolidated=False, encoding=encoding)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)  # only ever what this call created
+        raise
+    if target != path:
+        aside = path.parent / f".{path.name}.replaced-{os.getpid()}"
+        os.rename(path, aside)
+        os.rename(target, path)
+        shutil.rmtree(aside)
     return path
+
+
+def _is_zarr_store(path: Path) -> bool:
+    """A folder whose root ``zarr.json`` is Zarr metadata (what ``overwrite`` may replace)."""
+    meta = path / "zarr.json"
+    try:
+        doc = json.loads(meta.read_text()) if path.is_dir() and meta.is_file() else None
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and "zarr_format" in doc
 
 
 def open_zarr(path: str | os.PathLike) -> xr.Dataset:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import vhtwin as vh
-from vhtwin.io import write_zarr
+from vhtwin.io import open_zarr, write_zarr
 from vhtwin.trial import runner
 from vhtwin.trial import store as st
 
@@ -176,3 +176,19 @@ def test_only_trial_stores_are_recognised(references, tmp_path):
         st.remove(things["a results folder"])
     assert np.all([p.exists() for p in things.values()])
     assert store_files(references / "seed1.zarr")  # the references are intact
+
+
+def test_write_zarr_overwrites_only_a_zarr_store_and_swaps_the_new_one_in(tmp_path):
+    things = foreign_things(tmp_path)
+    ds = vh.simulate(vh.load_model("pharmacokinetics/one_compartment_iv"), {"CL": [1.0, 2.0]}, times=[1.0, 2.0])
+    for what in ("a results folder", "a file", "an empty folder"):
+        before = tree(things[what])
+        with pytest.raises(vh.InputError, match="is not a Zarr store; overwrite replaces only a store"):
+            write_zarr(ds, things[what], overwrite=True)
+        assert tree(things[what]) == before and hidden_siblings(things[what]) == [], what
+    store = things["a Zarr store vhtwin did not write as a trial"]
+    write_zarr(ds, store, overwrite=True)
+    assert open_zarr(store).sizes["patient"] == 2 and hidden_siblings(store) == []
+    with pytest.raises(vh.InputError, match="holds Python objects"):  # refused before anything is written
+        write_zarr(ds.assign(bad=("patient", np.array([object(), object()]))), store, overwrite=True)
+    assert open_zarr(store).sizes["patient"] == 2 and hidden_siblings(store) == []
