@@ -192,3 +192,47 @@ def test_write_zarr_overwrites_only_a_zarr_store_and_swaps_the_new_one_in(tmp_pa
     with pytest.raises(vh.InputError, match="holds Python objects"):  # refused before anything is written
         write_zarr(ds.assign(bad=("patient", np.array([object(), object()]))), store, overwrite=True)
     assert open_zarr(store).sizes["patient"] == 2 and hidden_siblings(store) == []
+
+
+MODEL_FILE = '''
+import pathlib
+pathlib.Path({marker!r}).write_text("this model file ran")
+
+import vhtwin as vh
+
+
+class OneCompartmentIV(vh.Model):
+    """One compartment, IV bolus, first-order elimination."""
+
+    time_unit = "h"
+    states = (vh.State("central", "mg", dosable=True),)
+    parameters = (vh.Parameter("CL", 2.0, "L h-1", positive=True), vh.Parameter("V", 20.0, "L", positive=True))
+    observed = (vh.Observable("Cc", "mg L-1"),)
+
+    def rhs(self, t, y, p):
+        return {{"central": -p.CL / p.V * y.central}}
+
+    def observables(self, t, y, p):
+        return {{"Cc": y.central / p.V}}
+'''
+
+
+def test_plotting_a_store_never_runs_the_model_file_its_spec_names(tmp_path):
+    marker = tmp_path / "marker.txt"
+    model_file = tmp_path / "planted.py"
+    model_file.write_text(MODEL_FILE.format(marker=str(marker)))
+    m = vh.load_model(str(model_file))  # the user runs their own file: that is when it may run
+    trial = vh.Trial(model=m, population=vh.Population(m, omega={"CL": 0.1}), n_per_arm=20,
+                     arms={"100 mg": vh.Regimen.bolus(100.0, into="central")}, times=np.arange(0.0, 25.0),
+                     outputs=["Cc"], seed=1)
+    store = tmp_path / "t.zarr"
+    trial.run(store, batch_size=20, progress=False)
+    assert '"path"' in vh.open_trial(store).attrs["vhtwin_spec"]  # the spec names the file
+    marker.unlink()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    for command in (["plot", str(store), "--out", str(tmp_path / "figures")], ["info", str(store)]):
+        done = subprocess.run([sys.executable, "-m", "vhtwin", *command], cwd=tmp_path, capture_output=True, text=True,
+                              env=env, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert not marker.exists(), f"vhtwin {command[0]} ran the model file"
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["t_Cc_bands.png", "t_Cc_nca.png"]

@@ -221,9 +221,10 @@ def write_figures(ds, trial, folder: Path, stem: str, fmt: str = "png", observed
 
 
 def _trial_of(ds):
-    from ..trial import Trial
+    """The stored design (outputs, arms, times): from the store's data alone; its model is never loaded."""
+    from ..trial.spec_codec import decode_design
 
-    return Trial.from_dict(json.loads(ds.attrs["vhtwin_spec"]))
+    return decode_design(json.loads(ds.attrs["vhtwin_spec"]))
 
 
 def _plot(args) -> int:

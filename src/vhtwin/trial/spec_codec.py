@@ -19,7 +19,7 @@ import inspect
 import math
 import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
@@ -517,6 +517,33 @@ def encode_trial(
         "max_steps": int(max_steps),
         "dt0": None if dt0 is None else float(dt0),
     }
+
+
+class StoredDesign(NamedTuple):
+    """What a stored spec says of a trial's design, read without loading its model (nothing is imported or run)."""
+
+    outputs: list
+    arms: dict
+    times: np.ndarray
+    n_per_arm: int
+
+
+def decode_design(d: Mapping) -> StoredDesign:
+    """The outputs, arms (protocols), times and patients per arm of :func:`encode_trial`'s dict -- data only.
+
+    Figures and summaries of a store need these and not the model, so opening a store never imports the model
+    file its spec names (a store is data; a model file is code).
+    """
+    if not isinstance(d, Mapping) or d.get("format") != FORMAT:
+        got = d.get("format") if isinstance(d, Mapping) else type(d).__name__
+        raise InputError(f"trial spec: format {got!r} is not {FORMAT!r}")
+    _expect(d, ("format",) + TRIAL_FIELDS, "trial spec")
+    return StoredDesign(
+        outputs=list(d["outputs"]),
+        arms={a["name"]: decode_protocol(a["protocol"]) for a in d["arms"]},
+        times=np.asarray(d["times"], dtype=float),
+        n_per_arm=int(d["n_per_arm"]),
+    )
 
 
 def decode_trial(d: Mapping) -> dict:
