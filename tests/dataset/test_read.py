@@ -41,13 +41,13 @@ def test_mdv_missing_dv_dvid_cens_and_text_columns():
     frame = pd.DataFrame({
         "ID": [1, 1, 1, 1, 1], "TIME": [0, 1, 2, 3, 4], "AMT": [100, 0, 0, 0, 0], "EVID": [1, 0, 0, 0, 0],
         "DV": [".", 2.0, 5.0, ".", 0.1], "MDV": [1, 0, 1, 0, 0], "DVID": [".", 1, 1, 2, 1], "CENS": [0, 0, 0, 0, 1],
-        "NAME": ["Ann"] * 5, "CRCL": [90, ".", 80, ".", "."],
+        "SITE": ["Oslo"] * 5, "CRCL": [90, ".", 80, ".", "."],
     })
     ds = vh.read_dataset(frame, pkpd)
     rec = ds.records
     np.testing.assert_array_equal(rec["MDV"], [1, 0, 1, 1, 0])  # MDV 1, or a missing DV: no measurement
     assert np.isnan(rec["DV"][2]) and rec["DVID"].tolist() == [1, 1, 1, 2, 1] and rec["CENS"].tolist() == [0, 0, 0, 0, 1]
-    assert ds.text_columns == ("NAME",) and "NAME" not in rec.columns  # a name never enters vhtwin's data
+    assert ds.text_columns == ("SITE",) and "SITE" not in rec.columns  # text never enters vhtwin's data
     np.testing.assert_array_equal(rec["CRCL"], [90, 90, 80, 80, 80])  # carried forward
     assert ds.time_varying == ("CRCL",)
     out = vh.simulate(pkpd, {"CL": 5.0, "V": 50.0}, data=ds)

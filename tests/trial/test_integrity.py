@@ -236,3 +236,41 @@ def test_plotting_a_store_never_runs_the_model_file_its_spec_names(tmp_path):
         assert done.returncode == 0, done.stderr
         assert not marker.exists(), f"vhtwin {command[0]} ran the model file"
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["t_Cc_bands.png", "t_Cc_nca.png"]
+
+
+@pytest.mark.parametrize("column, kind", [
+    ("NAME", "a name"), ("Last name", "a name"), ("MRN", "a record or registry number"),
+    ("date_of_birth", "a date of birth"), ("DOB", "a date of birth"), ("Zip-Code", "an address"),
+    ("email", "contact details"), ("VISITDATE", "a calendar date"), ("Comments", "free text"),
+])
+def test_identifier_columns_are_refused_naming_the_column(column, kind):
+    from vhtwin.identifiers import identifier_kind
+
+    assert identifier_kind(column) == kind
+    m = vh.load_model("pharmacokinetics/one_compartment_oral")
+    table = {"WT": np.array([70.0, 80.0]), column: np.array([123456.0, 234567.0])}
+    with pytest.raises(vh.InputError, match=rf"covariate table: column '{column}' looks like {kind}, a direct identifier"):
+        vh.Population(m, covariates=table)
+    frame = {"ID": [1, 1], "TIME": [0.0, 1.0], "AMT": [100.0, 0.0], "EVID": [1, 0], "DV": [".", 2.0], column: [1, 1]}
+    import pandas as pd
+
+    with pytest.raises(vh.InputError, match=rf"dataset: column '{column}' looks like {kind}.*allow_identifiers=True"):
+        vh.read_dataset(pd.DataFrame(frame), m)
+
+
+def test_identifiers_are_kept_only_on_an_explicit_opt_in(tmp_path):
+    import pandas as pd
+
+    m = vh.load_model("pharmacokinetics/one_compartment_oral")
+    from vhtwin.identifiers import identifier_kind
+
+    assert all(identifier_kind(c) is None for c in ("ID", "WT", "AGE", "SEX", "CRCL", "DOSE", "SITE"))
+    frame = pd.DataFrame({"ID": [1, 1], "TIME": [0.0, 1.0], "AMT": [100.0, 0.0], "EVID": [1, 0], "CMT": [1, 2], "DV": [".", 2.0],
+                          "MRN": [998877, 998877]})
+    ds = vh.read_dataset(frame, m, allow_identifiers=True)
+    assert ds.covariate_names == ("MRN",)
+    table = vh.CovariateTable({"WT": np.array([70.0, 80.0]), "MRN": np.array([1.0, 2.0])}, allow_identifiers=True)
+    trial = vh.Trial(model=m, population=vh.Population(m, omega={"CL": 0.1}, covariates=table), n_per_arm=2,
+                     arms={"a": vh.Regimen.bolus(100.0, into="depot")}, times=np.arange(0.0, 4.0), outputs=["Cc"], seed=1)
+    again = vh.Trial.from_dict(trial.to_dict())  # the opt-in is part of the spec
+    assert again.population.covariates.allow_identifiers is True

@@ -70,6 +70,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..identifiers import refuse_identifiers
 from ..model import Model
 from ..protocols.dosing import Dose, Regimen, Reset
 from .dataset import Dataset
@@ -80,7 +81,8 @@ _NUMERIC = ("time", "amt", "rate", "dur", "ii", "addl", "ss", "evid", "dv", "mdv
 _KNOWN = ("id", "time", "amt", "rate", "dur", "cmt", "ii", "addl", "ss", "evid", "dv", "mdv", "dvid", "cens", "limit")
 
 
-def read_dataset(path_or_frame, model: Model, *, compartments: Mapping[int, str] | None = None) -> Dataset:
+def read_dataset(path_or_frame, model: Model, *, compartments: Mapping[int, str] | None = None,
+                 allow_identifiers: bool = False) -> Dataset:
     """Read a NONMEM-style dataset into a :class:`vhtwin.Dataset` (see the module docstring for the semantics).
 
     Parameters
@@ -91,6 +93,10 @@ def read_dataset(path_or_frame, model: Model, *, compartments: Mapping[int, str]
         The model whose states CMT refers to and whose observables DVID numbers.
     compartments : dict, optional
         ``{number: state name}`` replacing the default CMT numbering (declaration order of the model's states).
+    allow_identifiers : bool
+        Read columns whose names say they are direct identifiers (a name, MRN, date of birth, address, a calendar
+        date, free text: :mod:`vhtwin.identifiers`); numeric ones then become covariates. By default such a
+        column is refused.
 
     Returns
     -------
@@ -108,6 +114,8 @@ def read_dataset(path_or_frame, model: Model, *, compartments: Mapping[int, str]
     if not isinstance(model, Model):
         raise InputError(f"model must be a vhtwin.Model instance, got {type(model).__name__}")
     frame = _frame(path_or_frame)
+    if not allow_identifiers:
+        refuse_identifiers(frame.columns, "dataset", "read_dataset(..., allow_identifiers=True)")
     columns: dict[str, Any] = {}
     others: dict[str, Any] = {}
     for name in frame.columns:

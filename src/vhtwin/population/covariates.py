@@ -19,6 +19,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from ..errors import InputError
+from ..identifiers import refuse_identifiers
 from . import _random
 from .variability import _square_root, correlate
 
@@ -328,14 +329,21 @@ class CovariateTable(CovariateSource):
         Draw rows with replacement instead of row ``i`` for patient ``i``.
     derived : dict, optional
         Covariates computed from the columns, e.g. ``{"CRCL": CockcroftGault()}``.
+    allow_identifiers : bool
+        Keep columns whose names say they are direct identifiers (a name, MRN, date of birth, address, ...:
+        :mod:`vhtwin.identifiers`). By default such a column is refused: every column of the table may reach a trial
+        store.
     """
 
     def __init__(self, data, *, units: Mapping[str, str] | None = None, resample: bool = False,
-                 derived: Mapping[str, Derived] | None = None):
+                 derived: Mapping[str, Derived] | None = None, allow_identifiers: bool = False):
         if hasattr(data, "columns") and hasattr(data, "to_numpy"):  # pandas without importing it
             data = {str(c): data[c].to_numpy() for c in data.columns}
         if not isinstance(data, Mapping) or not data:
             raise InputError(f"covariate table must be a DataFrame or a non-empty dict of arrays, got {type(data).__name__}")
+        if not allow_identifiers:
+            refuse_identifiers(data, "covariate table", "vh.CovariateTable(table, allow_identifiers=True)")
+        self.allow_identifiers = bool(allow_identifiers)
         columns, lengths = {}, {}
         for name, col in data.items():
             _check_name(name, "covariate table")

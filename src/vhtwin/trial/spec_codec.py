@@ -228,13 +228,16 @@ def _encode_covariates(source) -> dict | None:
         corr = None if np.array_equal(c, np.eye(len(drawn))) else {"names": drawn, "matrix": c.tolist()}
         return {"kind": "Covariates", "covariates": entries, "correlation": corr}
     if type(source) is CovariateTable:
-        return {
+        out = {
             "kind": "CovariateTable",
             "columns": [_encode_column(n, a) for n, a in source.columns.items()],
             "units": {k: v for k, v in source.units.items() if k in source.columns and v is not None},
             "resample": bool(source.resample),
             "derived": [_encode_covariate(n, d) for n, d in source.derived.items()],
         }
+        if source.allow_identifiers:  # the user's explicit choice, kept (absent otherwise: specs stay as they were)
+            out["allow_identifiers"] = True
+        return out
     from ..physiology.covariates import Individuals
 
     if type(source) is Individuals:
@@ -253,7 +256,8 @@ def _decode_covariates(d):
     if d.get("kind") == "CovariateTable":
         columns = {e["name"]: _decode_column(e) for e in d["columns"]}
         derived = dict(_decode_covariate(e) for e in d["derived"])
-        return CovariateTable(columns, units=d["units"] or None, resample=d["resample"], derived=derived or None)
+        return CovariateTable(columns, units=d["units"] or None, resample=d["resample"], derived=derived or None,
+                              allow_identifiers=d.get("allow_identifiers") is True)
     if d.get("kind") == "Individuals":
         from ..physiology.covariates import Individuals
 
