@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import InputError
+from .limits import MAX_OUTPUT_TIMES, check_count
 from .equations import equations
 from .model import Model
 from .solvers import AbstractSolver, get_solver
@@ -48,7 +49,15 @@ def parameter_matrix(model: Model, params) -> tuple[np.ndarray, bool, int]:
         raise InputError(f"unknown parameter {unknown[0]!r} for model {model.name}; its parameters are {list(model.parameter_names)}")
     values, sizes = {}, set()
     for name, v in params.items():
-        a = np.asarray(v, dtype=float) if not isinstance(v, str) else None
+        if isinstance(v, str):
+            a = None
+        elif np.iscomplexobj(v):
+            raise InputError(f"parameter {name!r}: values must be real numbers, got a complex value")
+        else:
+            try:
+                a = np.asarray(v, dtype=float)
+            except (TypeError, ValueError):
+                raise InputError(f"parameter {name!r}: expected numbers, got {type(v).__name__} {v!r:.60}") from None
         if a is None or a.ndim > 1:
             shape = "a string" if a is None else f"shape {a.shape}"
             hint = " (a 2-D array (n_patients, n_occasions) needs occasions=[start times])" if a is not None and a.ndim == 2 else ""
@@ -99,6 +108,7 @@ def output_times(times, B: int) -> tuple[bool, np.ndarray]:
         t = np.asarray(times, dtype=float)
     except (TypeError, ValueError):
         raise InputError(f"times must be an array of numbers, got {type(times).__name__}") from None
+    check_count("times: output times per patient", int(t.shape[-1]) if t.ndim else 1, MAX_OUTPUT_TIMES)
     if t.ndim == 1:
         if t.size == 0:
             raise InputError("times is empty")

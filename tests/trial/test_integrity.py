@@ -274,3 +274,41 @@ def test_identifiers_are_kept_only_on_an_explicit_opt_in(tmp_path):
                      arms={"a": vh.Regimen.bolus(100.0, into="depot")}, times=np.arange(0.0, 4.0), outputs=["Cc"], seed=1)
     again = vh.Trial.from_dict(trial.to_dict())  # the opt-in is part of the spec
     assert again.population.covariates.allow_identifiers is True
+
+
+ORAL = "pharmacokinetics/one_compartment_oral"
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda m: vh.Regimen.repeated(100.0, 12.0, 10**9, into="depot"),
+     r"Regimen.repeated: count 1,000,000,000 is more than vhtwin runs at once \(at most 100,000\)"),
+    (lambda m: vh.Trial(model=m, population=vh.Population(m), arms={"a": vh.Regimen.bolus(1.0, into="depot")},
+                        n_per_arm=10**12, times=[1.0], outputs=["Cc"], seed=1),
+     r"Trial n_per_arm 1,000,000,000,000 is more than vhtwin runs at once \(at most 1,000,000,000\)"),
+    (lambda m: vh.Population(m).sample(n=10**12, seed=1), r"Population.sample: n 1,000,000,000,000 is more than"),
+    (lambda m: vh.Population(m).sample(n=5 * 10**8, seed=1), r"Population.sample of 500,000,000 patients needs about .* of memory"),
+    (lambda m: vh.simulate(m, {}, times=np.arange(2e7)), r"times: output times per patient 20,000,000 is more than"),
+    (lambda m: vh.simulate(m, {"CL": np.full(10**6, 2.0)}, times=np.arange(10**6)),
+     r"simulating 1,000,000 patients x 1,000,000 output times needs about .* TB of memory"),
+    (lambda m: vh.simulate(m, {"CL": 1 + 2j}, times=[1.0]), r"parameter 'CL': values must be real numbers"),
+    (lambda m: vh.simulate(m, {}, times=[1.0], protocol="bolus"), r"protocol must be a vh.Regimen .* got str 'bolus'"),
+    (lambda m: vh.calibrate(m, {"time": [1.0], "value": [2.0]}, prior=vh.Population(m, residual=vh.Residual(additive=0.5))),
+     r"calibrate: protocol is required: .* or protocol=vh.Regimen\(\) if none were given"),
+])
+def test_work_sized_by_a_typing_error_is_refused_before_any_compute(call, match):
+    with pytest.raises(vh.InputError, match=match):
+        call(vh.load_model(ORAL))
+
+
+@pytest.mark.parametrize("args, says", [
+    (["run", "--n-per-arm", "1000000000000"], "is more than vhtwin runs at once"),
+    (["run", "--batch-size", "0"], "batch"),
+])
+def test_the_command_line_refuses_bad_input_in_one_line(tmp_path, args, says):
+    done = subprocess.run([sys.executable, "-m", "vhtwin", *args, "--out", str(tmp_path / "t.zarr"), "--quiet"],
+                          cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+                          timeout=300)
+    lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert len(lines) == 1 and says in lines[0], lines
+    assert not (tmp_path / "t.zarr").exists()

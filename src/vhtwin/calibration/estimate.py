@@ -108,6 +108,11 @@ def calibrate(
             raise InputError(f"calibrate: {name} {value!r} must be an integer >= {low}")
     if not (isinstance(gtol, (int, float)) and gtol > 0):
         raise InputError(f"calibrate: gtol {gtol!r} must be a number > 0")
+    if protocol is None and model.dosable_states:
+        # a dosed model fitted without its doses "converges" to whatever explains the data with no drug: refuse
+        raise InputError(f"calibrate: protocol is required: {model.name} is dosed into {list(model.dosable_states)}; "
+                         "give the doses the patient received (e.g. vh.Regimen.bolus(320.0, into=\"depot\")), or "
+                         "protocol=vh.Regimen() if none were given")
     obs = _data.read(model, data)
     pri = _prior.build(model, prior, obs.ids, obs.has_id, obs.observables, covariates, residual)
     check_exponential_data(pri.residuals, obs.observables, obs.observable, obs.value, obs.censored, obs.mask, obs.lloq)

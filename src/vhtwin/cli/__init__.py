@@ -46,8 +46,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error said in one line (what is wrong and where to look), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vhtwin", description="Virtual human twin simulation engine.")
+    parser = _Parser(prog="vhtwin", description="Virtual human twin simulation engine.")
     parser.add_argument("--version", action="version", version=f"vhtwin {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

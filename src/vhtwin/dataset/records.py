@@ -71,6 +71,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..identifiers import refuse_identifiers
+from ..limits import MAX_DOSES
 from ..model import Model
 from ..protocols.dosing import Dose, Regimen, Reset
 from .dataset import Dataset
@@ -284,7 +285,7 @@ def read_dataset(path_or_frame, model: Model, *, compartments: Mapping[int, str]
 
 
 #: Most additional doses one record may expand into (ADDL): a typing error such as 1e9 is refused, not expanded.
-MAX_ADDL = 100_000
+MAX_ADDL = MAX_DOSES
 
 read_events = read_dataset  # the reader of earlier versions: one reader, one type
 

@@ -22,6 +22,7 @@ import numpy as np
 from .._version import __version__
 from ..equations import equations
 from ..errors import InputError
+from ..limits import check_memory
 from ..model import Model
 from ..options import DEFAULTS, SolverOptions
 from ..protocols import occasions as _occasions, schedule, steady_state
@@ -164,6 +165,10 @@ def prepare(
             P, batched, B = np.repeat(P, n_patients, axis=1), True, n_patients
     y0 = initial_states(model, initial, B)
     shared, out_t = output_times(times, B)
+    # the outputs are held on the device, on the host and in the result: about three copies of B x T x variables
+    n_vars = len(outputs) if outputs is not None else len(model.observed) + len(model.states)
+    check_memory(f"simulating {B:,} patients x {out_t.shape[-1]:,} output times", 3 * 8.0 * B * out_t.shape[-1] * n_vars,
+                 "simulate fewer patients per call (a vh.Trial runs a cohort in batches) or fewer output times")
     method = resolve_solver(model, solver)
     rtol_v, atol_v = tolerance(model, rtol, "rtol", DEFAULTS.rtol), tolerance(model, atol, "atol", DEFAULTS.atol)
     if not method.adaptive and dt0 is None and not isinstance(method, Exact):

@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
+from ..limits import MAX_PATIENTS, check_count, check_memory
 from ..model import Model
 from . import _random
 from .covariate_models import CovariateModel
@@ -224,6 +225,11 @@ class Population:
         for label, v, low in (("n", n, 1), ("first_patient", first_patient, 0)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
                 raise InputError(f"Population.sample: {label} {v!r} must be an integer >= {low}")
+        check_count("Population.sample: n", int(n), MAX_PATIENTS, "; draw in chunks (first_patient=)")
+        check_count("Population.sample: first_patient", int(first_patient), 2**63 - 1 - int(n))
+        # a draw holds a few arrays of n values per parameter, eta and covariate
+        check_memory(f"Population.sample of {int(n):,} patients",
+                     8.0 * int(n) * (4 * len(self.model.parameters) + 16), "draw fewer patients at once (first_patient=)")
         seed = _random.check_seed(seed)
         ids = np.arange(int(first_patient), int(first_patient) + int(n), dtype=np.uint64)
         if covariates is not None:

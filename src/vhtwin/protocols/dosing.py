@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from ..errors import InputError
+from ..limits import MAX_DOSES, check_count
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,7 @@ class Regimen:
         """
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
             raise InputError(f"Regimen.repeated: count {count!r} must be a positive integer")
+        check_count("Regimen.repeated: count", int(count), MAX_DOSES)
         if not isinstance(interval, (int, float, np.integer, np.floating)) or not math.isfinite(interval) or interval <= 0:
             raise InputError(f"Regimen.repeated: interval {interval!r} must be a finite number > 0")
         if not isinstance(steady_state, bool):

@@ -21,6 +21,7 @@ import xarray as xr
 
 from . import steady_state
 from .dosing import Dose, Regimen
+from .pacing import Combined, Pacing
 from ..errors import InputError
 from ..model import Model
 
@@ -31,11 +32,22 @@ def resolve(model: Model, protocol, params, covariates, P: np.ndarray, B: int, *
 
     ``simulate`` is :func:`vhtwin.simulate`, which steady-state doses need for their repeated-dose solve.
     """
+    check_protocol(protocol)
     protocol = per_patient_amounts(protocol, params, covariates, B)
     protocol = modelled_infusions(model, protocol, P, B)
     protocol, unreached = steady_state.resolve(model, protocol, P, B, initial=initial, options=options or {},
                                                simulate=simulate)
     return lagged(model, protocol, P, B), unreached
+
+
+def check_protocol(protocol) -> None:
+    """Refuse a protocol that is not a regimen, a pacing, their sum or None (or a list of them, one per patient)."""
+    items = protocol if isinstance(protocol, (list, tuple)) else [protocol]
+    for k, p in enumerate(items):
+        if p is not None and not isinstance(p, (Regimen, Pacing, Combined)):
+            where = f"protocol[{k}]" if isinstance(protocol, (list, tuple)) else "protocol"
+            raise InputError(f"{where} must be a vh.Regimen (e.g. vh.Regimen.bolus(100.0, into=\"depot\")), a vh.Pacing, "
+                             f"their sum, or None; got {type(p).__name__} {p!r:.40}")
 
 
 def per_patient_amounts(protocol, params, covariates, B: int):

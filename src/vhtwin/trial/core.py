@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
+from ..limits import MAX_PATIENTS, check_count
 from ..model import Model
 from ..population import Population
 from ..population._random import check_seed
@@ -111,6 +112,7 @@ class Trial:
                 raise InputError(f"Trial arms[{name!r}]: {err}") from None
         if isinstance(n_per_arm, bool) or not isinstance(n_per_arm, (int, np.integer)) or n_per_arm < 1:
             raise InputError(f"Trial n_per_arm {n_per_arm!r} must be a positive integer")
+        check_count("Trial n_per_arm", int(n_per_arm), MAX_PATIENTS)
         shared, t = output_times(times, 1)
         if not shared:
             raise InputError("Trial times must be one 1-D grid shared by every patient")
