@@ -15,9 +15,10 @@ STAMP  := $(VENV)/.installed
 run: $(STAMP)
 	$(BIN)/vhtwin run --out out/trial.zarr --overwrite --target 0.5
 
-## test: the whole test suite, slow tests included
+## test: the whole test suite, slow tests included, in two worker processes (most of a test's time is XLA
+## compiling on one core); the tests of one file share a worker, so module fixtures are computed once
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 ## bench: the benchmarks (JSON on stdout)
 bench: $(STAMP)
