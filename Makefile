@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench venv clean
+.PHONY: run test test-fast bench venv clean
 
 ## run: the main job -- the built-in two-arm trial (10,000 virtual patients) -> out/trial.zarr, a summary table
 ## and the figures out/trial_Cc_bands.png, out/trial_Cc_nca.png
@@ -19,6 +19,10 @@ run: $(STAMP)
 ## compiling on one core); the tests of one file share a worker, so module fixtures are computed once
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+## test-fast: the inner loop -- the suite without the tests marked slow
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
 
 ## bench: the benchmarks (JSON on stdout)
 bench: $(STAMP)

@@ -158,7 +158,7 @@ def test_sparse_lu_falls_back_to_pivoting():
     np.testing.assert_allclose(x, ref, rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("name, steps", [("cardio/ohara_rudy2011", (1e-3, 0.1, 2.0)),  # ms
+@pytest.mark.parametrize("name, steps", [pytest.param("cardio/ohara_rudy2011", (1e-3, 0.1, 2.0), marks=pytest.mark.slow),  # ms
                                          ("cardio/smith2004", (1e-4, 1e-3, 1e-2))])  # s
 def test_rodas4_step_sparse_equals_dense(name, steps):
     """One Rodas4 step on the sparse path and on the dense path agree to rounding, at small and large steps."""
@@ -201,6 +201,7 @@ class GatedCable(vh.Model):
         return {"potential": y.v}
 
 
+@pytest.mark.slow
 def test_sensitivities_through_the_sparse_path():
     """jax.jacfwd through a Rodas4 solve of a 10-state gated model (sparse path, explicit time dependence) against
     central differences, and against the same derivative on the dense path."""
