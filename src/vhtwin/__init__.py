@@ -39,7 +39,7 @@ from .compose import DirectEffect, link
 from .protocols import Dose, Pacing, Regimen
 from .dataset import Dataset, EventSet, read_dataset, read_events, write_dataset
 from .engine import compilation_count
-from .errors import InputError, ModelError, SolverError, TrialError, VhtwinError
+from .errors import InputError, ModelError, SolverError, StoreDamagedError, TrialError, VhtwinError
 from .library import list_models, load_model
 from .model import Input, Model, Observable, Parameter, State
 from .periodic import periodic_steady_state
@@ -49,13 +49,13 @@ from .population import (
 )
 from .simulate import Simulator, default_precision, simulate
 from .solvers import Status
-from .trial import Trial, open_trial
+from .trial import Trial, open_trial, verify_trial
 from . import analysis, calibration, pde, physiology  # subpackages reachable as vh.analysis, vh.calibration, ...
 
 __all__ = [
     "IOV", "Bernoulli", "BodyMassIndex", "CategoricalCovariate", "CockcroftGault", "CovariateTable", "Covariates",
     "Dataset", "Derived", "DirectEffect", "Dose", "EventSet", "ExponentialCovariate", "Input", "InputError", "LinearCovariate", "LogNormal",
     "Model", "ModelError", "Normal", "Observable", "Omega", "Pacing", "Parameter", "Population", "PowerCovariate", "Regimen",
-    "Residual", "Simulator", "SolverError", "State", "Status", "Trial", "TrialError", "Twin", "Uniform", "VhtwinError",
-    "calibrate", "calibrate_circulation", "compilation_count", "default_precision", "link", "list_models", "load_model", "nca", "open_trial", "periodic_steady_state", "read_dataset", "read_events", "simulate", "write_dataset",
+    "Residual", "Simulator", "SolverError", "State", "Status", "StoreDamagedError", "Trial", "TrialError", "Twin", "Uniform", "VhtwinError",
+    "calibrate", "calibrate_circulation", "compilation_count", "default_precision", "link", "list_models", "load_model", "nca", "open_trial", "periodic_steady_state", "read_dataset", "read_events", "simulate", "verify_trial", "write_dataset",
 ]

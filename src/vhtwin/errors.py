@@ -25,3 +25,7 @@ class SolverError(VhtwinError, RuntimeError):
 
 class TrialError(VhtwinError, RuntimeError):
     """A trial stopped: more trajectories failed than its ``max_failure_fraction`` allows."""
+
+
+class StoreDamagedError(VhtwinError, OSError):
+    """A store's file is missing, truncated or altered: the error names the variable, the patients and the file."""

@@ -31,6 +31,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import InputError
+from .store_safety import check_codecs
 
 #: Target number of values in one chunk when ``patient_chunk`` is not given (8 MiB of float64).
 _VALUES_PER_CHUNK = 2**20
@@ -115,11 +116,13 @@ def open_zarr(path: str | os.PathLike) -> xr.Dataset:
     Raises
     ------
     InputError
-        If there is no store at ``path``.
+        If there is no store at ``path``, or it names a codec that could run code
+        (:mod:`vhtwin.store_safety`).
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"store {str(path)!r} does not exist")
+    check_codecs(path)  # before zarr builds any codec the store names
     return xr.open_zarr(path, zarr_format=3, consolidated=False, decode_timedelta=False)
 
 

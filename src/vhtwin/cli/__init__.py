@@ -5,14 +5,15 @@
                                           run an in-silico trial (default spec: two arms, 10,000 patients),
                                           print a summary table per arm and write the figures
     vhtwin info STORE                     a trial store's spec, progress, failures and provenance (or any store)
+    vhtwin verify STORE [--quick]         read a trial store whole: complete (exit 0), incomplete (1) or damaged (2)
     vhtwin plot STORE [--out DIR]         percentile bands per arm and NCA distributions (PNG or SVG)
     vhtwin models [--describe NAME]       list the library models, or describe one
     vhtwin calibrate --model NAME --data OBS.csv --prior PRIOR.toml [--protocol REGIMEN.toml] [--out FIG.png]
                                           calibrate patient twins to measurements, print them, plot their forecasts
 
-Errors that vhtwin raises on purpose (bad input, unknown names, a store of another spec) print
-``vhtwin: error: <message>`` to stderr and exit with status 2, without a traceback; a trial stopped by its failure
-threshold exits with status 3; a file-system error with status 1. ``python -m vhtwin`` is the same command.
+Every error prints one line, ``vhtwin: error: <message>``, to stderr and exits with status 2, without a traceback
+(``vhtwin --debug COMMAND ...`` shows it); a trial stopped by its failure threshold exits with status 3.
+``python -m vhtwin`` is the same command.
 
 The commands live in :mod:`.trial` (run, info, plot) and :mod:`.calibrate`; this module parses and dispatches.
 """
@@ -24,7 +25,7 @@ from typing import Sequence
 
 from ..errors import TrialError, VhtwinError
 from .calibrate import add_parser as _add_calibrate
-from .trial import _info, _plot, _run, summary_table, trial_info, write_figures
+from .trial import _info, _plot, _run, _verify, summary_table, trial_info, write_figures
 
 __all__ = ["main", "summary_table", "trial_info", "write_figures"]
 
@@ -36,14 +37,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except TrialError as err:
+        if args.debug:
+            raise
         print(f"vhtwin: trial stopped: {err}", file=sys.stderr)
         return 3
-    except VhtwinError as err:
-        print(f"vhtwin: error: {err}", file=sys.stderr)
+    except (VhtwinError, OSError) as err:
+        if args.debug:
+            raise
+        print(f"vhtwin: error: {_one_line(err)}", file=sys.stderr)
         return 2
-    except OSError as err:
-        print(f"vhtwin: error: {err}", file=sys.stderr)
-        return 1
+    except Exception as err:  # not raised on purpose: a defect, said in one line; --debug shows where
+        if args.debug:
+            raise
+        print(f"vhtwin: error: {type(err).__name__}: {_one_line(err)} (an unexpected error: rerun with "
+              "vhtwin --debug to see where it happened, and report it)", file=sys.stderr)
+        return 2
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,6 +68,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="vhtwin", description="Virtual human twin simulation engine.")
     parser.add_argument("--version", action="version", version=f"vhtwin {_version()}")
+    parser.add_argument("--debug", action="store_true", help="on an error, show its traceback")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -85,6 +98,15 @@ def _parser() -> argparse.ArgumentParser:
                        description="Print a store's spec, progress, failures per arm and provenance.")
     p.add_argument("store", metavar="STORE", help="path of a .zarr store")
     p.set_defaults(run=_info)
+
+    p = sub.add_parser("verify", help="read a trial store whole and report it complete, incomplete or damaged",
+                       description="Read every chunk of a trial store and check it against its checksum; report "
+                                   "the store complete (exit status 0), incomplete -- batches not done (1) -- or "
+                                   "damaged -- chunks missing, truncated or altered, each named (2). Resuming the "
+                                   "run computes damaged batches again.")
+    p.add_argument("store", metavar="STORE", help="a trial store")
+    p.add_argument("--quick", action="store_true", help="only check that each chunk file exists (no reading)")
+    p.set_defaults(run=_verify)
 
     p = sub.add_parser("plot", help="percentile bands per arm and NCA distributions of a trial store",
                        description="Write the percentile bands of one output per arm (a VPC-style figure, with "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, StoreDamagedError
 
 #: The spec ``vhtwin run`` uses when none is given (shipped inside the package).
 DEFAULT_SPEC = "default_trial.toml"
@@ -253,7 +253,7 @@ def _info(args) -> int:
     if not path.exists():
         raise InputError(f"store {args.store!r} does not exist")
     attrs = st.read_attrs(path)
-    if attrs.get("vhtwin_layout") != st.LAYOUT:  # a simulate result written with vhtwin.io.write_zarr
+    if not str(attrs.get("vhtwin_layout", "")).startswith("vhtwin-trial-store/"):  # a result of vhtwin.io.write_zarr
         ds = io.open_zarr(path)
         print(ds)
         if "status" in ds:
@@ -267,15 +267,35 @@ def _info(args) -> int:
     return 0
 
 
+def _verify(args) -> int:
+    from ..trial import verify_trial
+
+    report = verify_trial(args.store, deep=not args.quick)
+    print(report.report())
+    return report.exit_code
+
+
 def trial_info(path: Path) -> str:
     """A trial store in words: spec, progress, failures per arm (from the batch markers) and provenance."""
     from ..trial import store as st
 
+    try:
+        return _trial_info(path, st)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+        raise StoreDamagedError(f"store {str(path)!r} has a damaged or edited spec attribute ({type(err).__name__}: "
+                                f"{err}); it cannot be described") from None
+
+
+def _trial_info(path: Path, st) -> str:
+    from ..trial import verify_trial
+
     attrs = st.read_attrs(path)
+    sizes = st.store_shape(path, attrs)
     spec = json.loads(attrs["vhtwin_spec"])
     done = st.done_batches(path)
-    n_batches = int(attrs["vhtwin_n_batches"])
+    n_batches = sizes["n_batches"]
     arms = [a["name"] for a in spec["arms"]]
+    quick = verify_trial(path, deep=False)  # files present and not empty: a look, not a read
     lines = [f"trial store {path}", "", "spec:"]
     lines.append(f"  model: {spec['model'].get('name')} (source sha256 {spec['model']['source_sha256'][:12]}...)")
     t = spec["times"]
@@ -296,7 +316,10 @@ def trial_info(path: Path) -> str:
     batch_size = int(attrs["vhtwin_batch_size"])
     lines += ["", f"progress: {len(done)} of {n_batches * len(arms)} batches done "
                   f"({sum(int(i['patients']) for i in done.values()):,} of {spec['n_per_arm'] * len(arms):,} patients; "
-                  f"batch size {batch_size}){'; complete' if attrs.get('vhtwin_complete') else ''}"]
+                  f"batch size {batch_size}){'; complete' if attrs.get('vhtwin_complete') and not quick.damaged else ''}"]
+    if quick.damaged:
+        lines.append(f"DAMAGED: {len(quick.damaged)} chunk file(s) of done batches are missing or empty, e.g. "
+                     f"{quick.damaged[0]}; 'vhtwin verify {path}' reads everything, resuming the run repairs it")
     lines.append("failures:")
     for k, name in enumerate(arms):
         counts: dict[str, int] = {}

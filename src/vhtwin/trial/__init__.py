@@ -2,11 +2,13 @@
 store that resumes after a kill and records its provenance.
 
 Modules: :mod:`.core` (the spec and one batch's compute), :mod:`.runner` (batches, executors, failure threshold),
-:mod:`.store` (layout, markers, provenance, ``open_trial``), :mod:`.dask_executor`, :mod:`.spec_codec` (the spec
+:mod:`.store` (layout, markers, provenance), :mod:`.reading` (``open_trial``), :mod:`.integrity`
+(checksums, damage, ``verify_trial``), :mod:`.dask_executor`, :mod:`.spec_codec` (the spec
 as JSON), :mod:`.toml_spec` (the spec as TOML), :mod:`.progress`.
 """
 
 from .core import Trial
-from .store import open_trial
+from .integrity import verify_trial
+from .reading import open_trial
 
-__all__ = ["Trial", "open_trial"]
+__all__ = ["Trial", "open_trial", "verify_trial"]

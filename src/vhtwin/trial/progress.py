@@ -41,6 +41,13 @@ class Progress:
             self.stream.flush()
 
 
+    def note(self, text: str) -> None:
+        """A line of its own (what the run is doing besides patients: a repair), when progress is shown."""
+        if self.enabled:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+
 def _duration(seconds: float) -> str:
     if seconds != seconds:  # NaN: no rate yet
         return "--"

@@ -21,9 +21,11 @@ import numpy as np
 import xarray as xr
 
 from .._version import __version__
-from ..errors import InputError, TrialError
+from ..errors import InputError, StoreDamagedError, TrialError
 from . import store as st
 from .batch import write_batch
+from .integrity import COORDINATES, verify_trial
+from .reading import open_trial
 from .store import per_patient_variables
 from .progress import Progress
 
@@ -45,16 +47,18 @@ def run_trial(trial, store, *, batch_size: int, executor: str, resume: bool, ove
     path = Path(store)
     spec_json = trial.to_json()
     target = _target(path, spec_json, batch_size, resume=resume, overwrite=overwrite)
+    total = trial.n_per_arm * len(trial.arms)
+    bar = Progress(total, enabled=progress)
     if not target.exists():
         template, encoding = _template(trial, batch_size)
         st.create(target, template, _attributes(trial, spec_json, batch_size), encoding)
+    else:
+        _repair(trial, target, batch_size, bar.note)
 
     n_batches = trial.n_batches(batch_size)
     done = st.done_batches(target)
     todo = [(a, k) for a in range(len(trial.arms)) for k in range(n_batches) if (a, k) not in done]
-    total = trial.n_per_arm * len(trial.arms)
     already = sum(int(info["patients"]) for info in done.values())
-    bar = Progress(total, enabled=progress)
     bar.advance(already, already)
     tally = _Tally(trial.max_failure_fraction, done.values())
     tally.check()
@@ -77,7 +81,7 @@ def run_trial(trial, store, *, batch_size: int, executor: str, resume: bool, ove
     st.update_attrs(target, _summary(trial, done, n_batches))
     if target != path:
         st.swap_in(path, target)  # the replacement is complete: only now does it take the old store's place
-    return st.open_trial(path)
+    return open_trial(path)
 
 
 def _target(path: Path, spec_json: str, batch_size: int, *, resume: bool, overwrite: bool) -> Path:
@@ -112,6 +116,31 @@ def _target(path: Path, spec_json: str, batch_size: int, *, resume: bool, overwr
             f"store {str(path)!r} already exists; pass resume=True to finish it or overwrite=True to replace it"
         )
     return path
+
+
+def _repair(trial, path: Path, batch_size: int, note) -> None:
+    """Verify a store this run continues, and mark its damaged batches not done so that they are computed again.
+
+    Every chunk of every done batch is read (:func:`vhtwin.trial.integrity.verify_trial`); a damaged coordinate is
+    rewritten from the spec. Damaged metadata cannot be rewritten batch by batch: that is a named error.
+    """
+    report = verify_trial(path)
+    if not report.damaged:
+        return
+    if not report.repairable:
+        worst = next(d for d in report.damaged if not d.repairable)
+        raise StoreDamagedError(f"store {str(path)!r} is damaged beyond what resume repairs: {worst}; run it again "
+                                "with overwrite=True (vhtwin run --overwrite)")
+    batches = report.damaged_batches()
+    for arm, batch in batches:
+        st.unmark(path, arm, batch)
+    coordinates = sorted({d.variable for d in report.damaged if d.batch is None and d.variable in COORDINATES})
+    if coordinates:
+        template, _ = _template(trial, batch_size)
+        for name in coordinates:
+            st.rewrite_array(path, name, template[name].values)
+    note(f"repairing {str(path)!r}: {len(report.damaged)} damaged file(s); computing {len(batches)} batch(es) again"
+         + (f", rewriting {', '.join(coordinates)}" if coordinates else ""))
 
 
 def _same_spec(path: Path, spec_json: str, batch_size: int) -> bool:
@@ -219,6 +248,8 @@ def _template(trial, batch_size: int):
         {**Status.flag_attrs(), "note": "-1: not computed yet"})
     add("n_steps", ("arm", "patient"), np.int32, -1, {"long_name": "accepted steps (-1: not computed yet)"})
     add("n_rejected", ("arm", "patient"), np.int32, -1, {"long_name": "rejected steps (-1: not computed yet)"})
+    for name in COORDINATES:
+        encoding[name] = {"compressors": st.compressors()}
     coords = {
         "arm": ("arm", np.array(trial.arm_names)),
         "patient": ("patient", np.arange(n, dtype=np.int64), {"long_name": "patient index within the arm"}),

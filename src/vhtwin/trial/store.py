@@ -31,14 +31,17 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import InputError
+from ..errors import InputError, StoreDamagedError
 
 #: Threads that write the variables of one batch concurrently.
 _WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vhtwin-zarr")
 #: Name of the group holding the completion markers.
 MARKERS = "batches"
-#: Version of this layout (a reader refuses a store written in a layout it does not know).
-LAYOUT = "vhtwin-trial-store/1"
+#: Version of this layout (a reader refuses a store written in a layout it does not know). Layout 2 added a
+#: checksum to every chunk and writes every chunk of a batch, even one that holds only the fill value.
+LAYOUT = "vhtwin-trial-store/2"
+#: Layouts this version opens and verifies (it writes and resumes only :data:`LAYOUT`).
+READABLE_LAYOUTS = ("vhtwin-trial-store/1", LAYOUT)
 
 
 @contextmanager
@@ -181,21 +184,38 @@ def _arrays(path: str) -> dict:
 
     with quiet_zarr():
         group = zarr.open_group(path, mode="r+", zarr_format=3)
-        return {name: array for name, array in group.arrays()}
+        # Every chunk is written, even one equal to the fill value (a batch whose patients all failed): a chunk
+        # file missing from a done batch is then always damage, never an empty chunk left out.
+        return {name: array.with_config({"write_empty_chunks": True}) for name, array in group.arrays()}
+
+
+def rewrite_array(path: Path, name: str, values: np.ndarray) -> None:
+    """Write a whole array again (a damaged coordinate, from the spec that made it)."""
+    array = _arrays(str(Path(path).resolve()))[name]
+    with quiet_zarr():
+        array[...] = np.asarray(values, dtype=array.dtype)
 
 
 def compressors():
-    """Blosc LZ4 with byte shuffle: as small as zstd on these float arrays and several times faster to write
-    (measured in ``benchmarks/trial_throughput.py``), so the write keeps up with the solve."""
-    from zarr.codecs import BloscCodec
+    """Blosc LZ4 with byte shuffle, then a CRC-32C checksum of the compressed bytes.
 
-    return [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")]
+    LZ4 is as small as zstd on these float arrays and several times faster to write (measured in
+    ``benchmarks/trial_throughput.py``), so the write keeps up with the solve; the checksum makes every read detect
+    a truncated or altered chunk (:mod:`vhtwin.trial.integrity`)."""
+    from zarr.codecs import BloscCodec, Crc32cCodec
+
+    return [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"), Crc32cCodec()]
 
 
 def mark_done(path: Path, arm: int, batch: int, info: dict) -> None:
     """The batch's completion marker, written last and atomically (a complete file or none)."""
     doc = {"zarr_format": 3, "node_type": "group", "attributes": {"vhtwin_batch": info}}
     _write_json_atomic(path / MARKERS / marker_name(arm, batch) / "zarr.json", doc)
+
+
+def unmark(path: Path, arm: int, batch: int) -> None:
+    """Remove a batch's completion marker (its data was found damaged: the batch is computed again)."""
+    shutil.rmtree(path / MARKERS / marker_name(arm, batch), ignore_errors=True)
 
 
 def done_batches(path: Path) -> dict[tuple[int, int], dict]:
@@ -210,17 +230,27 @@ def done_batches(path: Path) -> dict[tuple[int, int], dict]:
             continue
         try:
             info = json.loads(meta.read_text())["attributes"]["vhtwin_batch"]
-        except (ValueError, KeyError):
+            out[(int(info["arm"]), int(info["batch"]))] = info
+        except (ValueError, KeyError, TypeError):
             continue  # cannot happen with atomic writes; a damaged marker means "not done"
-        out[(int(info["arm"]), int(info["batch"]))] = info
     return out
 
 
 def read_attrs(path: Path) -> dict:
-    meta = path / "zarr.json"
+    """The root group's attributes; a missing, unparsable or hand-broken metadata file is a named error."""
+    meta = Path(path) / "zarr.json"
     if not meta.is_file():
         raise InputError(f"{str(path)!r} is not a Zarr v3 store (no zarr.json)")
-    return json.loads(meta.read_text()).get("attributes", {})
+    try:
+        doc = json.loads(meta.read_text())
+    except ValueError as err:
+        raise StoreDamagedError(f"the metadata of store {str(path)!r} (zarr.json) is damaged: not valid JSON "
+                                f"({err.msg} at line {err.lineno}); the store cannot be opened") from None
+    attrs = doc.get("attributes", {}) if isinstance(doc, dict) else None
+    if not isinstance(attrs, dict):
+        raise StoreDamagedError(f"the metadata of store {str(path)!r} (zarr.json) is damaged: its attributes are "
+                                "not a mapping; the store cannot be opened")
+    return attrs
 
 
 def update_attrs(path: Path, extra: dict) -> None:
@@ -266,29 +296,32 @@ def _write_json_atomic(target: Path, doc: Any) -> None:
     os.replace(tmp, target)
 
 
-def open_trial(store) -> xr.Dataset:
-    """Open a trial store lazily (dask arrays; nothing is read until used, nothing in the store is executed).
+def store_shape(path: Path, attrs: dict) -> dict:
+    """The attributes that size a trial store, checked: ``arms``, ``n_batches``, ``batch_size``, ``n_per_arm``.
 
-    The Dataset's attributes hold the provenance and the spec; ``attrs["vhtwin_progress"]`` says how many batches
-    are done (a store of an unfinished run opens too: its missing patients are NaN with status -1).
-
-    Raises
-    ------
-    InputError
-        If ``store`` is not a trial store.
+    A store's attributes are data that anyone can edit; a value that is missing or not what the layout writes is
+    a named error here, not a traceback later.
     """
-    path = Path(store)
-    if not path.exists():
-        raise InputError(f"trial store {str(path)!r} does not exist")
-    attrs = read_attrs(path)
-    if attrs.get("vhtwin_layout") != LAYOUT:
-        raise InputError(f"{str(path)!r} is not a vhtwin trial store (layout {attrs.get('vhtwin_layout')!r}, expected {LAYOUT!r})")
-    with quiet_zarr():
-        ds = xr.open_zarr(path, zarr_format=3, consolidated=False, decode_timedelta=False)
-    done = done_batches(path)
-    total = int(attrs["vhtwin_n_batches"]) * ds.sizes["arm"]
-    ds.attrs["vhtwin_progress"] = f"{len(done)} of {total} batches done"
-    return ds
+    sizes = {}
+    try:
+        spec = json.loads(attrs["vhtwin_spec"])
+        sizes["arms"] = len(spec["arms"])
+        for key, attr in (("n_batches", "vhtwin_n_batches"), ("batch_size", "vhtwin_batch_size"),
+                          ("n_per_arm", "n_per_arm")):
+            value = attrs[attr]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"attribute {attr!r} is {value!r}, not a positive integer")
+            sizes[key] = value
+    except KeyError as err:
+        raise StoreDamagedError(f"store {str(path)!r} lacks the attribute {err.args[0]!r} that its layout writes; "
+                                "it was edited or damaged and cannot be read as a trial") from None
+    except (ValueError, TypeError) as err:
+        raise StoreDamagedError(f"store {str(path)!r} has a damaged or edited attribute: {err}; it cannot be read "
+                                "as a trial") from None
+    if -(-sizes["n_per_arm"] // sizes["batch_size"]) != sizes["n_batches"]:
+        raise StoreDamagedError(f"store {str(path)!r} has inconsistent attributes: {sizes['n_per_arm']} patients "
+                                f"per arm in batches of {sizes['batch_size']} is not {sizes['n_batches']} batches")
+    return sizes
 
 
 @lru_cache(maxsize=1)
