@@ -140,7 +140,23 @@ def point_finishing_summary_half_written():
 POINTS = {name[len("point_"):]: f for name, f in dict(globals()).items() if name.startswith("point_")}
 
 
+def pause_after_the_first_batch():
+    """Not a kill: the run holds its writer lock, asleep after its first batch, until a test kills it."""
+    import time
+
+    real = st.mark_done
+
+    def mark(path, arm, batch, info):
+        real(path, arm, batch, info)
+        time.sleep(600)
+
+    st.mark_done = mark
+
+
+POINTS_AND_PAUSES = {**POINTS, "pause_after_the_first_batch": pause_after_the_first_batch}
+
+
 if __name__ == "__main__":
-    POINTS[sys.argv[1]]()
+    POINTS_AND_PAUSES[sys.argv[1]]()
     make_trial(n_per_arm=N_PER_ARM).run(sys.argv[2], batch_size=BATCH, resume=True, progress=False)
     sys.exit("the run ended without reaching its kill point")

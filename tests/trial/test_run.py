@@ -145,7 +145,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_store(reference, tmp_path):
         proc.wait()
         killed_at.append(len(st.done_batches(path)))
     assert all(0 < k < 12 for k in killed_at), killed_at  # both kills happened mid-run
-    ds = make_trial().run(path, batch_size=100, resume=True, progress=False)
+    ds = make_trial().run(path, batch_size=100, resume=True, progress=False, take_over=True)
     assert ds.attrs["vhtwin_complete"] is True and len(st.done_batches(path)) == 12
     assert_same_store(path, ref_path)
 

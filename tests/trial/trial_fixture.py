@@ -24,5 +24,5 @@ def make_trial(n_per_arm: int = 600, **overrides) -> vh.Trial:
     return vh.Trial(**spec)
 
 
-if __name__ == "__main__":  # python -m tests.trial.trial_fixture STORE BATCH_SIZE: a run a test may kill
-    make_trial().run(sys.argv[1], batch_size=int(sys.argv[2]), resume=True, progress=False)
+if __name__ == "__main__":  # python -m tests.trial.trial_fixture STORE BATCH_SIZE: a run a test may kill (and resume)
+    make_trial().run(sys.argv[1], batch_size=int(sys.argv[2]), resume=True, progress=False, take_over=True)

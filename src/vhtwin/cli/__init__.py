@@ -1,6 +1,6 @@
 """The ``vhtwin`` command.
 
-    vhtwin run [SPEC.toml] [--out STORE] [--resume | --overwrite] [--batch-size N]
+    vhtwin run [SPEC.toml] [--out STORE] [--resume | --overwrite] [--take-over] [--batch-size N]
                [--executor local|dask] [--scheduler ADDRESS] [--n-per-arm N] [--target C] [--figures DIR]
                                           run an in-silico trial (default spec: two arms, 10,000 patients),
                                           print a summary table per arm and write the figures
@@ -84,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="finish an interrupted run of the same spec")
     group.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.add_argument("--take-over", action="store_true",
+                   help="take over the stale writer lock of a run that was killed (or ran on another host)")
     p.add_argument("--batch-size", type=_positive_int, default=1000, help="patients per batch (default: 1000)")
     p.add_argument("--executor", choices=("local", "dask"), default="local", help="where batches run (default: local)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (default: start a local cluster)")

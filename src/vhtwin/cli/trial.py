@@ -33,7 +33,7 @@ def _run(args) -> int:
     print(f"{trial!r}\nspec: {spec}\nstore: {args.out}", flush=True)
     start = time.perf_counter()
     ds = trial.run(args.out, batch_size=args.batch_size, executor=args.executor, resume=args.resume,
-                   overwrite=args.overwrite, progress=not args.quiet, scheduler=scheduler)
+                   overwrite=args.overwrite, progress=not args.quiet, scheduler=scheduler, take_over=args.take_over)
     wall = time.perf_counter() - start
     print(f"\n{trial.n_per_arm * len(trial.arms):,} patients in {wall:.1f} s "
           f"({_rate(trial.n_per_arm * len(trial.arms) / wall)} patients/s end to end, compilation included)\n")

@@ -194,7 +194,7 @@ class Trial:
 
     # -- running ------------------------------------------------------------------------------------------------------
     def run(self, store, batch_size: int = 1000, executor: str = "local", resume: bool = False,
-            overwrite: bool = False, progress: bool = True, scheduler=None) -> xr.Dataset:
+            overwrite: bool = False, progress: bool = True, scheduler=None, take_over: bool = False) -> xr.Dataset:
         """Run the trial into a Zarr store and return it opened (lazily).
 
         Parameters
@@ -215,6 +215,9 @@ class Trial:
             Print progress (patients done, rate, ETA) on stderr.
         scheduler : str or distributed.Client, optional
             With ``executor="dask"``: the scheduler's address or a client; default a new local cluster.
+        take_over : bool
+            Take over a stale writer lock: one left by a run that was killed (its process no longer runs) or that
+            ran on another host. Without it such a lock is a named error, since two runs must not write one store.
 
         Returns
         -------
@@ -224,14 +227,17 @@ class Trial:
         Raises
         ------
         InputError
-            On bad arguments, or a store that exists (without resume/overwrite) or holds another spec.
+            On bad arguments, a store that exists (without resume/overwrite) or holds another spec, or a store
+            another run is writing (its writer lock names the host and process).
+        StoreDamagedError
+            When resuming a store whose metadata is damaged (damaged data is computed again).
         TrialError
             When the failure fraction passes ``max_failure_fraction`` (the finished batches stay in the store).
         """
         from .runner import run_trial
 
         return run_trial(self, store, batch_size=batch_size, executor=executor, resume=resume, overwrite=overwrite,
-                         progress=progress, scheduler=scheduler)
+                         progress=progress, scheduler=scheduler, take_over=take_over)
 
     def batch_range(self, batch: int, batch_size: int) -> tuple[int, int]:
         """Patients ``[start, stop)`` (index within the arm) of batch ``batch``."""

@@ -25,13 +25,14 @@ from ..errors import InputError, StoreDamagedError, TrialError
 from . import store as st
 from .batch import write_batch
 from .integrity import COORDINATES, verify_trial
+from .lock import writer_lock
 from .reading import open_trial
 from .store import per_patient_variables
 from .progress import Progress
 
 
 def run_trial(trial, store, *, batch_size: int, executor: str, resume: bool, overwrite: bool, progress: bool,
-              scheduler=None) -> xr.Dataset:
+              scheduler=None, take_over: bool = False) -> xr.Dataset:
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise InputError(f"batch_size {batch_size!r} must be a positive integer")
     batch_size = int(min(batch_size, trial.n_per_arm))
@@ -39,13 +40,19 @@ def run_trial(trial, store, *, batch_size: int, executor: str, resume: bool, ove
         raise InputError(f"executor {executor!r} must be 'local' or 'dask'")
     if scheduler is not None and executor != "dask":
         raise InputError("scheduler is for executor='dask'")
-    for name, flag in (("resume", resume), ("overwrite", overwrite), ("progress", progress)):
+    for name, flag in (("resume", resume), ("overwrite", overwrite), ("progress", progress), ("take_over", take_over)):
         if not isinstance(flag, bool):
             raise InputError(f"{name} {flag!r} must be True or False")
     if resume and overwrite:
         raise InputError("resume and overwrite exclude each other: resume finishes a store, overwrite replaces it")
     path = Path(store)
     spec_json = trial.to_json()
+    with writer_lock(path, take_over=take_over):
+        return _run_locked(trial, path, spec_json, batch_size=batch_size, executor=executor, resume=resume,
+                           overwrite=overwrite, progress=progress, scheduler=scheduler)
+
+
+def _run_locked(trial, path: Path, spec_json: str, *, batch_size, executor, resume, overwrite, progress, scheduler):
     target = _target(path, spec_json, batch_size, resume=resume, overwrite=overwrite)
     total = trial.n_per_arm * len(trial.arms)
     bar = Progress(total, enabled=progress)

@@ -136,7 +136,7 @@ def sweep_abandoned(path: Path) -> list[Path]:
     gone = []
     for folder in Path(path).parent.glob(f".{Path(path).name}.creating-*"):
         pid = folder.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)) and folder.is_dir():
+        if pid.isdigit() and not process_alive(int(pid)) and folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)
             gone.append(folder)
     return gone
@@ -146,7 +146,10 @@ def _sibling(path: Path, what: str) -> Path:
     return path.parent / f".{path.name}.{what}"
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid) -> bool:
+    """Whether a process with this id runs on this host (a non-positive or non-integer id: no)."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
