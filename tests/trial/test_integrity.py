@@ -3,6 +3,7 @@ complete; a store appears at its path only once its metadata is complete."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -287,6 +288,8 @@ ORAL = "pharmacokinetics/one_compartment_oral"
      r"Trial n_per_arm 1,000,000,000,000 is more than vhtwin runs at once \(at most 1,000,000,000\)"),
     (lambda m: vh.Population(m).sample(n=10**12, seed=1), r"Population.sample: n 1,000,000,000,000 is more than"),
     (lambda m: vh.Population(m).sample(n=5 * 10**8, seed=1), r"Population.sample of 500,000,000 patients needs about .* of memory"),
+    (lambda m: vh.Population(m).sample(n=10, seed=1, first_patient=2**63 - 5),
+     r"Population.sample: first_patient 9,223,372,036,854,775,803 \+ n 10 passes the last patient id"),
     (lambda m: vh.simulate(m, {}, times=np.arange(2e7)), r"times: output times per patient 20,000,000 is more than"),
     (lambda m: vh.simulate(m, {"CL": np.full(10**6, 2.0)}, times=np.arange(10**6)),
      r"simulating 1,000,000 patients x 1,000,000 output times needs about .* TB of memory"),
@@ -312,3 +315,28 @@ def test_the_command_line_refuses_bad_input_in_one_line(tmp_path, args, says):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert len(lines) == 1 and says in lines[0], lines
     assert not (tmp_path / "t.zarr").exists()
+
+
+def test_patients_drawn_outside_a_parameters_range_are_flagged_and_the_trial_goes_on(tmp_path):
+    """A normal draw of a positive clearance falls below zero for some patients, in any batch: each is flagged with
+    status invalid_parameters at its own global id, its draw kept and its outputs NaN; the others are solved."""
+    m = vh.load_model(ORAL)
+    pop = vh.Population(m, typical={"ka": 1.5, "CL": 2.8, "V": 31.5}, omega={"CL": 4.0}, distribution={"CL": "normal"})
+    trial = vh.Trial(model=m, population=pop, n_per_arm=200, times=np.arange(0.0, 24.0), outputs=["Cc"], seed=1,
+                     independent_arms=True, arms={"a": vh.Regimen.bolus(100.0, into="depot"),
+                                                  "b": vh.Regimen.bolus(200.0, into="depot")})
+    ds = trial.run(tmp_path / "t.zarr", batch_size=50, progress=False)
+    drawn = pop.sample(n=400, seed=1)["CL"].values.reshape(2, 200)  # arm b draws patients 200..399
+    expected = drawn <= 0
+    assert 10 < expected.sum() < 200 and expected[:, 50:].any()  # some, in later batches and both arms
+    status = ds["status"].values
+    np.testing.assert_array_equal(status == int(vh.Status.INVALID_PARAMETERS), expected)
+    assert (status[~expected] == 0).all()
+    np.testing.assert_array_equal(ds["CL"].values, drawn)  # the draw is stored as drawn
+    assert np.isnan(ds["Cc"].values[expected]).all() and np.isfinite(ds["Cc"].values[~expected]).all()
+    counts = json.loads(ds.attrs["vhtwin_status_counts"])
+    assert counts["a"]["invalid_parameters"] == expected[0].sum() and ds.attrs["vhtwin_complete"] is True
+    # The solved patients are those of a run of the valid draws alone.
+    again = vh.simulate(m, pop.sample(n=200, seed=1).isel(patient=np.flatnonzero(~expected[0])), times=np.arange(0.0, 24.0),
+                        protocol=vh.Regimen.bolus(100.0, into="depot"), outputs=["Cc"])
+    np.testing.assert_allclose(ds["Cc"].values[0][~expected[0]], again["Cc"].values, rtol=1e-12)

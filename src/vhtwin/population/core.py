@@ -226,7 +226,10 @@ class Population:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
                 raise InputError(f"Population.sample: {label} {v!r} must be an integer >= {low}")
         check_count("Population.sample: n", int(n), MAX_PATIENTS, "; draw in chunks (first_patient=)")
-        check_count("Population.sample: first_patient", int(first_patient), 2**63 - 1 - int(n))
+        if int(first_patient) + int(n) > 2**63 - 1:  # ids are stored as int64: beyond, they would wrap around
+            raise InputError(f"Population.sample: first_patient {int(first_patient):,} + n {int(n):,} passes the last "
+                             f"patient id {2**63 - 1:,} (ids are 64-bit integers); first_patient must be at most "
+                             f"{2**63 - 1 - int(n):,}")
         # a draw holds a few arrays of n values per parameter, eta and covariate
         check_memory(f"Population.sample of {int(n):,} patients",
                      8.0 * int(n) * (4 * len(self.model.parameters) + 16), "draw fewer patients at once (first_patient=)")

@@ -16,6 +16,9 @@ class Status(enum.IntEnum):
     #: A steady-state dose whose steady state the repeated dose did not reach (e.g. a dose rate above a
     #: saturable elimination's capacity): the trajectory is not solved.
     NO_STEADY_STATE = 4
+    #: A trial patient whose drawn parameters fall outside the model's allowed range (a normal draw of a positive
+    #: clearance below zero): flagged, with its draw kept, and not solved.
+    INVALID_PARAMETERS = 5
 
     @classmethod
     def flag_attrs(cls) -> dict:

@@ -55,7 +55,9 @@ class Trial:
         Draw different patients for each arm instead of the same ones (default: paired).
     max_failure_fraction : float
         The run stops with :class:`vhtwin.TrialError` when more than this fraction of the patients done so far have
-        failed (default 0.01).
+        failed to solve (default 0.01). A patient drawn with a parameter outside the model's allowed range (a
+        normal draw of a positive parameter below zero) is not a failure of the solver: it is flagged with status
+        ``invalid_parameters``, its draw stored and its outputs NaN, and the run goes on.
     max_steps : int
         As in :func:`vhtwin.simulate`: the step budget per patient (raise it for long pacing protocols).
     dt0 : float, optional
@@ -258,11 +260,19 @@ class Trial:
         m = stop - start
         first = start + (arm * self.n_per_arm if self.independent_arms else 0)
         draw = self.population.sample(n=m, seed=self.seed, first_patient=first)
-        padded = draw if m == batch_size else draw.isel(patient=np.r_[np.arange(m), np.full(batch_size - m, m - 1)])
-        out = simulate(self.model, padded, times=self.times, protocol=self.arms[name], solver=self.solver,
-                       rtol=self.rtol, atol=self.atol, precision=self.precision, outputs=list(self.outputs),
-                       max_steps=self.max_steps, dt0=self.dt0)
+        invalid = self._invalid(draw)
+        solvable = _replace_invalid(draw, invalid, self.model) if invalid.any() else draw
+        padded = solvable if m == batch_size else solvable.isel(
+            patient=np.r_[np.arange(m), np.full(batch_size - m, m - 1)])
+        try:
+            out = simulate(self.model, padded, times=self.times, protocol=self.arms[name], solver=self.solver,
+                           rtol=self.rtol, atol=self.atol, precision=self.precision, outputs=list(self.outputs),
+                           max_steps=self.max_steps, dt0=self.dt0)
+        except InputError as err:
+            raise _with_global_ids(err, name, draw) from None
         out = out.isel(patient=slice(0, m))
+        if invalid.any():
+            out = _flag_invalid(out, invalid, self.outputs)
         data = {}
         dtype = np.float32 if self.precision == "float32" else np.float64
         for v in self.outputs:
@@ -275,3 +285,53 @@ class Trial:
         data["n_rejected"] = (("arm", "patient"), out["n_rejected"].values.astype(np.int32)[None])
         return xr.Dataset(data)
 
+    def _invalid(self, draw: xr.Dataset) -> np.ndarray:
+        """Patients of ``draw`` with a parameter (on any occasion) outside the model's allowed range."""
+        bad = np.zeros(draw.sizes["patient"], dtype=bool)
+        for q in self.model.parameters:
+            for var in (q.name, f"{q.name}_by_occasion"):
+                if var in draw:
+                    v = q.violations(np.asarray(draw[var].values, dtype=float))
+                    bad |= v.reshape(v.shape[0], -1).any(axis=1)
+        return bad
+
+
+def _replace_invalid(draw: xr.Dataset, invalid: np.ndarray, model) -> xr.Dataset:
+    """The draw with each invalid patient's parameters set to the model's defaults, so the batch solves; their
+    results are then replaced by NaN and status ``invalid_parameters`` (:func:`_flag_invalid`)."""
+    draw = draw.copy()
+    for q in model.parameters:
+        for var in (q.name, f"{q.name}_by_occasion"):
+            if var in draw:
+                values = np.array(draw[var].values, dtype=float)
+                values[invalid] = q.default
+                draw[var] = draw[var].copy(data=values)
+    return draw
+
+
+def _flag_invalid(out: xr.Dataset, invalid: np.ndarray, outputs) -> xr.Dataset:
+    from ..solvers import Status
+
+    out = out.copy()
+    for v in outputs:
+        values = np.array(out[v].values)
+        values[invalid] = np.nan
+        out[v] = out[v].copy(data=values)
+    for var, flag in (("status", Status.INVALID_PARAMETERS), ("n_steps", 0), ("n_rejected", 0)):
+        values = np.array(out[var].values)
+        values[invalid] = flag
+        out[var] = out[var].copy(data=values)
+    return out
+
+
+def _with_global_ids(err: InputError, arm: str, draw: xr.Dataset) -> InputError:
+    """The error of a batch's solve, with "patient k" (index in the batch) made the global patient id."""
+    import re
+
+    ids = np.asarray(draw["patient"].values)
+
+    def global_id(match):
+        k = int(match.group(1))
+        return f"patient {int(ids[k])}" if k < ids.size else match.group(0)
+
+    return InputError(f"arm {arm!r}: " + re.sub(r"patient (\d+)", global_id, str(err)))

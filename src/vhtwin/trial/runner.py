@@ -83,6 +83,9 @@ def _run_locked(trial, path: Path, spec_json: str, *, batch_size, executor, resu
 
             run_on_dask(type(trial), spec_json, target, todo, batch_size, finished, scheduler)
     done = st.done_batches(target)
+    if tally.counts.get("invalid_parameters"):
+        bar.note(f"{tally.counts['invalid_parameters']:,} patients were drawn with a parameter outside the model's "
+                 "allowed range: flagged with status invalid_parameters (their draws are stored), not solved")
     if len(done) == n_batches * len(trial.arms):
         st.sweep_leftovers(target)
     st.update_attrs(target, _summary(trial, done, n_batches))
@@ -193,9 +196,11 @@ class _Tally:
             self.counts[name] = self.counts.get(name, 0) + int(c)
 
     def check(self) -> None:
-        failed = self.patients - self.counts.get("success", 0)
+        # Patients drawn outside a parameter's range are the population model's, not the solver's: they are
+        # flagged (status invalid_parameters) and reported, and do not count towards the solver's failures.
+        failed = self.patients - self.counts.get("success", 0) - self.counts.get("invalid_parameters", 0)
         if self.patients and failed / self.patients > self.limit:
-            detail = ", ".join(f"{k} {v:,}" for k, v in sorted(self.counts.items()) if k != "success")
+            detail = ", ".join(f"{k} {v:,}" for k, v in sorted(self.counts.items()) if k not in ("success", "invalid_parameters"))
             raise TrialError(
                 f"{failed:,} of {self.patients:,} patients done so far failed ({failed / self.patients:.2%}; {detail}), "
                 f"more than max_failure_fraction {self.limit:g}. The finished batches are in the store; look at "
