@@ -13,9 +13,11 @@ def _use_every_cpu_core() -> None:
     XLA runs one CPU device's program on one core; vhtwin splits a batch over all local devices. This must happen
     before JAX starts its backends, so it is done at import, unless the user already chose (``JAX_NUM_CPU_DEVICES``
     or ``XLA_FLAGS=--xla_force_host_platform_device_count``) or opted out with ``VHTWIN_CPU_DEVICES=1`` (any number
-    sets the count). It changes nothing on a machine whose JAX backends are already running.
+    sets the count). It changes nothing on a machine whose JAX backends are already running. JAX itself is not
+    imported here (it takes seconds): if it is not loaded yet, the count goes where JAX will read it.
     """
     import os
+    import sys
 
     if os.environ.get("JAX_NUM_CPU_DEVICES") or "device_count" in os.environ.get("XLA_FLAGS", ""):
         return
@@ -23,6 +25,9 @@ def _use_every_cpu_core() -> None:
         count = int(os.environ.get("VHTWIN_CPU_DEVICES", "0")) or len(os.sched_getaffinity(0))
     except (ValueError, AttributeError):
         count = os.cpu_count() or 1
+    if "jax" not in sys.modules:
+        os.environ["JAX_NUM_CPU_DEVICES"] = str(max(1, count))
+        return
     import jax
 
     try:
@@ -33,29 +38,45 @@ def _use_every_cpu_core() -> None:
 
 _use_every_cpu_core()
 
-from .analysis import nca
-from .calibration import Twin, calibrate, calibrate_circulation
-from .compose import DirectEffect, link
-from .protocols import Dose, Pacing, Regimen
-from .dataset import Dataset, EventSet, read_dataset, read_events, write_dataset
-from .engine import compilation_count
-from .errors import InputError, ModelError, SolverError, StoreDamagedError, TrialError, VhtwinError
-from .library import list_models, load_model
-from .model import Input, Model, Observable, Parameter, State
-from .periodic import periodic_steady_state
-from .population import (
-    IOV, Bernoulli, BodyMassIndex, CategoricalCovariate, CockcroftGault, CovariateTable, Covariates, Derived,
-    ExponentialCovariate, LinearCovariate, LogNormal, Normal, Omega, Population, PowerCovariate, Residual, Uniform,
-)
-from .simulate import Simulator, default_precision, simulate
-from .solvers import Status
-from .trial import Trial, open_trial, verify_trial
-from . import analysis, calibration, pde, physiology  # subpackages reachable as vh.analysis, vh.calibration, ...
+# What ``vh.<name>`` gives, and the module it comes from. Loaded on first use, so that ``import vhtwin`` (and the
+# command line's start) costs milliseconds, not the seconds of importing JAX.
+_EXPORTS = {
+    ".analysis": ["nca"],
+    ".calibration": ["Twin", "calibrate", "calibrate_circulation"],
+    ".compose": ["DirectEffect", "link"],
+    ".protocols": ["Dose", "Pacing", "Regimen"],
+    ".dataset": ["Dataset", "EventSet", "read_dataset", "read_events", "write_dataset"],
+    ".engine": ["compilation_count"],
+    ".errors": ["InputError", "ModelError", "SolverError", "StoreDamagedError", "TrialError", "VhtwinError"],
+    ".library": ["list_models", "load_model"],
+    ".model": ["Input", "Model", "Observable", "Parameter", "State"],
+    ".periodic": ["periodic_steady_state"],
+    ".population": ["IOV", "Bernoulli", "BodyMassIndex", "CategoricalCovariate", "CockcroftGault", "CovariateTable",
+                    "Covariates", "Derived", "ExponentialCovariate", "LinearCovariate", "LogNormal", "Normal",
+                    "Omega", "Population", "PowerCovariate", "Residual", "Uniform"],
+    ".simulate": ["Simulator", "default_precision", "simulate"],
+    ".solvers": ["Status"],
+    ".trial": ["Trial", "export_trial", "open_trial", "verify_trial"],
+}
+_SOURCE = {name: module for module, names in _EXPORTS.items() for name in names}
+#: Subpackages reachable as ``vh.analysis``, ``vh.calibration``, ...
+_SUBPACKAGES = ("analysis", "calibration", "pde", "physiology")
 
-__all__ = [
-    "IOV", "Bernoulli", "BodyMassIndex", "CategoricalCovariate", "CockcroftGault", "CovariateTable", "Covariates",
-    "Dataset", "Derived", "DirectEffect", "Dose", "EventSet", "ExponentialCovariate", "Input", "InputError", "LinearCovariate", "LogNormal",
-    "Model", "ModelError", "Normal", "Observable", "Omega", "Pacing", "Parameter", "Population", "PowerCovariate", "Regimen",
-    "Residual", "Simulator", "SolverError", "State", "Status", "StoreDamagedError", "Trial", "TrialError", "Twin", "Uniform", "VhtwinError",
-    "calibrate", "calibrate_circulation", "compilation_count", "default_precision", "link", "list_models", "load_model", "nca", "open_trial", "periodic_steady_state", "read_dataset", "read_events", "simulate", "verify_trial", "write_dataset",
-]
+__all__ = sorted(_SOURCE)
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _SOURCE:
+        value = getattr(importlib.import_module(_SOURCE[name], __name__), name)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'vhtwin' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | set(_SUBPACKAGES))

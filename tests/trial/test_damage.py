@@ -216,3 +216,13 @@ def test_a_store_naming_a_pickling_codec_is_refused_before_any_read(copy, tmp_pa
     with pytest.raises(vh.InputError, match=says):
         small().run(copy, batch_size=BATCH, resume=True, progress=False)
     assert not marker.exists()
+
+
+def test_a_batch_without_its_marker_reads_as_not_computed(copy):
+    """Data written, marker not (a run killed in between): not a result yet -- NaN and status -1 -- until resumed."""
+    st.unmark(copy, 0, 1)
+    ds = vh.open_trial(copy)
+    assert ds.attrs["vhtwin_progress"] == "3 of 4 batches done"
+    status = ds["status"].values
+    assert (status[0, 50:] == -1).all() and (status[0, :50] >= 0).all() and (status[1] >= 0).all()
+    assert np.isnan(ds["Cc"].values[0, 50:]).all() and np.isfinite(ds["Cc"].values[0, :50]).all()

@@ -111,8 +111,8 @@ def test_an_interrupted_overwrite_is_continued_by_resume(references, tmp_path, m
     before = tree(path)
     real = runner._run_local
 
-    def interrupted(trial, target, todo, batch_size, finished):
-        real(trial, target, todo[:1], batch_size, finished)
+    def interrupted(trial, target, todo, batch_size, finished, stop=None):
+        real(trial, target, todo[:1], batch_size, finished, stop)
         raise KeyboardInterrupt  # stopped after one batch
 
     monkeypatch.setattr(runner, "_run_local", interrupted)

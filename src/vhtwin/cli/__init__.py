@@ -6,12 +6,15 @@
                                           print a summary table per arm and write the figures
     vhtwin info STORE                     a trial store's spec, progress, failures and provenance (or any store)
     vhtwin verify STORE [--quick]         read a trial store whole: complete (exit 0), incomplete (1) or damaged (2)
+    vhtwin export STORE [--format csv|parquet] [--out FILE] [--table long|patients]
+                                          a trial's results as a table, streamed batch by batch
     vhtwin plot STORE [--out DIR]         percentile bands per arm and NCA distributions (PNG or SVG)
     vhtwin models [--describe NAME]       list the library models, or describe one
     vhtwin calibrate --model NAME --data OBS.csv --prior PRIOR.toml [--protocol REGIMEN.toml] [--out FIG.png]
                                           calibrate patient twins to measurements, print them, plot their forecasts
 
-Every error prints one line, ``vhtwin: error: <message>``, to stderr and exits with status 2, without a traceback
+Ctrl-C stops a run within a second, with every written batch whole, and prints the command that resumes it
+(exit status 130). Every error prints one line, ``vhtwin: error: <message>``, to stderr and exits with status 2, without a traceback
 (``vhtwin --debug COMMAND ...`` shows it); a trial stopped by its failure threshold exits with status 3.
 ``python -m vhtwin`` is the same command.
 
@@ -25,7 +28,7 @@ from typing import Sequence
 
 from ..errors import TrialError, VhtwinError
 from .calibrate import add_parser as _add_calibrate
-from .trial import _info, _plot, _run, _verify, summary_table, trial_info, write_figures
+from .trial import _export, _info, _plot, _run, _verify, summary_table, trial_info, write_figures
 
 __all__ = ["main", "summary_table", "trial_info", "write_figures"]
 
@@ -33,9 +36,16 @@ __all__ = ["main", "summary_table", "trial_info", "write_figures"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``vhtwin`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = [a for a in argv if a != "--debug"]
     try:
         return args.run(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("\nvhtwin: interrupted", file=sys.stderr)
+        return 130
     except TrialError as err:
         if args.debug:
             raise
@@ -89,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, default=1000, help="patients per batch (default: 1000)")
     p.add_argument("--executor", choices=("local", "dask"), default="local", help="where batches run (default: local)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (default: start a local cluster)")
+    p.add_argument("--insecure-scheduler", action="store_true",
+                   help="accept a scheduler on another machine over plain TCP (default: only tls:// or this machine)")
     p.add_argument("--n-per-arm", type=_positive_int, help="override the spec's number of patients per arm")
     p.add_argument("--target", type=float, metavar="C",
                    help="report the fraction of patients whose last-time value (the trough) is >= C")
@@ -109,6 +121,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("store", metavar="STORE", help="a trial store")
     p.add_argument("--quick", action="store_true", help="only check that each chunk file exists (no reading)")
     p.set_defaults(run=_verify)
+
+    p = sub.add_parser("export", help="a trial store's results as a CSV or Parquet table (long format, units in the header)",
+                       description="Write a trial store's results, batch by batch in bounded memory: one row per arm, "
+                                   "patient and time (--table long: the outputs and status) or one row per patient "
+                                   "(--table patients: parameters, etas, covariates, status). Column names carry the "
+                                   "units, e.g. 'Cc [mg L-1]'. Patients not computed yet are left out.")
+    p.add_argument("store", metavar="STORE", help="a trial store")
+    p.add_argument("--format", choices=("csv", "parquet"), help="file format (default: from --out, else csv)")
+    p.add_argument("--out", metavar="FILE", help="the file (default: beside the store, STORE_STEM.csv or .parquet)")
+    p.add_argument("--table", choices=("long", "patients"), default="long", help="table layout (default: long)")
+    p.add_argument("--overwrite", action="store_true", help="replace the file if it exists")
+    p.set_defaults(run=_export)
 
     p = sub.add_parser("plot", help="percentile bands per arm and NCA distributions of a trial store",
                        description="Write the percentile bands of one output per arm (a VPC-style figure, with "

@@ -4,6 +4,9 @@ figures of a trial store (PK summaries for dosed arms, action-potential biomarke
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import sys
 import time
 from importlib.resources import files
 from pathlib import Path
@@ -17,23 +20,35 @@ DEFAULT_SPEC = "default_trial.toml"
 
 
 def _run(args) -> int:
+    from ..interrupt import TrialInterrupted, run_stoppable
+
+    if args.scheduler and args.executor != "dask":
+        raise InputError("--scheduler needs --executor dask")
+    if args.spec and not Path(args.spec).is_file():
+        raise InputError(f"trial spec {args.spec!r} does not exist")
+    try:
+        # Everything -- the imports of JAX, the spec, compiling, the batches -- runs where Ctrl-C can stop it.
+        return run_stoppable(lambda stop: _run_trial(args, stop))
+    except TrialInterrupted:
+        _leave_interrupted(args)
+        raise  # not reached: the process has ended
+
+
+def _run_trial(args, stop) -> int:
     from ..trial import Trial
+    from ..trial.runner import run_trial
     from ..trial.toml_spec import load_trial_toml
 
     spec = Path(args.spec) if args.spec else files("vhtwin.trial") / DEFAULT_SPEC
-    if args.spec and not Path(args.spec).is_file():
-        raise InputError(f"trial spec {args.spec!r} does not exist")
     fields = load_trial_toml(spec)
     if args.n_per_arm:
         fields["n_per_arm"] = args.n_per_arm
     trial = Trial(**fields)
-    scheduler = args.scheduler
-    if scheduler and args.executor != "dask":
-        raise InputError("--scheduler needs --executor dask")
     print(f"{trial!r}\nspec: {spec}\nstore: {args.out}", flush=True)
     start = time.perf_counter()
-    ds = trial.run(args.out, batch_size=args.batch_size, executor=args.executor, resume=args.resume,
-                   overwrite=args.overwrite, progress=not args.quiet, scheduler=scheduler, take_over=args.take_over)
+    ds = run_trial(trial, args.out, batch_size=args.batch_size, executor=args.executor, resume=args.resume,
+                   overwrite=args.overwrite, progress=not args.quiet, scheduler=args.scheduler,
+                   take_over=args.take_over, insecure_scheduler=args.insecure_scheduler, stop=stop)
     wall = time.perf_counter() - start
     print(f"\n{trial.n_per_arm * len(trial.arms):,} patients in {wall:.1f} s "
           f"({_rate(trial.n_per_arm * len(trial.arms) / wall)} patients/s end to end, compilation included)\n")
@@ -42,6 +57,28 @@ def _run(args) -> int:
     for path in write_figures(ds, trial, figures, Path(args.out).stem):
         print(f"figure: {path}")
     return 0
+
+
+def _leave_interrupted(args) -> None:
+    """Ctrl-C during a run: say what is in the store and the exact command that finishes it, then leave at once.
+
+    The run's thread may be inside a compilation that would not return for minutes; every batch it wrote is whole
+    (:func:`vhtwin.interrupt.run_stoppable` holds the write guard), so the process ends without waiting.
+    """
+    from ..trial.lock import release_if_ours
+    from ..trial.paths import count_markers, replacement
+
+    # Light modules only: the run's thread may be importing the heavy ones right now.
+    path = Path(args.out)
+    done = max(count_markers(replacement(path)), count_markers(path))
+    release_if_ours(path)
+    argv = [a for a in args.argv if a != "--overwrite"]
+    command = shlex.join(["vhtwin", *argv, *([] if "--resume" in argv else ["--resume"])])
+    sys.stdout.flush()
+    sys.stderr.write(f"\nvhtwin: interrupted: {done} finished batch(es) are in {str(path)!r}; to finish the run: "
+                     f"{command}\n")
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def _kind(trial) -> str:
@@ -264,6 +301,20 @@ def _info(args) -> int:
             print(f"  {key}: {value}")
         return 0
     print(trial_info(path))
+    return 0
+
+
+def _export(args) -> int:
+    from ..trial.export import export_trial
+
+    store = Path(args.store)
+    fmt = args.format or (Path(args.out).suffix.lstrip(".").lower() if args.out else "csv")
+    out = Path(args.out) if args.out else store.resolve().parent / f"{store.stem}{'-patients' if args.table == 'patients' else ''}.{fmt}"
+    done = export_trial(store, out, format=fmt, table=args.table, overwrite=args.overwrite)
+    print(f"exported: {done['path']} ({done['rows']:,} rows from {done['batches']} batches; store: {done['progress']})")
+    if not done["complete"]:
+        print("note: the store is not complete; patients not computed yet are not in the table (resume the run, then "
+              "export again)")
     return 0
 
 

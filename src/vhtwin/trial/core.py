@@ -196,7 +196,8 @@ class Trial:
 
     # -- running ------------------------------------------------------------------------------------------------------
     def run(self, store, batch_size: int = 1000, executor: str = "local", resume: bool = False,
-            overwrite: bool = False, progress: bool = True, scheduler=None, take_over: bool = False) -> xr.Dataset:
+            overwrite: bool = False, progress: bool = True, scheduler=None, take_over: bool = False,
+            insecure_scheduler: bool = False) -> xr.Dataset:
         """Run the trial into a Zarr store and return it opened (lazily).
 
         Parameters
@@ -220,6 +221,9 @@ class Trial:
         take_over : bool
             Take over a stale writer lock: one left by a run that was killed (its process no longer runs) or that
             ran on another host. Without it such a lock is a named error, since two runs must not write one store.
+        insecure_scheduler : bool
+            Accept a scheduler address over plain TCP to another machine (refused by default: the spec and the
+            results would cross the network unencrypted). Prefer ``tls://`` with certificates.
 
         Returns
         -------
@@ -235,11 +239,15 @@ class Trial:
             When resuming a store whose metadata is damaged (damaged data is computed again).
         TrialError
             When the failure fraction passes ``max_failure_fraction`` (the finished batches stay in the store).
+        KeyboardInterrupt
+            On Ctrl-C (as ``vhtwin.interrupt.TrialInterrupted``): a batch being written is finished first,
+            so the store resumes.
         """
         from .runner import run_trial
 
         return run_trial(self, store, batch_size=batch_size, executor=executor, resume=resume, overwrite=overwrite,
-                         progress=progress, scheduler=scheduler, take_over=take_over)
+                         progress=progress, scheduler=scheduler, take_over=take_over,
+                         insecure_scheduler=insecure_scheduler)
 
     def batch_range(self, batch: int, batch_size: int) -> tuple[int, int]:
         """Patients ``[start, stop)`` (index within the arm) of batch ``batch``."""

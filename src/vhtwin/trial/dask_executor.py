@@ -36,7 +36,41 @@ def batch_task(trial_class, spec_json: str, store: str, arm: int, batch: int, ba
     return run_batch(_trial_from_spec(trial_class, spec_json), Path(store), arm, batch, batch_size)
 
 
-def run_on_dask(trial_class, spec_json: str, path: Path, todo, batch_size: int, finished, scheduler) -> None:
+#: Hosts of a scheduler on this machine: plain TCP to them does not leave it.
+_LOOPBACK = ("localhost", "127.", "::1", "[::1]")
+
+
+def check_scheduler(scheduler, insecure: bool) -> None:
+    """Refuse a scheduler reached over an unencrypted connection to another machine, unless ``insecure``.
+
+    Tasks carry the trial's spec and return patients' results; over plain TCP anyone on the network path can read
+    or alter them, and anyone who can reach an open scheduler can run code on its workers. ``tls://`` (with
+    ``distributed.security.Security`` certificates) is accepted; so are ``inproc://`` and plain TCP to this
+    machine's loopback address.
+
+    Raises
+    ------
+    InputError
+        Naming the address and how to proceed.
+    """
+    if scheduler is None:
+        return  # a local cluster this run starts: its connections stay on this machine
+    address = scheduler if isinstance(scheduler, str) else getattr(getattr(scheduler, "scheduler", None), "address", None)
+    if not isinstance(address, str):
+        return  # not an address nor a client with one: refused, naming its type, where the client is made
+    scheme, _, rest = address.partition("://") if "://" in address else ("tcp", "", address)
+    host = rest.rsplit(":", 1)[0] if rest.count(":") == 1 or rest.startswith("[") else rest
+    if scheme in ("tls", "inproc") or (scheme == "tcp" and host.startswith(_LOOPBACK)) or insecure:
+        return
+    raise InputError(
+        f"scheduler {address!r} is reached over {scheme}:// without TLS: the trial's spec and results would cross "
+        "the network unencrypted, and an open scheduler runs anyone's code. Use a tls:// address with certificates "
+        "(distributed.security.Security; README: Running on a cluster), or pass insecure_scheduler=True "
+        "(vhtwin run --insecure-scheduler) on a network you trust"
+    )
+
+
+def run_on_dask(trial_class, spec_json: str, path: Path, todo, batch_size: int, finished, scheduler, stop=None) -> None:
     """Submit the missing batches and report each as it completes; on an error cancel the rest and re-raise."""
     try:
         from distributed import Client, LocalCluster, as_completed
@@ -65,6 +99,8 @@ def run_on_dask(trial_class, spec_json: str, path: Path, todo, batch_size: int, 
         try:
             for future in as_completed(futures):
                 finished(future.result())
+                if stop is not None:
+                    stop.check("while batches ran on the cluster")
         except BaseException:
             client.cancel(futures)
             raise

@@ -170,7 +170,7 @@ class _Checked:
                 if damage is not None:
                     raise StoreDamagedError(_damaged_message(self.path, damage))
         try:
-            return self.array[key]
+            values = self.array[key]
         except Exception as err:  # a codec's error (checksum, truncation) is damage, and gets named
             if spans:
                 arm, batch = spans[0]
@@ -178,6 +178,33 @@ class _Checked:
             else:
                 damage = Damage(self.name, f"{self.name}/c/...", _reason(err))
             raise StoreDamagedError(_damaged_message(self.path, damage)) from None
+        if spans and any(span not in self.done for span in spans):
+            values = self._hide_unfinished(key, values)
+        return values
+
+    def _hide_unfinished(self, key, values):
+        """Rows of batches without a completion marker read as the fill value: a batch killed between its data
+        and its marker is not a result yet. (``key`` may index the arm or patient axis by an integer, which drops
+        that axis from ``values``.)"""
+        values = np.array(values, copy=True)
+        axes = []
+        for axis in (0, 1):
+            k = key[axis] if axis < len(key) else slice(None)
+            if isinstance(k, slice):
+                axes.append((np.arange(*k.indices(self.shape[axis])), True))
+            else:
+                axes.append((np.array([int(k)]), False))
+        (arms, arm_kept), (rows, rows_kept) = axes
+        batches = rows // self.batch_size
+        for i, arm in enumerate(arms):
+            for batch in np.unique(batches):
+                if (int(arm), int(batch)) in self.done:
+                    continue
+                hit = batches == batch
+                index = ((i,) if arm_kept else ()) + ((hit,) if rows_kept else ())
+                if rows_kept or hit[0]:
+                    values[index] = self.array.fill_value
+        return values
 
     def _spans(self, key) -> list[tuple[int, int]]:
         arms = range(*key[0].indices(self.shape[0])) if isinstance(key[0], slice) else [int(key[0])]

@@ -18,12 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import InputError
-from .store import process_alive
-
-
-def lock_path(store: Path) -> Path:
-    store = Path(store)
-    return store.parent / f".{store.name}.lock"
+from .paths import lock_path
 
 
 @contextmanager
@@ -94,3 +89,24 @@ def _owner(path: Path) -> dict | None:
     except (OSError, ValueError):
         return {"host": "?", "pid": -1, "started": "?"}
     return doc if isinstance(doc, dict) else {"host": "?", "pid": -1, "started": "?"}
+
+
+def release_if_ours(store: Path) -> None:
+    """Remove the store's lock if this process holds it (a run left by Ctrl-C, whose thread cannot release it)."""
+    path = lock_path(store)
+    owner = _owner(path)
+    if owner is not None and owner.get("host") == socket.gethostname() and owner.get("pid") == os.getpid():
+        path.unlink(missing_ok=True)
+
+
+def process_alive(pid) -> bool:
+    """Whether a process with this id runs on this host (a non-positive or non-integer id: no)."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True

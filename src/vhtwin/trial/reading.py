@@ -68,3 +68,20 @@ def open_trial(store) -> xr.Dataset:
         ds[name] = ds[name].copy(data=data)
     ds.attrs["vhtwin_progress"] = f"{len(done)} of {sizes['n_batches'] * sizes['arms']} batches done"
     return ds
+
+
+@xr.register_dataset_accessor("vhtwin")
+class TrialAccessor:
+    """``ds.vhtwin`` on a dataset from :func:`open_trial`: its results as tables, streamed batch by batch.
+
+    (xarray's own ``ds.to_dataframe()`` loads the whole store at once, in wide form.)
+    """
+
+    def __init__(self, ds: xr.Dataset):
+        self._ds = ds
+
+    def iter_dataframes(self, table: str = "long"):
+        """Long-format (or per-patient) pandas DataFrames, one per batch: :func:`vhtwin.trial.export.iter_dataframes`."""
+        from .export import iter_dataframes
+
+        return iter_dataframes(self._ds, table)

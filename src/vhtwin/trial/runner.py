@@ -25,6 +25,7 @@ from ..errors import InputError, StoreDamagedError, TrialError
 from . import store as st
 from .batch import write_batch
 from .integrity import COORDINATES, verify_trial
+from ..interrupt import Stop, TrialInterrupted
 from .lock import writer_lock
 from .reading import open_trial
 from .store import per_patient_variables
@@ -32,7 +33,10 @@ from .progress import Progress
 
 
 def run_trial(trial, store, *, batch_size: int, executor: str, resume: bool, overwrite: bool, progress: bool,
-              scheduler=None, take_over: bool = False) -> xr.Dataset:
+              scheduler=None, take_over: bool = False, insecure_scheduler: bool = False,
+              stop: Stop | None = None) -> xr.Dataset:
+    """Run ``trial`` into ``store`` (see :meth:`vhtwin.Trial.run`); ``stop``: a request to stop between batches
+    (:func:`vhtwin.interrupt.run_stoppable`, which the command line uses for Ctrl-C)."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise InputError(f"batch_size {batch_size!r} must be a positive integer")
     batch_size = int(min(batch_size, trial.n_per_arm))
@@ -40,22 +44,39 @@ def run_trial(trial, store, *, batch_size: int, executor: str, resume: bool, ove
         raise InputError(f"executor {executor!r} must be 'local' or 'dask'")
     if scheduler is not None and executor != "dask":
         raise InputError("scheduler is for executor='dask'")
-    for name, flag in (("resume", resume), ("overwrite", overwrite), ("progress", progress), ("take_over", take_over)):
+    for name, flag in (("resume", resume), ("overwrite", overwrite), ("progress", progress), ("take_over", take_over),
+                       ("insecure_scheduler", insecure_scheduler)):
         if not isinstance(flag, bool):
             raise InputError(f"{name} {flag!r} must be True or False")
     if resume and overwrite:
         raise InputError("resume and overwrite exclude each other: resume finishes a store, overwrite replaces it")
+    if executor == "dask":
+        from .dask_executor import check_scheduler
+
+        check_scheduler(scheduler, insecure_scheduler)
     path = Path(store)
     spec_json = trial.to_json()
     with writer_lock(path, take_over=take_over):
-        return _run_locked(trial, path, spec_json, batch_size=batch_size, executor=executor, resume=resume,
-                           overwrite=overwrite, progress=progress, scheduler=scheduler)
+        try:
+            return _run_locked(trial, path, spec_json, batch_size=batch_size, executor=executor, resume=resume,
+                               overwrite=overwrite, progress=progress, scheduler=scheduler, stop=stop)
+        except KeyboardInterrupt:
+            # Ctrl-C in a notebook or script: the batches written so far are whole (a started write ends first).
+            raise TrialInterrupted(f"the run into {str(path)!r} was interrupted; the finished batches are in the "
+                                   "store: run it again with resume=True to finish it") from None
 
 
-def _run_locked(trial, path: Path, spec_json: str, *, batch_size, executor, resume, overwrite, progress, scheduler):
+def _run_locked(trial, path: Path, spec_json: str, *, batch_size, executor, resume, overwrite, progress, scheduler,
+                stop):
     target = _target(path, spec_json, batch_size, resume=resume, overwrite=overwrite)
-    total = trial.n_per_arm * len(trial.arms)
-    bar = Progress(total, enabled=progress)
+    bar = Progress(trial.n_per_arm * len(trial.arms), enabled=progress)
+    try:
+        return _run_batches(trial, path, target, spec_json, batch_size, executor, scheduler, bar, stop)
+    finally:
+        bar.close()
+
+
+def _run_batches(trial, path, target, spec_json, batch_size, executor, scheduler, bar, stop):
     if not target.exists():
         template, encoding = _template(trial, batch_size)
         st.create(target, template, _attributes(trial, spec_json, batch_size), encoding)
@@ -77,11 +98,11 @@ def _run_locked(trial, path: Path, spec_json: str, *, batch_size, executor, resu
 
     if todo:
         if executor == "local":
-            _run_local(trial, target, todo, batch_size, finished)
+            _run_local(trial, target, todo, batch_size, finished, stop)
         else:
             from .dask_executor import run_on_dask
 
-            run_on_dask(type(trial), spec_json, target, todo, batch_size, finished, scheduler)
+            run_on_dask(type(trial), spec_json, target, todo, batch_size, finished, scheduler, stop)
     done = st.done_batches(target)
     if tally.counts.get("invalid_parameters"):
         bar.note(f"{tally.counts['invalid_parameters']:,} patients were drawn with a parameter outside the model's "
@@ -161,23 +182,33 @@ def _same_spec(path: Path, spec_json: str, batch_size: int) -> bool:
     return True
 
 
-def _run_local(trial, path: Path, todo, batch_size: int, finished) -> None:
+def _run_local(trial, path: Path, todo, batch_size: int, finished, stop: Stop | None = None) -> None:
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vhtwin-writer") as writer:
         pending = None
         try:
             for arm, batch in todo:
+                if stop is not None:
+                    stop.check(f"before batch {batch} of arm {arm}")
                 t0 = time.perf_counter()
                 ds = trial.compute_batch(arm, batch, batch_size)
                 elapsed = time.perf_counter() - t0
                 if pending is not None:
                     finished(pending.result())
-                pending = writer.submit(write_batch, path, ds, arm, batch, batch_size, elapsed)
+                pending = writer.submit(_guarded_write, stop, path, ds, arm, batch, batch_size, elapsed)
             if pending is not None:
                 finished(pending.result())
                 pending = None
         finally:
             if pending is not None:
                 pending.result()  # let a started write end (its marker comes after its data either way)
+
+
+def _guarded_write(stop: Stop | None, *args) -> dict:
+    """Write a batch and its marker whole: a stop waits for the guard, so it never lands between the two."""
+    if stop is None:
+        return write_batch(*args)
+    with stop.writing:
+        return write_batch(*args)
 
 
 class _Tally:

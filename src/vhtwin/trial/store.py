@@ -32,11 +32,11 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError, StoreDamagedError
+from .lock import process_alive
+from .paths import MARKERS, marker_name, replacement, sibling
 
 #: Threads that write the variables of one batch concurrently.
 _WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vhtwin-zarr")
-#: Name of the group holding the completion markers.
-MARKERS = "batches"
 #: Version of this layout (a reader refuses a store written in a layout it does not know). Layout 2 added a
 #: checksum to every chunk and writes every chunk of a batch, even one that holds only the fill value.
 LAYOUT = "vhtwin-trial-store/2"
@@ -52,10 +52,6 @@ def quiet_zarr():
         yield
 
 
-def marker_name(arm: int, batch: int) -> str:
-    return f"arm{arm}-batch{batch}"
-
-
 def create(path: Path, template: xr.Dataset, attrs: dict, encoding: dict) -> None:
     """Write the template (metadata and coordinates; no data) and the empty marker group -- atomically.
 
@@ -67,7 +63,7 @@ def create(path: Path, template: xr.Dataset, attrs: dict, encoding: dict) -> Non
     ds.attrs = attrs
     _arrays.cache_clear()  # a store at this path may have been removed and is made anew
     sweep_abandoned(path)
-    making = _sibling(path, f"creating-{os.getpid()}")
+    making = sibling(path, f"creating-{os.getpid()}")
     try:
         with quiet_zarr():
             ds.to_zarr(making, mode="w-", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
@@ -96,11 +92,6 @@ def is_trial_store(path: Path) -> bool:
     return isinstance(attrs, dict) and str(attrs.get("vhtwin_layout", "")).startswith("vhtwin-trial-store/")
 
 
-def replacement(path: Path) -> Path:
-    """Where the store that will replace ``path`` is written (``overwrite``): a hidden sibling, swapped in at the end."""
-    return _sibling(Path(path), "replacement")
-
-
 def swap_in(path: Path, new: Path) -> None:
     """Put the finished store ``new`` at ``path`` and delete the store it replaces.
 
@@ -108,7 +99,7 @@ def swap_in(path: Path, new: Path) -> None:
     somewhere, and a run killed between the two renames is completed by :func:`finish_swap` on the next run.
     """
     path = Path(path)
-    old = _sibling(path, f"replaced-{os.getpid()}")
+    old = sibling(path, f"replaced-{os.getpid()}")
     _arrays.cache_clear()
     if path.exists():
         os.rename(path, old)
@@ -140,23 +131,6 @@ def sweep_abandoned(path: Path) -> list[Path]:
             shutil.rmtree(folder, ignore_errors=True)
             gone.append(folder)
     return gone
-
-
-def _sibling(path: Path, what: str) -> Path:
-    return path.parent / f".{path.name}.{what}"
-
-
-def process_alive(pid) -> bool:
-    """Whether a process with this id runs on this host (a non-positive or non-integer id: no)."""
-    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
 
 
 def write_region(path: Path, batch: xr.Dataset, arm: int, start: int) -> None:
@@ -218,7 +192,7 @@ def mark_done(path: Path, arm: int, batch: int, info: dict) -> None:
 
 def unmark(path: Path, arm: int, batch: int) -> None:
     """Remove a batch's completion marker (its data was found damaged: the batch is computed again)."""
-    shutil.rmtree(path / MARKERS / marker_name(arm, batch), ignore_errors=True)
+    shutil.rmtree(Path(path) / MARKERS / marker_name(arm, batch), ignore_errors=True)
 
 
 def done_batches(path: Path) -> dict[tuple[int, int], dict]:
