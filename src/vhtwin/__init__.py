@@ -4,6 +4,9 @@ Organ and pharmacokinetic models written once as JAX code, solved by batch-first
 xarray Datasets with units.
 """
 
+import sys
+import types
+
 from ._version import __version__
 
 
@@ -80,3 +83,16 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted(set(globals()) | set(__all__) | set(_SUBPACKAGES))
+
+
+class _Package(types.ModuleType):
+    """The package's module type: importing a submodule named like an export (``vhtwin.simulate``, the module)
+    does not replace the export (``vh.simulate``, the function) -- as when every export was imported at once."""
+
+    def __setattr__(self, name, value):
+        if name in _SOURCE and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

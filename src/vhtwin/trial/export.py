@@ -116,11 +116,10 @@ def export_trial(store, out, *, format: str | None = None, table: str = "long", 
         raise InputError(f"export target {str(out)!r} is a folder; give a file name")
     if out.exists() and not overwrite:
         raise InputError(f"export target {str(out)!r} already exists; pass overwrite=True (--overwrite) to replace it")
-    if format == "parquet":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise InputError("export to Parquet needs the pyarrow package (pip install pyarrow)") from None
+    try:
+        import pyarrow  # noqa: F401  (a dependency of vhtwin; checked so that its absence is a sentence)
+    except ImportError:
+        raise InputError("export needs the pyarrow package (pip install pyarrow)") from None
     trial = open_trial(store)
     partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -163,19 +162,28 @@ def _empty(trial: xr.Dataset, table: str) -> pd.DataFrame:
 
 
 class _CsvWriter:
+    """Arrow's CSV writer: several times faster than pandas' on these tables, and floats written in their
+    shortest round-trip form (read back, each value is the stored one, bit for bit)."""
+
     def __init__(self, path: Path):
-        self.path, self.first = path, True
+        self.path, self.writer = path, None
 
     def __enter__(self):
-        self.file = open(self.path, "w", newline="")
         return self
 
     def write(self, frame: pd.DataFrame) -> None:
-        frame.to_csv(self.file, header=self.first, index=False)
-        self.first = False
+        import pyarrow as pa
+        import pyarrow.csv as pc
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.writer is None:
+            self.schema = table.schema
+            self.writer = pc.CSVWriter(self.path, table.schema, write_options=pc.WriteOptions(quoting_style="needed"))
+        self.writer.write_table(table.cast(self.schema))
 
     def __exit__(self, *exc):
-        self.file.close()
+        if self.writer is not None:
+            self.writer.close()
 
 
 class _ParquetWriter:
