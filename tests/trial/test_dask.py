@@ -68,3 +68,38 @@ def test_a_worker_killed_mid_run_loses_nothing(local_reference, tmp_path):
     assert killed is not None and killed < 12, "the kill must happen mid-run"
     assert len(st.done_batches(path)) == 12
     assert_same_store(path, ref_path)
+
+
+def test_the_documented_tls_setup_runs_a_trial(local_reference, tmp_path):
+    """README, On a cluster: a certificate authority and one certificate made with openssl, a scheduler and worker
+    that require TLS, the client's certificate given in the Dask configuration and the scheduler by its tls://
+    address. The store equals the local executor's."""
+    import shutil
+    import subprocess
+
+    import dask
+    from distributed.security import Security
+
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed")
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=vhtwin-test-ca",
+            "-keyout", "ca.key", "-out", "ca.pem")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=vhtwin-node", "-keyout", "node.key", "-out", "node.csr")
+    openssl("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+            "-out", "node.pem")
+    ca, cert, key = (str(tmp_path / f) for f in ("ca.pem", "node.pem", "node.key"))
+    security = Security(tls_ca_file=ca, tls_scheduler_cert=cert, tls_scheduler_key=key, tls_worker_cert=cert,
+                        tls_worker_key=key, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
+    ref_path, _ = local_reference
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tls://",
+                                  security=security, dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tls://")
+        with dask.config.set({"distributed.comm.require-encryption": True, "distributed.comm.tls.ca-file": ca,
+                              "distributed.comm.tls.client.cert": cert, "distributed.comm.tls.client.key": key}):
+            make_trial().run(tmp_path / "t.zarr", batch_size=100, executor="dask", scheduler=address, progress=False)
+    assert_same_store(tmp_path / "t.zarr", ref_path)

@@ -340,3 +340,16 @@ def test_patients_drawn_outside_a_parameters_range_are_flagged_and_the_trial_goe
     again = vh.simulate(m, pop.sample(n=200, seed=1).isel(patient=np.flatnonzero(~expected[0])), times=np.arange(0.0, 24.0),
                         protocol=vh.Regimen.bolus(100.0, into="depot"), outputs=["Cc"])
     np.testing.assert_allclose(ds["Cc"].values[0][~expected[0]], again["Cc"].values, rtol=1e-12)
+
+
+@pytest.mark.parametrize("conc, says", [
+    (["1.5", "2.0", "BLQ"], r"conc: row 2 holds 'BLQ', which is not a number"),
+    ([1.5, np.inf, 2.0], r"conc: value 1 is inf; concentrations must be finite"),
+])
+def test_nca_refuses_text_and_infinity_instead_of_making_them_missing(conc, says):
+    import pandas as pd
+
+    with pytest.raises(vh.InputError, match=says):
+        vh.nca(pd.DataFrame({"id": [1, 1, 1], "time": [0.0, 1.0, 2.0], "conc": conc}))
+    blank = pd.DataFrame({"id": [1, 1, 1], "time": [0.0, 1.0, 2.0], "conc": ["1.5", "", "2.0"]})
+    assert float(vh.nca(blank)["cmax"].values[0]) == 2.0  # an empty cell is a missing sample

@@ -75,10 +75,37 @@ def _from_dataarray(conc: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndar
         raise InputError(f"conc.time: times must be finite, got {times[~np.isfinite(times)][:5].tolist()}")
     ids = np.asarray(conc["patient"].values) if "patient" in conc.coords else np.arange(conc.sizes["patient"])
     t = np.broadcast_to(times, conc.shape).astype(float)
-    c = np.asarray(conc.values, dtype=float)
+    try:
+        c = np.asarray(conc.values, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"conc: values must be numbers (NaN for a missing sample), got dtype {conc.dtype}") from None
+    _refuse_infinite(c.ravel(), np.arange(c.size))
     units = {"time": conc["time"].attrs.get("units"), "conc": conc.attrs.get("units")}
     _check_increasing(t, ids)
     return ids, t, c, units, single
+
+
+def _concentrations(column: pd.Series) -> np.ndarray:
+    """A table's concentrations as floats: a missing value (empty, NaN, None) is a missing sample; text that is not a
+    number (a "BLQ" flag, a typing error) is refused naming its row, never silently made missing; so is inf."""
+    value = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+    blank = column.isna() | column.astype(str).str.strip().str.lower().isin(["", "nan", "na", "."])
+    given = np.isnan(value) & ~blank.to_numpy()  # NaN after conversion, but something was written there
+    if given.any():
+        row = int(np.flatnonzero(given)[0])
+        raise InputError(f"conc: row {row} holds {column.iloc[row]!r}, which is not a number; give numbers, with NaN "
+                         "or an empty cell for a missing sample (a value below the limit of quantification as 0 or "
+                         "NaN, as your analysis plan says)")
+    _refuse_infinite(value, np.arange(value.size))
+    return value
+
+
+def _refuse_infinite(value: np.ndarray, rows: np.ndarray) -> None:
+    bad = np.isinf(value)
+    if bad.any():
+        row = int(rows[np.flatnonzero(bad)[0]])
+        raise InputError(f"conc: value {row} is {value[bad][0]}; concentrations must be finite numbers (NaN for a "
+                         "missing sample), not infinite")
 
 
 def _from_table(table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any], bool]:
@@ -107,7 +134,7 @@ def _from_table(table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[st
     if len(frame) == 0:
         raise InputError("conc: the table has no rows")
     time = pd.to_numeric(frame["time"], errors="coerce").to_numpy(dtype=float)
-    value = pd.to_numeric(frame["conc"], errors="coerce").to_numpy(dtype=float)
+    value = _concentrations(frame["conc"])
     if not np.all(np.isfinite(time)):
         bad = frame["time"][~np.isfinite(time)].tolist()[:5]
         raise InputError(f"conc.time: times must be finite numbers, got {bad}")
