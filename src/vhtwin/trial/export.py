@@ -125,8 +125,7 @@ def export_trial(store, out, *, format: str | None = None, table: str = "long", 
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = batches = 0
     try:
-        writer = _ParquetWriter(partial) if format == "parquet" else _CsvWriter(partial)
-        with writer:
+        with _TableWriter(partial, format) as writer:
             for frame in iter_dataframes(trial, table):
                 writer.write(frame)
                 rows += len(frame)
@@ -161,48 +160,32 @@ def _empty(trial: xr.Dataset, table: str) -> pd.DataFrame:
     return pd.DataFrame({n: [] for n in names})
 
 
-class _CsvWriter:
-    """Arrow's CSV writer: several times faster than pandas' on these tables, and floats written in their
-    shortest round-trip form (read back, each value is the stored one, bit for bit)."""
+class _TableWriter:
+    """Batches appended to one file through Arrow: Parquet (one row group per batch, zstd) or CSV (Arrow's writer:
+    several times faster than pandas', with floats in their shortest round-trip form -- read back, each value is
+    the stored one, bit for bit). The schema, units in the column names, comes from the first batch."""
 
-    def __init__(self, path: Path):
-        self.path, self.writer = path, None
+    def __init__(self, path: Path, format: str):
+        self.path, self.format, self.writer, self.schema = path, format, None, None
 
     def __enter__(self):
         return self
 
     def write(self, frame: pd.DataFrame) -> None:
         import pyarrow as pa
-        import pyarrow.csv as pc
 
         table = pa.Table.from_pandas(frame, preserve_index=False)
         if self.writer is None:
             self.schema = table.schema
-            self.writer = pc.CSVWriter(self.path, table.schema, write_options=pc.WriteOptions(quoting_style="needed"))
+            if self.format == "parquet":
+                import pyarrow.parquet as pq
+
+                self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+            else:
+                import pyarrow.csv as pc
+
+                self.writer = pc.CSVWriter(self.path, table.schema, write_options=pc.WriteOptions(quoting_style="needed"))
         self.writer.write_table(table.cast(self.schema))
-
-    def __exit__(self, *exc):
-        if self.writer is not None:
-            self.writer.close()
-
-
-class _ParquetWriter:
-    """One row group per batch; the schema (with each column's unit in its name) from the first batch."""
-
-    def __init__(self, path: Path):
-        self.path, self.writer = path, None
-
-    def __enter__(self):
-        return self
-
-    def write(self, frame: pd.DataFrame) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
-        self.writer.write_table(table.cast(self.writer.schema))
 
     def __exit__(self, *exc):
         if self.writer is not None:
