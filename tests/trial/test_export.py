@@ -15,7 +15,7 @@ import pytest
 
 import vhtwin as vh
 from vhtwin.trial import store as st
-from vhtwin.trial.export import iter_dataframes
+from vhtwin.trial.tables import iter_dataframes
 
 from .trial_fixture import make_trial
 

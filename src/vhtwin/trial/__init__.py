@@ -4,7 +4,7 @@ store that resumes after a kill and records its provenance.
 Modules: :mod:`.core` (the spec and one batch's compute), :mod:`.runner` (batches, executors, failure threshold),
 :mod:`.store` (layout, markers, provenance), :mod:`.reading` (``open_trial``), :mod:`.integrity` (checksums,
 damage, ``verify_trial``), :mod:`.lock` (one writer per store), :mod:`.paths` (a store's companions),
-:mod:`.export` (tables: CSV, Parquet), :mod:`.dask_executor`, :mod:`.spec_codec` (the spec as JSON), :mod:`.toml_spec` (the spec as TOML),
+:mod:`.tables` (results as DataFrames), :mod:`.export` (CSV, Parquet), :mod:`.dask_executor`, :mod:`.spec_codec` (the spec as JSON), :mod:`.toml_spec` (the spec as TOML),
 :mod:`.progress`.
 
 The names below load on first use: the command line imports the light modules (:mod:`.paths`, :mod:`.lock`)
@@ -12,7 +12,7 @@ without JAX.
 """
 
 _SOURCE = {"Trial": ".core", "open_trial": ".reading", "verify_trial": ".integrity", "export_trial": ".export",
-           "iter_dataframes": ".export"}
+           "iter_dataframes": ".tables"}
 
 __all__ = ["Trial", "export_trial", "iter_dataframes", "open_trial", "verify_trial"]
 

@@ -19,6 +19,7 @@ from ..errors import InputError, StoreDamagedError
 from ..store_safety import check_codecs
 from . import store as st
 from .integrity import checked_array
+from .tables import iter_dataframes
 
 
 def open_trial(store) -> xr.Dataset:
@@ -81,7 +82,5 @@ class TrialAccessor:
         self._ds = ds
 
     def iter_dataframes(self, table: str = "long"):
-        """Long-format (or per-patient) pandas DataFrames, one per batch: :func:`vhtwin.trial.export.iter_dataframes`."""
-        from .export import iter_dataframes
-
+        """Long-format (or per-patient) pandas DataFrames, one per batch: :func:`vhtwin.trial.tables.iter_dataframes`."""
         return iter_dataframes(self._ds, table)
