@@ -169,3 +169,23 @@ def _chunks(var: xr.Variable, patient_chunk: int | None) -> tuple[int, ...]:
     rows = patient_chunk if patient_chunk is not None else max(1, _VALUES_PER_CHUNK // max(1, per_patient))
     rows = max(1, min(n, rows))
     return tuple(rows if d == "patient" else max(1, s) for d, s in sizes.items())
+
+
+def read_csv_table(path: str | os.PathLike, what: str):
+    """A CSV file as a pandas DataFrame; a missing, empty or unparsable file is one sentence naming ``what``.
+
+    Parsing reads text only (no converters, no evaluation).
+    """
+    import pandas as pd
+
+    if not Path(path).is_file():
+        raise InputError(f"{what} {str(path)!r} does not exist")
+    try:
+        table = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{what} {str(path)!r} is empty: it needs a header line and at least one row") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise InputError(f"{what} {str(path)!r} is not a readable CSV file ({' '.join(str(err).split())[:160]})") from None
+    if table.empty:
+        raise InputError(f"{what} {str(path)!r} has a header but no rows")
+    return table

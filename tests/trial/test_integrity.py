@@ -353,3 +353,25 @@ def test_nca_refuses_text_and_infinity_instead_of_making_them_missing(conc, says
         vh.nca(pd.DataFrame({"id": [1, 1, 1], "time": [0.0, 1.0, 2.0], "conc": conc}))
     blank = pd.DataFrame({"id": [1, 1, 1], "time": [0.0, 1.0, 2.0], "conc": ["1.5", "", "2.0"]})
     assert float(vh.nca(blank)["cmax"].values[0]) == 2.0  # an empty cell is a missing sample
+
+
+@pytest.mark.parametrize("args, says", [
+    (["calibrate", "--model", ORAL, "--data", "empty.csv", "--prior", "prior.toml"], "--data 'empty.csv' is empty"),
+    (["calibrate", "--model", ORAL, "--data", "header.csv", "--prior", "prior.toml"], "has a header but no rows"),
+    (["verify", "nowhere.zarr"], "trial store 'nowhere.zarr' does not exist"),
+    (["info", "data.csv"], "is not a Zarr v3 store"),
+    (["export", "nowhere.zarr"], "does not exist"),
+    (["run", "--scheduler", "tcp://192.0.2.1:8786"], "--scheduler needs --executor dask"),
+    (["run", "missing.toml"], "trial spec 'missing.toml' does not exist"),
+    (["plot", "nowhere.zarr"], "does not exist"),
+])
+def test_each_bad_input_from_the_command_line_is_one_line_and_status_2(tmp_path, args, says):
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text("time,value\n")
+    (tmp_path / "data.csv").write_text("ID,TIME\n1,0\n")
+    (tmp_path / "prior.toml").write_text("[population]\n")
+    done = subprocess.run([sys.executable, "-m", "vhtwin", *args], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=300)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("vhtwin: error: ") and says in lines[0], lines

@@ -76,9 +76,9 @@ def read_data(path: str):
     """The measurements and the per-patient covariates (every other column) of a data CSV."""
     import pandas as pd
 
-    if not Path(path).is_file():
-        raise InputError(f"--data {path!r} does not exist")
-    table = pd.read_csv(path)
+    from ..io import read_csv_table
+
+    table = read_csv_table(path, "--data")
     names = [c for c in table.columns if c not in DATA_COLUMNS]
     data = table[[c for c in table.columns if c in DATA_COLUMNS]]
     if not names:

@@ -271,11 +271,9 @@ def _plot(args) -> int:
     trial = _trial_of(ds)
     observed = None
     if args.observed:
-        import pandas as pd
+        from ..io import read_csv_table
 
-        if not Path(args.observed).is_file():
-            raise InputError(f"--observed {args.observed!r} does not exist")
-        observed = pd.read_csv(args.observed)
+        observed = read_csv_table(args.observed, "--observed")
     folder = Path(args.out) if args.out else Path(args.store).resolve().parent
     for path in write_figures(ds, trial, folder, Path(args.store).stem, args.format, observed, args.log, args.variable):
         print(f"figure: {path}")
