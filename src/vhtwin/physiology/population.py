@@ -1,6 +1,6 @@
 """Virtual populations of adults: age, sex, height, weight, then organ volumes and blood flows with variability.
 
-Patient ``i`` is drawn from ``(seed, i)`` alone (counter-based draws of :mod:`vhtwin.population._random`), so the same
+Patient ``i`` is drawn from ``(seed, i)`` alone (counter-based draws of :mod:`vhtwin.population.streams`), so the same
 individuals come out whatever ``n`` and ``first_patient`` are. For each patient:
 
 1. age ~ uniform on the requested range; sex female with the requested probability (one uniform each);
@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
-from ..population import _random
+from ..population import streams
 from . import scaling
 from .individual import check_ages, physiology_arrays, to_dataset
 from .reference import FLOW_PATHS, ORGANS, data, reference
@@ -84,8 +84,8 @@ def _attempt(seed, ids, k, age, female, volume_sigma, flow_sigma):
     """Step 2-3 for patients ``ids`` (m,) and attempts ``k`` (K,): arrays flattened over (m, K)."""
     spec = data()["population"]
     pid = ids[:, None]
-    z_height = _random.normals(seed, _random.COVARIATES, "physiology.height", pid, k)
-    z_bmi = _random.normals(seed, _random.COVARIATES, "physiology.bmi", pid, k)
+    z_height = streams.normals(seed, streams.COVARIATES, "physiology.height", pid, k)
+    z_bmi = streams.normals(seed, streams.COVARIATES, "physiology.bmi", pid, k)
     shape = z_height.shape
     fem = np.broadcast_to(female[:, None], shape).ravel()
     age_f = np.broadcast_to(age[:, None], shape).ravel()
@@ -103,10 +103,10 @@ def _attempt(seed, ids, k, age, female, volume_sigma, flow_sigma):
 
     volume_factor = flow_factor = None
     if volume_sigma > 0:
-        eta = np.stack([_random.normals(seed, _random.ETA, f"physiology.volume.{g}", pid, k).ravel() for g in _VOLUME_GROUPS], axis=1)
+        eta = np.stack([streams.normals(seed, streams.ETA, f"physiology.volume.{g}", pid, k).ravel() for g in _VOLUME_GROUPS], axis=1)
         volume_factor = np.exp(volume_sigma * eta[:, _GROUP_OF_ORGAN])
     if flow_sigma > 0:
-        eta = np.stack([_random.normals(seed, _random.ETA, f"physiology.flow.{p}", pid, k).ravel() for p in FLOW_PATHS], axis=1)
+        eta = np.stack([streams.normals(seed, streams.ETA, f"physiology.flow.{p}", pid, k).ravel() for p in FLOW_PATHS], axis=1)
         flow_factor = np.exp(flow_sigma * eta)
     # Heights this far out (> 20 SD) cannot happen; the guard keeps the formulas away from non-positive heights.
     height = np.maximum(height, 1.0)
@@ -160,7 +160,7 @@ def population(n, seed, *, age=(20.0, 60.0), sex="both", weight=None, bmi=None, 
     n = _count("n", n, 1)
     first_patient = _count("first_patient", first_patient, 0)
     max_attempts = _count("max_attempts", max_attempts, 1)
-    seed = _random.check_seed(seed)
+    seed = streams.check_seed(seed)
     age_range = _range("age", age, "y")
     check_ages(np.asarray(age_range))
     weight_range, bmi_range = _range("weight", weight, "kg"), _range("bmi", bmi, "kg m-2")
@@ -171,8 +171,8 @@ def population(n, seed, *, age=(20.0, 60.0), sex="both", weight=None, bmi=None, 
 
     ids = np.arange(first_patient, first_patient + n, dtype=np.int64)
     uid = ids.astype(np.uint64)
-    ages = age_range[0] + (age_range[1] - age_range[0]) * _random.uniforms(seed, _random.COVARIATES, "physiology.age", uid)
-    female = _random.uniforms(seed, _random.COVARIATES, "physiology.sex", uid) < p_female
+    ages = age_range[0] + (age_range[1] - age_range[0]) * streams.uniforms(seed, streams.COVARIATES, "physiology.age", uid)
+    female = streams.uniforms(seed, streams.COVARIATES, "physiology.sex", uid) < p_female
 
     result: dict[str, np.ndarray] | None = None
     pending = np.arange(n)

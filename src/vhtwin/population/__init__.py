@@ -1,7 +1,7 @@
 """Populations of virtual patients: covariates, covariate models, random effects, residual error.
 
 Determinism: patient ``i``'s covariates, etas and residual noise depend only on ``(seed, i)`` -- not on the number of
-patients drawn, chunking, batch size, device count or JAX's PRNG settings (see :mod:`vhtwin.population._random`).
+patients drawn, chunking, batch size, device count or JAX's PRNG settings (see :mod:`vhtwin.population.streams`).
 """
 
 from .core import Population

@@ -13,7 +13,7 @@ import xarray as xr
 from ..errors import InputError
 from ..limits import MAX_PATIENTS, check_count, check_memory
 from ..model import Model
-from . import _random
+from . import streams
 from .covariate_models import CovariateModel
 from .covariates import CovariateSource, as_source
 from .residual import Residual
@@ -21,7 +21,7 @@ from .variability import DISTRIBUTIONS, IOV, Omega, correlate, individual
 
 RANDOM_NUMBERS = (
     "Threefry-2x32 hash chain of (seed, stream, patient id, index, variable); uniform -> normal by inversion "
-    "(vhtwin.population._random)"
+    "(vhtwin.population.streams)"
 )
 
 
@@ -233,7 +233,7 @@ class Population:
         # a draw holds a few arrays of n values per parameter, eta and covariate
         check_memory(f"Population.sample of {int(n):,} patients",
                      8.0 * int(n) * (4 * len(self.model.parameters) + 16), "draw fewer patients at once (first_patient=)")
-        seed = _random.check_seed(seed)
+        seed = streams.check_seed(seed)
         ids = np.arange(int(first_patient), int(first_patient) + int(n), dtype=np.uint64)
         if covariates is not None:
             covariates = self._given_covariates(covariates, int(n))
@@ -242,14 +242,14 @@ class Population:
         tv = self.typical_values(covariates, n)
         etas = {}
         for names, root in self.omega.groups():
-            z = np.stack([_random.normals(seed, _random.ETA, name, ids) for name in names], axis=1)
+            z = np.stack([streams.normals(seed, streams.ETA, name, ids) for name in names], axis=1)
             eta = correlate(z, root)
             etas.update({name: eta[:, k] for k, name in enumerate(names)})
         kappas = {}
         if self.iov is not None:
             occasions = np.arange(self.iov.n_occasions)[None, :]
             for name, var in self.iov.variances.items():
-                kappas[name] = math.sqrt(var) * _random.normals(seed, _random.IOV, name, ids[:, None], occasions)
+                kappas[name] = math.sqrt(var) * streams.normals(seed, streams.IOV, name, ids[:, None], occasions)
         return self._dataset(ids, seed, covariates, tv, etas, kappas)
 
     def _given_covariates(self, covariates: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:

@@ -6,7 +6,7 @@ Drawn covariates are a Gaussian copula: each covariate is a fixed transform of o
 ``low + (high - low) Phi(z)`` for a uniform, ``Phi(z) < p`` for a Bernoulli), and a correlation matrix acts on the
 ``z`` -- the *normal scale*. For two log-normal covariates it is exactly the correlation of their logarithms (weight
 and height as a bivariate normal on the log scale); for others it is close to, not equal to, the correlation of the
-values. Patient ``i``'s ``z`` come from ``(seed, i)`` only (see :mod:`vhtwin.population._random`).
+values. Patient ``i``'s ``z`` come from ``(seed, i)`` only (see :mod:`vhtwin.population.streams`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from scipy.special import ndtr, ndtri
 
 from ..errors import InputError
 from ..identifiers import refuse_identifiers
-from . import _random
+from . import streams
 from .variability import _square_root, correlate
 
 
@@ -304,7 +304,7 @@ class Covariates(CovariateSource):
         return c
 
     def sample(self, seed: int, ids: np.ndarray) -> dict[str, np.ndarray]:
-        z = np.stack([_random.normals(seed, _random.COVARIATES, n, ids) for n in self._drawn], axis=1)
+        z = np.stack([streams.normals(seed, streams.COVARIATES, n, ids) for n in self._drawn], axis=1)
         z = correlate(z, self._root)
         values = {n: self.distributions[n].from_normal(z[:, k]) for k, n in enumerate(self._drawn)}
         for name, d in self.derived.items():
@@ -369,7 +369,7 @@ class CovariateTable(CovariateSource):
 
     def sample(self, seed: int, ids: np.ndarray) -> dict[str, np.ndarray]:
         if self.resample:
-            u = _random.uniforms(seed, _random.RESAMPLE, "row", ids)
+            u = streams.uniforms(seed, streams.RESAMPLE, "row", ids)
             rows = np.minimum((u * self.rows).astype(np.int64), self.rows - 1)
         else:
             if ids.size and int(ids.max()) >= self.rows:

@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
-from . import _random
+from . import streams
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ class Residual:
         -------
         Same type and shape as ``values`` (a DataArray keeps its coordinates and attributes).
         """
-        seed = _random.check_seed(seed)
+        seed = streams.check_seed(seed)
         if isinstance(values, xr.DataArray):
             if "time" not in values.dims:
                 raise InputError(f"Residual.apply: values has dims {values.dims}; it needs a 'time' dim")
@@ -105,10 +105,10 @@ class Residual:
         if f2.ndim != 2:
             raise InputError(f"Residual.apply: values must be (patient, time) or (time,), got shape {f.shape}")
         ids = np.arange(f2.shape[0]) if patient_ids is None else np.atleast_1d(patient_ids)
-        ids = _random.check_ids(ids, "Residual.apply patient_ids")
+        ids = streams.check_ids(ids, "Residual.apply patient_ids")
         if ids.shape[0] != f2.shape[0]:
             raise InputError(f"Residual.apply: {ids.shape[0]} patient_ids for {f2.shape[0]} rows of values")
-        eps = _random.normals(seed, _random.RESIDUAL, name, ids[:, None], np.arange(f2.shape[1])[None, :])
+        eps = streams.normals(seed, streams.RESIDUAL, name, ids[:, None], np.arange(f2.shape[1])[None, :])
         if self.exponential is not None:
             y = f2 * np.exp(self.exponential * eps)
         else:

@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..limits import MAX_PATIENTS, check_count
 from ..model import Model
 from ..population import Population
-from ..population._random import check_seed
+from ..population.streams import check_seed
 from ..simulate import prepare, simulate
 from ..validation import check_precision, output_selection, output_times
 from .spec_codec import protocol_parts

@@ -472,7 +472,7 @@ def encode_trial(
     Arms keep their order (a list of ``{"name", "protocol"}``). ``precision`` is stored as given (``None`` means
     the default precision of the machine that runs it; resolve it first to pin it).
     """
-    from ..population._random import check_seed
+    from ..population.streams import check_seed
 
     if not isinstance(population, Population):
         raise InputError(f"trial spec: population must be a vhtwin.Population, got {type(population).__name__}")
