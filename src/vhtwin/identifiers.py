@@ -42,15 +42,17 @@ def identifier_kind(column) -> str | None:
     return None
 
 
-def refuse_identifiers(columns: Iterable, where: str, opt_in: str) -> None:
+def refuse_identifiers(columns: Iterable, where: str, opt_in: str | None = None) -> None:
     """Raise :class:`InputError` naming the first column of ``columns`` that looks like a direct identifier.
 
-    ``where`` names the table ("covariate table", "dataset"); ``opt_in`` says how to keep such a column anyway.
+    ``where`` names the table ("covariate table", "dataset"); ``opt_in`` says how to keep such a column anyway
+    (None: there is no way, since the column would not be used).
     """
     for column in columns:
         kind = identifier_kind(column)
         if kind is not None:
+            keep = f", or pass {opt_in} to keep it" if opt_in else ""
             raise InputError(
                 f"{where}: column {str(column)!r} looks like {kind}, a direct identifier, which vhtwin does not read; "
-                f"drop the column (or rename it, if it is not one), or pass {opt_in} to keep it"
+                f"drop the column (or rename it, if it is not one){keep}"
             )

@@ -257,6 +257,10 @@ def test_identifier_columns_are_refused_naming_the_column(column, kind):
 
     with pytest.raises(vh.InputError, match=rf"dataset: column '{column}' looks like {kind}.*allow_identifiers=True"):
         vh.read_dataset(pd.DataFrame(frame), m)
+    measurements = {"time": [1.0, 2.0], "value": [3.0, 2.0], column: ["x", "y"]}
+    with pytest.raises(vh.InputError, match=rf"calibrate data: column '{column}' looks like {kind}"):
+        vh.calibrate(m, measurements, prior=vh.Population(m, residual=vh.Residual(additive=0.5)),
+                     protocol=vh.Regimen.bolus(100.0, into="depot"))
 
 
 def test_identifiers_are_kept_only_on_an_explicit_opt_in(tmp_path):
@@ -363,6 +367,8 @@ def test_nca_refuses_text_and_infinity_instead_of_making_them_missing(conc, says
     (["export", "nowhere.zarr"], "does not exist"),
     (["run", "--scheduler", "tcp://192.0.2.1:8786"], "--scheduler needs --executor dask"),
     (["run", "missing.toml"], "trial spec 'missing.toml' does not exist"),
+    (["calibrate", "--model", ORAL, "--data", "named.csv", "--prior", "prior.toml"],
+     "--data 'named.csv': column 'Patient Name' looks like a name, a direct identifier"),
     (["plot", "nowhere.zarr"], "does not exist"),
 ])
 def test_each_bad_input_from_the_command_line_is_one_line_and_status_2(tmp_path, args, says):
@@ -370,6 +376,7 @@ def test_each_bad_input_from_the_command_line_is_one_line_and_status_2(tmp_path,
     (tmp_path / "header.csv").write_text("time,value\n")
     (tmp_path / "data.csv").write_text("ID,TIME\n1,0\n")
     (tmp_path / "prior.toml").write_text("[population]\n")
+    (tmp_path / "named.csv").write_text("time,value,Patient Name\n1,2.5,Jane Roe\n")
     done = subprocess.run([sys.executable, "-m", "vhtwin", *args], cwd=tmp_path, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=300)
     lines = [line for line in done.stderr.splitlines() if line.strip()]

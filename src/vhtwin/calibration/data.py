@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..identifiers import refuse_identifiers
 from ..model import Model
 
 REQUIRED = ("time", "value")
@@ -112,6 +113,7 @@ def read(model: Model, data) -> Observations:
         measurement is below the limit of quantification.
     """
     df = as_frame(data)
+    refuse_identifiers(df.columns, "calibrate data")
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise InputError(

@@ -76,9 +76,11 @@ def read_data(path: str):
     """The measurements and the per-patient covariates (every other column) of a data CSV."""
     import pandas as pd
 
+    from ..identifiers import refuse_identifiers
     from ..io import read_csv_table
 
     table = read_csv_table(path, "--data")
+    refuse_identifiers(table.columns, f"--data {path!r}")
     names = [c for c in table.columns if c not in DATA_COLUMNS]
     data = table[[c for c in table.columns if c in DATA_COLUMNS]]
     if not names:
