@@ -313,3 +313,22 @@ def test_bad_sampling_and_covariate_input(model):
         Residual(additive=0.1, exponential=0.2)
     with pytest.raises(InputError, match="n_occasions"):
         IOV({"CL": 0.1}, n_occasions=0)
+
+
+def test_an_omega_that_looks_like_a_cv_percent_is_refused_and_cv_is_accepted():
+    m = vh.load_model("pharmacokinetics/one_compartment_oral")
+    with pytest.raises(vh.InputError, match=r"omega of 'CL' is 30, the variance .* Give cv=\{'CL': 0.3\} for a CV of 30 %"):
+        vh.Population(m, omega={"CL": 30})
+    with pytest.raises(vh.InputError, match=r"omega of 'V' is 9"):
+        vh.Population(m, omega=vh.Omega(blocks=[(("CL", "V"), [[0.1, 0.0], [0.0, 9.0]])]))
+    with pytest.raises(vh.InputError, match=r"cv of 'CL' is 30: a CV is given as a fraction"):
+        vh.Population(m, cv={"CL": 30})
+    with pytest.raises(vh.InputError, match="has both an omega and a cv"):
+        vh.Population(m, omega={"CL": 0.1}, cv={"CL": 0.3})
+    pop = vh.Population(m, typical={"CL": 2.0}, cv={"CL": 0.3, "V": 0.2}, distribution={"V": "normal"})
+    assert pop.omega.diagonal["CL"] == pytest.approx(np.log1p(0.09))
+    assert pop.omega.diagonal["V"] == pytest.approx((0.2 * m.default_parameters()["V"]) ** 2)
+    draw = pop.sample(n=200_000, seed=3)
+    cl = draw["CL"].values
+    assert np.std(cl) / np.mean(cl) == pytest.approx(0.3, rel=0.02)  # the CV asked for, on the natural scale
+    assert vh.Population(m, omega={"CL": 16.0}, distribution={"CL": "normal"}).omega.diagonal["CL"] == 16.0  # a natural-scale variance

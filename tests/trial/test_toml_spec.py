@@ -106,6 +106,9 @@ BAD = [
     ('name = "pharmacokinetics/one_compartment_oral"', 'name = "pharmacokinetics/one_compartment_orl"', "model.name"),
     ("omega = { ka = 0.3, F = 0.05 }", "omega = { ka = 0.3, CLx = 0.05 }", "population.omega.CLx"),
     ("omega = { ka = 0.3, F = 0.05 }", "omega = { ka = -0.3, F = 0.05 }", "population.omega.ka"),
+    ("omega = { ka = 0.3, F = 0.05 }", "omega = { ka = 30.0, F = 0.05 }", "population.omega"),
+    ("omega = { ka = 0.3, F = 0.05 }", "omega = { F = 0.05 }\ncv = { ka = 30.0 }", "population.cv"),
+    ("omega = { ka = 0.3, F = 0.05 }", "omega = { F = 0.05 }\ncv = { kaa = 0.3 }", "population.cv.kaa"),
     ("typical = { ka = 1.2,", 'typical = { ka = "fast",', "population.typical.ka"),
     ("typical = { ka = 1.2,", "typical = { ka = -1.2,", "population.typical.ka"),
     ("[0.03, 0.04]]", "[0.03, -0.04]]", "population.omega_blocks[0]"),
@@ -157,3 +160,12 @@ def test_paced_cells_example():
     assert fields["max_steps"] == 200_000 and fields["times"][0] == 9000.0
     draw = fields["population"].sample(n=50, seed=fields["seed"])
     assert 0.1 < float(np.std(np.log(draw["g_Kr"].values))) < 0.3  # sd of the log conductance near 0.2
+
+
+def test_cv_in_a_toml_spec_is_the_omega_of_that_cv(tmp_path):
+    text = (EXAMPLES / "two_arm_trial.toml").read_text()
+    assert "omega = { ka = 0.42, CL = 0.073, V = 0.018 }" in text
+    path = tmp_path / "cv.toml"
+    path.write_text(text.replace("omega = { ka = 0.42, CL = 0.073, V = 0.018 }", "omega = { ka = 0.42, V = 0.018 }\ncv = { CL = 0.3 }"))
+    pop = load_trial_toml(path)["population"]
+    assert pop.omega.diagonal["CL"] == pytest.approx(np.log1p(0.3**2))

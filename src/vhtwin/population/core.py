@@ -15,6 +15,10 @@ from ..limits import MAX_PATIENTS, check_count, check_memory
 from ..model import Model
 from . import streams
 from .covariate_models import CovariateModel
+
+#: Largest between-subject variance accepted on a log or logit scale: 4 is a CV of about 730 %; anything above is
+#: taken for a CV in % typed as a variance, and refused.
+MAX_LOG_VARIANCE = 4.0
 from .covariates import CovariateSource, as_source
 from .residual import Residual
 from .variability import DISTRIBUTIONS, IOV, Omega, correlate, individual
@@ -43,7 +47,8 @@ class Population:
         Typical values by parameter name (in the model's units); missing parameters take the model's defaults.
     omega : dict or Omega, optional
         Between-subject variances on the eta scale by parameter name (diagonal), or an :class:`Omega` with blocks.
-        Parameters without an omega have no between-subject variability.
+        Parameters without an omega (or cv) have no between-subject variability. A variance above 4 on a log or
+        logit scale (a CV of about 730 %) is refused as a likely CV in %: give ``cv`` instead.
     covariates : Covariates, CovariateTable, DataFrame or dict of arrays, optional
         Where covariates come from (a DataFrame or dict of arrays is a :class:`CovariateTable`: patient ``i`` takes
         row ``i``).
@@ -57,6 +62,10 @@ class Population:
     iov : IOV, optional
         Inter-occasion variability; see :meth:`sample` for the ``occasion`` dim, ``vh.simulate(..., occasions=...)``
         to switch occasions inside one simulation, and :meth:`at_occasion`.
+    cv : dict, optional
+        Between-subject variability as coefficients of variation, fractions by parameter name (0.3 for 30 %),
+        converted on each parameter's scale: omega = log(1 + CV^2) for a log-normal parameter, (CV x typical)^2 for
+        a normal one (not for a logit one). A parameter has an omega or a cv, not both.
 
     Examples
     --------
@@ -77,6 +86,7 @@ class Population:
         residual: Residual | None = None,
         distribution: str | Mapping[str, object] | None = None,
         iov: IOV | None = None,
+        cv: Mapping[str, float] | None = None,
     ):
         if isinstance(model, str):
             from ..library import load_model
@@ -95,6 +105,9 @@ class Population:
         if iov is not None:
             self._known(iov.variances, "iov")
         self.distribution, self._bounds = self._distributions(distribution)
+        if cv is not None:
+            self.omega = self._with_cv(cv)
+        self._check_log_scale_variances()
         self.covariates: CovariateSource | None = as_source(covariates)
         self.covariate_models = self._covariate_models(covariate_models)
         if residual is not None and not isinstance(residual, Residual):
@@ -153,6 +166,53 @@ class Population:
                 raise InputError(f"Population: {n!r} is log-normal but its typical value is {tv:g}; it must be > 0")
             kinds[n], bounds[n] = kind, (lo, hi)
         return kinds, bounds
+
+    def _with_cv(self, cv) -> Omega:
+        """``omega`` with the variabilities given as coefficients of variation (fractions) added on each eta's scale:
+        log(1 + CV^2) for a log-normal parameter (NONMEM's usual reading of a CV), (CV x typical)^2 for a normal one."""
+        if not isinstance(cv, Mapping):
+            raise InputError(f"Population cv must be a dict of coefficients of variation by parameter name, got {type(cv).__name__}")
+        self._known(cv, "cv")
+        added = {}
+        for name, value in cv.items():
+            try:
+                c = float(value)
+            except (TypeError, ValueError):
+                raise InputError(f"Population cv of {name!r} is {value!r}; it must be a number") from None
+            if not np.isfinite(c) or c <= 0:
+                raise InputError(f"Population cv of {name!r} is {c:g}; it must be a fraction > 0 (0.3 for 30 %)")
+            if c >= 5:
+                raise InputError(f"Population cv of {name!r} is {c:g}: a CV is given as a fraction here (0.3 for 30 %), "
+                                 f"so {c:g} would be {c * 100:g} %; write {c / 100:g} for {c:g} %")
+            if name in self.omega.names:
+                raise InputError(f"Population: {name!r} has both an omega and a cv; give its variability once")
+            kind = self.distribution[name]
+            if kind == "lognormal":
+                added[name] = math.log1p(c * c)
+            elif kind == "normal":
+                added[name] = (c * self.typical[name]) ** 2
+            else:
+                raise InputError(f"Population cv of {name!r}: a CV has no single meaning on the logit scale of a "
+                                 "'logit' parameter; give its omega (variance of the logit) instead")
+            if kind == "lognormal" and self.typical[name] <= 0:
+                raise InputError(f"Population: {name!r} is log-normal but its typical value is {self.typical[name]:g}; "
+                                 "it must be > 0")
+        return Omega({**self.omega.diagonal, **added}, blocks=self.omega.blocks)
+
+    def _check_log_scale_variances(self) -> None:
+        """Refuse a log- or logit-scale variance above 4 (a CV of about 730 %): almost surely a CV % typed as omega."""
+        variances = dict(self.omega.diagonal)
+        for names, m in self.omega.blocks:
+            variances.update({n: float(np.asarray(m, dtype=float)[i, i]) for i, n in enumerate(names)})
+        for name, v in variances.items():
+            if self.distribution[name] in ("lognormal", "logit") and v > MAX_LOG_VARIANCE:
+                cv = math.sqrt(math.expm1(v)) * 100 if v < 700 else float("inf")
+                raise InputError(
+                    f"Population omega of {name!r} is {v:g}, the variance of its eta on the {self.distribution[name]} "
+                    f"scale -- a CV of {cv:.3g} %, which no population has. A CV in % given as omega? Give "
+                    f"cv={{{name!r}: {v / 100:g}}} for a CV of {v:g} % (omega = log(1 + CV^2)), or an omega of at most "
+                    f"{MAX_LOG_VARIANCE:g}"
+                )
 
     def _covariate_models(self, models) -> tuple[CovariateModel, ...]:
         available = () if self.covariates is None else self.covariates.names

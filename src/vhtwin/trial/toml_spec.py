@@ -392,7 +392,7 @@ def _distribution(value, model: Model):
 def _population(table, model: Model) -> Population:
     path = "population"
     pop = _keys(table, path, optional=(
-        "typical", "omega", "omega_blocks", "distribution", "covariates", "covariate_table", "covariate_correlation",
+        "typical", "omega", "omega_blocks", "cv", "distribution", "covariates", "covariate_table", "covariate_correlation",
         "physiology",
         "covariate_models", "residual", "iov",
     ))
@@ -415,6 +415,8 @@ def _population(table, model: Model) -> Population:
     with _at("population.omega_blocks" if blocks else "population.omega"):
         omega = Omega(diagonal, blocks=blocks)
     distribution = None if "distribution" not in pop else _distribution(pop["distribution"], model)
+    with _at("population.omega_blocks" if blocks else "population.omega"):
+        Population(model, typical=typical, omega=omega, distribution=distribution)  # variances on their scales
     covariates = _covariates(pop)
     names = () if covariates is None else covariates.names
     models = _covariate_models(pop.get("covariate_models", []), model, names)
@@ -434,9 +436,10 @@ def _population(table, model: Model) -> Population:
         n = _integer(r["n_occasions"], "population.iov.n_occasions", low=1)
         with _at("population.iov"):
             iov = IOV(variances, n)
-    with _at(path):
+    cv = _parameter_table(pop["cv"], "population.cv", model, nonnegative=True) if "cv" in pop else None
+    with _at("population.cv" if cv else path):
         return Population(model, typical=typical, omega=omega, covariates=covariates, covariate_models=models,
-                          residual=residual, distribution=distribution, iov=iov)
+                          residual=residual, distribution=distribution, iov=iov, cv=cv)
 
 
 # -- arms -----------------------------------------------------------------------------------------------------------------
