@@ -145,9 +145,10 @@ def run_vhtwin(y: np.ndarray) -> dict:
     model = vh.load_model(MODEL)
     prior = vh.Population(model, typical=TYPICAL, omega=OMEGA, residual=vh.Residual(additive=SIGMA))
     n = y.shape[0]
-    data = {"id": np.repeat(np.arange(n), TIMES.size), "time": np.tile(TIMES, n), "value": y.reshape(-1)}
+    data = {"id": np.repeat(np.arange(n), TIMES.size), "time": np.tile(TIMES, n), "value": y.reshape(-1),
+            "unit": "mg/L"}
     if n == 1:  # one patient, as a clinician would give it: no id column
-        data = {"time": TIMES, "value": y[0]}
+        data = {"time": TIMES, "value": y[0], "unit": "mg/L"}
     start = time.perf_counter()
     with CompileClock() as clock:
         twin = vh.calibrate(model, data, prior=prior, protocol=vh.Regimen.bolus(DOSE_MG, into="depot"))
@@ -171,7 +172,7 @@ def compiled_search_s(y: np.ndarray, repeats: int = 3) -> float:
     population = vh.Population(model, typical=TYPICAL, omega=OMEGA, residual=vh.Residual(additive=SIGMA))
     n = y.shape[0]
     obs = _data.read(model, {"id": np.repeat(np.arange(n), TIMES.size), "time": np.tile(TIMES, n),
-                             "value": y.reshape(-1)})
+                             "value": y.reshape(-1), "unit": "mg/L"})
     pri = _prior.build(model, population, obs.ids, obs.has_id, obs.observables, None, None)
     protocols = per_patient_protocols(vh.Regimen.bolus(DOSE_MG, into="depot"), obs.ids, obs.has_id)
     problem = Problem(model, obs, pri, protocols)

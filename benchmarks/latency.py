@@ -149,7 +149,7 @@ def worker_theophylline() -> dict:
     for subject, s in data.groupby("subject", sort=True):
         dose = float(s["dose_mg_per_kg"].iloc[0] * s["weight_kg"].iloc[0])
         before = vh.compilation_count()
-        wall, twin = timed(lambda: vh.calibrate(model, {"time": s["time_h"], "value": s["conc_mg_per_L"]}, prior=prior,
+        wall, twin = timed(lambda: vh.calibrate(model, {"time": s["time_h"], "value": s["conc_mg_per_L"], "unit": "mg/L"}, prior=prior,
                                                 protocol=vh.Regimen.bolus(dose, into="depot")))
         rows.append({"subject": int(subject), "wall_s": wall, "compilations": vh.compilation_count() - before,
                      "converged": bool(twin.converged), "CL": float(twin.params["CL"])})

@@ -69,7 +69,7 @@ print(f"{N_DRAWS} posterior draws; figures go to {OUT}")
 raw = pd.read_csv(ROOT / "tests" / "data" / "theoph.csv")
 subject = raw[raw["subject"] == 1]
 dose = float(subject["dose_mg_per_kg"].iloc[0] * subject["weight_kg"].iloc[0])  # 4.02 mg/kg x 79.6 kg = 320 mg
-samples = pd.DataFrame({"time": subject["time_h"].values, "value": subject["conc_mg_per_L"].values})
+samples = pd.DataFrame({"time": subject["time_h"].values, "value": subject["conc_mg_per_L"].values, "unit": "mg/L"})
 seen, held_out = samples[samples["time"] <= 12.5], samples[samples["time"] > 12.5]
 print(f"dose {dose:.0f} mg; {len(seen)} samples to calibrate on, {len(held_out)} held out")
 print(samples.T.round(2).to_string(header=False))

@@ -139,7 +139,7 @@ for subject, s in raw.groupby("subject"):
         break
     dose = float(s["dose_mg_per_kg"].iloc[0] * s["weight_kg"].iloc[0])
     t0 = time.perf_counter()
-    twin = vh.calibrate(model, {"time": s["time_h"], "value": s["conc_mg_per_L"]}, prior=prior,
+    twin = vh.calibrate(model, {"time": s["time_h"], "value": s["conc_mg_per_L"], "unit": "mg/L"}, prior=prior,
                         protocol=vh.Regimen.bolus(dose, into="depot"))
     timings.append(time.perf_counter() - t0)
 print(f"first twin {timings[0]:.2f} s (compiling), next twins {np.median(timings[1:]) * 1000:.0f} ms each")

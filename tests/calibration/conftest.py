@@ -44,4 +44,5 @@ def twins(oral, theoph_prior):
         rows["id"] += [pid] * times.size
         rows["time"] += list(times)
         rows["value"] += list(np.maximum(values, 0.0))
+    rows["unit"] = "mg/L"
     return vh.calibrate(oral, rows, prior=theoph_prior, protocol=vh.Regimen.bolus(DOSE, into="depot"))

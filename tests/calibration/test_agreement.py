@@ -31,7 +31,7 @@ def numpy_objective(eta):
 @pytest.mark.parametrize("solver", ["auto", pytest.param("tsit5", marks=pytest.mark.slow)])
 def test_map_matches_scipy_on_the_closed_form(oral, solver):
     prior = vh.Population(oral, typical=TYPICAL, omega=OMEGA, residual=vh.Residual(additive=ADD, proportional=PROP))
-    twin = vh.calibrate(oral, {"time": TIMES, "value": VALUES}, prior=prior,
+    twin = vh.calibrate(oral, {"time": TIMES, "value": VALUES, "unit": "mg/L"}, prior=prior,
                         protocol=vh.Regimen.bolus(DOSE, into="depot"), solver=solver)
     assert twin.eta_names == ("ka", "CL", "V")
     reference = optimize.minimize(numpy_objective, np.zeros(3), method="Nelder-Mead",

@@ -8,7 +8,7 @@ import vhtwin as vh
 from vhtwin.calibration import problem as calibration_problem
 
 REG = vh.Regimen.bolus(320.0, into="depot")
-GOOD = {"time": [1.0, 4.0, 12.0], "value": [6.0, 7.5, 4.0]}
+GOOD = {"time": [1.0, 4.0, 12.0], "value": [6.0, 7.5, 4.0], "unit": "mg/L"}
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,7 @@ def test_measurement_before_the_first_dose(oral, theoph_prior):
 
 
 def test_measurement_before_the_first_dose_names_the_patient(oral, theoph_prior):
-    data = {"id": ["a", "a", "b"], "time": [0.5, 2.0, 3.0], "value": [1.0, 2.0, 3.0]}
+    data = {"id": ["a", "a", "b"], "time": [0.5, 2.0, 3.0], "value": [1.0, 2.0, 3.0], "unit": "mg/L"}
     refused(oral, theoph_prior, data=data, protocol={"a": vh.Regimen.bolus(1.0, into="depot", at=1.0), "b": REG},
             match=r"patient id 'a' has a measurement at time 0.5, before the first dose at 1")
 
@@ -43,7 +43,7 @@ def test_unknown_observable(oral, theoph_prior):
 
 
 def test_negative_value(oral, theoph_prior):
-    refused(oral, theoph_prior, data={"time": [1.0, 2.0], "value": [3.0, -0.2]},
+    refused(oral, theoph_prior, data={"time": [1.0, 2.0], "value": [3.0, -0.2], "unit": "mg/L"},
             match=r"column 'value': row 1 has value -0.2; measurements must be >= 0")
 
 
@@ -53,7 +53,7 @@ def test_every_measurement_below_the_limit(oral, theoph_prior):
 
 
 def test_every_measurement_of_one_patient_below_the_limit(oral, theoph_prior):
-    data = {"id": [1, 1, 2, 2], "time": [1.0, 2.0, 1.0, 2.0], "value": [3.0, 4.0, 0.1, 0.2], "lloq": 0.5}
+    data = {"id": [1, 1, 2, 2], "time": [1.0, 2.0, 1.0, 2.0], "value": [3.0, 4.0, 0.1, 0.2], "lloq": 0.5, "unit": "mg/L"}
     refused(oral, theoph_prior, data=data, match=r"2 measurements of patient id 2 is below the limit")
 
 
@@ -75,12 +75,12 @@ def test_missing_column(oral, theoph_prior, missing):
 
 
 def test_nan_time(oral, theoph_prior):
-    refused(oral, theoph_prior, data={"time": [1.0, np.nan, 12.0], "value": [6.0, 7.5, 4.0]},
+    refused(oral, theoph_prior, data={"time": [1.0, np.nan, 12.0], "value": [6.0, 7.5, 4.0], "unit": "mg/L"},
             match=r"column 'time': row 1 has time nan; every measurement needs a finite time")
 
 
 def test_missing_value_without_a_limit(oral, theoph_prior):
-    refused(oral, theoph_prior, data={"time": [1.0, 2.0], "value": [6.0, np.nan]}, match=r"row 1 has no value and no lloq")
+    refused(oral, theoph_prior, data={"time": [1.0, 2.0], "value": [6.0, np.nan], "unit": "mg/L"}, match=r"row 1 has no value and no lloq")
 
 
 def test_covariate_the_prior_needs(oral):
@@ -108,9 +108,20 @@ def test_one_protocol_per_patient(oral, theoph_prior):
 
 
 def test_zero_value_with_exponential_error(oral, theoph_prior):
-    refused(oral, theoph_prior, data={"time": [1.0, 2.0], "value": [3.0, 0.0]}, residual=vh.Residual(exponential=0.2),
+    refused(oral, theoph_prior, data={"time": [1.0, 2.0], "value": [3.0, 0.0], "unit": "mg/L"}, residual=vh.Residual(exponential=0.2),
             match=r"value of 0 but its residual model is exponential")
 
 
 def test_data_of_the_wrong_kind(oral, theoph_prior):
     refused(oral, theoph_prior, data=[1.0, 2.0], match=r"data must be a pandas DataFrame or a dict of columns")
+
+
+def test_data_without_a_unit_is_refused_naming_the_models_unit(oral, theoph_prior):
+    refused(oral, theoph_prior, data={"time": [1.0, 4.0], "value": [6.0, 7.5]},
+            match=r"no 'unit' column; declare the unit of the values \(the model's Cc is in 'mg L-1'\)")
+
+
+@pytest.mark.parametrize("unit", ["mmol/L", "mg", "IU/L"])
+def test_data_in_a_unit_vhtwin_cannot_convert_is_refused(oral, theoph_prior, unit):
+    refused(oral, theoph_prior, data={**GOOD, "unit": unit},
+            match=rf"column 'unit': row 0 gives Cc in '{unit}', but the model's Cc is in 'mg L-1'")

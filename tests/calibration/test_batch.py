@@ -30,7 +30,7 @@ REGIMEN = vh.Regimen.bolus(4.5, into="depot", per="WT")  # 4.5 mg/kg
 @pytest.fixture(scope="module")
 def batch(oral, prior):
     rows = [(i, t, v) for i, (ts, vs) in SAMPLES.items() for t, v in zip(ts, vs)]
-    data = pd.DataFrame(rows, columns=["id", "time", "value"])
+    data = pd.DataFrame(rows, columns=["id", "time", "value"]).assign(unit="mg/L")
     covariates = pd.DataFrame({"id": list(WEIGHTS), "WT": list(WEIGHTS.values())})
     return vh.calibrate(oral, data, prior=prior, protocol=REGIMEN, covariates=covariates)
 
@@ -38,7 +38,7 @@ def batch(oral, prior):
 @pytest.mark.parametrize("pid", [3, 7])
 def test_batch_equals_fitting_each_patient_alone(oral, prior, batch, pid):
     times, values = SAMPLES[pid]
-    alone = vh.calibrate(oral, {"time": times, "value": values}, prior=prior, protocol=REGIMEN,
+    alone = vh.calibrate(oral, {"time": times, "value": values, "unit": "mg/L"}, prior=prior, protocol=REGIMEN,
                          covariates={"WT": WEIGHTS[pid]})
     row = list(batch.ids).index(pid)
     assert alone.converged and batch.converged[row]

@@ -33,6 +33,7 @@ def both(oral, prior):
         "time": np.r_[TIMES, TIMES[keep]],
         "value": np.r_[VALUES, VALUES[keep]],
         "lloq": np.r_[np.full(TIMES.size, LLOQ), np.full(keep.sum(), LLOQ)],
+        "unit": "mg/L",
     }
     return vh.calibrate(oral, data, prior=prior, protocol=vh.Regimen.bolus(DOSE, into="depot"))
 

@@ -26,6 +26,7 @@ def recovery(oral, theoph_prior):
         "time": np.tile(TIMES, N_PATIENTS),
         "value": np.maximum(noisy, 0.0).ravel(),  # below the LLOQ anyway: censored, whatever the sign
         "lloq": LLOQ,
+        "unit": "mg/L",
     })
     twin = vh.calibrate(oral, data, prior=theoph_prior, protocol=reg)
     true = np.stack([draw[f"eta_{n}"].values for n in twin.eta_names], axis=1)

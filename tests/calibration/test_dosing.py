@@ -208,7 +208,7 @@ def test_recommended_interval_rule(twins):
 
 @pytest.mark.slow  # a calibration and two intervals' searches, each its own compile
 def test_one_patient_with_intervals(oral, theoph_prior):
-    twin = vh.calibrate(oral, {"time": [1.0, 4.0, 12.0], "value": [6.1, 7.9, 4.2]}, prior=theoph_prior,
+    twin = vh.calibrate(oral, {"time": [1.0, 4.0, 12.0], "value": [6.1, 7.9, 4.2], "unit": "mg/L"}, prior=theoph_prior,
                         protocol=vh.Regimen.bolus(320.0, into="depot"))
     chosen = twin.optimise_dose(steady_state, SS_TROUGH, bounds=(10.0, 5000.0), intervals=[12.0, 24.0])
     assert chosen["amount"].dims == ("interval",) and chosen["recommended_interval"].dims == ()

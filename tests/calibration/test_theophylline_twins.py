@@ -18,7 +18,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "theoph.csv"
 @pytest.fixture(scope="module")
 def theoph():
     raw = pd.read_csv(DATA)
-    data = pd.DataFrame({"id": raw["subject"], "time": raw["time_h"], "value": raw["conc_mg_per_L"]})
+    data = pd.DataFrame({"id": raw["subject"], "time": raw["time_h"], "value": raw["conc_mg_per_L"], "unit": "mg/L"})
     first = raw.groupby("subject").first()
     doses = {i: vh.Regimen.bolus(float(row.dose_mg_per_kg * row.weight_kg), into="depot") for i, row in first.iterrows()}
     return data, doses

@@ -78,7 +78,7 @@ def test_a_new_theophylline_twin_compiles_nothing(tmp_path):
         samples = s if subject != 3 else s.iloc[::2]  # another sampling design
         dose = float(s["dose_mg_per_kg"].iloc[0] * s["weight_kg"].iloc[0])
         reg = vh.Regimen.bolus(dose, into="depot") if subject != 2 else vh.Regimen.repeated(dose / 2, 1.0, 2, into="depot")
-        n = compiles(lambda: twins.append(vh.calibrate(oral, {"time": samples["time_h"], "value": samples["conc_mg_per_L"]},
+        n = compiles(lambda: twins.append(vh.calibrate(oral, {"time": samples["time_h"], "value": samples["conc_mg_per_L"], "unit": "mg/L"},
                                                        prior=pop, protocol=reg)))
         if subject > 1:
             assert n == 0, subject

@@ -257,7 +257,7 @@ def test_identifier_columns_are_refused_naming_the_column(column, kind):
 
     with pytest.raises(vh.InputError, match=rf"dataset: column '{column}' looks like {kind}.*allow_identifiers=True"):
         vh.read_dataset(pd.DataFrame(frame), m)
-    measurements = {"time": [1.0, 2.0], "value": [3.0, 2.0], column: ["x", "y"]}
+    measurements = {"time": [1.0, 2.0], "value": [3.0, 2.0], "unit": "mg/L", column: ["x", "y"]}
     with pytest.raises(vh.InputError, match=rf"calibrate data: column '{column}' looks like {kind}"):
         vh.calibrate(m, measurements, prior=vh.Population(m, residual=vh.Residual(additive=0.5)),
                      protocol=vh.Regimen.bolus(100.0, into="depot"))
@@ -299,7 +299,7 @@ ORAL = "pharmacokinetics/one_compartment_oral"
      r"simulating 1,000,000 patients x 1,000,000 output times needs about .* TB of memory"),
     (lambda m: vh.simulate(m, {"CL": 1 + 2j}, times=[1.0]), r"parameter 'CL': values must be real numbers"),
     (lambda m: vh.simulate(m, {}, times=[1.0], protocol="bolus"), r"protocol must be a vh.Regimen .* got str 'bolus'"),
-    (lambda m: vh.calibrate(m, {"time": [1.0], "value": [2.0]}, prior=vh.Population(m, residual=vh.Residual(additive=0.5))),
+    (lambda m: vh.calibrate(m, {"time": [1.0], "value": [2.0], "unit": "mg/L"}, prior=vh.Population(m, residual=vh.Residual(additive=0.5))),
      r"calibrate: protocol is required: .* or protocol=vh.Regimen\(\) if none were given"),
 ])
 def test_work_sized_by_a_typing_error_is_refused_before_any_compute(call, match):

@@ -1,8 +1,10 @@
 """Observations for calibration: a table of measurements checked and laid out per patient.
 
-A table has one row per measurement with columns ``time`` (model time unit), ``value`` (the observable's unit) and
-optionally ``observable`` (name; default the model's first observable), ``lloq`` (lower limit of quantification,
-same unit as ``value``) and ``id`` (patient). A row with ``value < lloq`` -- or a missing value with a finite
+A table has one row per measurement with columns ``time`` (model time unit), ``value``, ``unit`` (the unit of
+``value`` and ``lloq``, a string per row or one for all) and optionally ``observable`` (name; default the model's
+first observable), ``lloq`` (lower limit of quantification) and ``id`` (patient). Values in a mass concentration
+other than the observable's (``ng/mL`` for a model in ``mg L-1``) are converted; any other unit must be the
+observable's own, or the table is refused -- a unit left implicit is how a twin ends up 1000 times off. A row with ``value < lloq`` -- or a missing value with a finite
 ``lloq`` -- is below the limit of quantification (BLQ) and enters the likelihood by Beal's M3 method.
 
 Everything is checked here, before any compute, and refused with an :class:`~vhtwin.errors.InputError` that names
@@ -20,8 +22,9 @@ import pandas as pd
 from ..errors import InputError
 from ..identifiers import refuse_identifiers
 from ..model import Model
+from ..units import conversion_factor
 
-REQUIRED = ("time", "value")
+REQUIRED = ("time", "value", "unit")
 OPTIONAL = ("observable", "lloq", "id")
 
 
@@ -114,6 +117,14 @@ def read(model: Model, data) -> Observations:
     """
     df = as_frame(data)
     refuse_identifiers(df.columns, "calibrate data")
+    if "unit" not in df.columns and {"time", "value"} <= set(df.columns):
+        first = model.observed[0] if model.observed else None
+        example = f" (the model's {first.name} is in {first.unit!r})" if first is not None else ""
+        raise InputError(
+            f"calibrate data: no 'unit' column; declare the unit of the values{example}, e.g. a column unit = "
+            f"{first.unit if first is not None else 'mg L-1'!r}, or 'ng/mL' and vhtwin converts: data in another unit "
+            "than the model's would fit a twin off by that factor"
+        )
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise InputError(
@@ -165,6 +176,8 @@ def read(model: Model, data) -> Observations:
         labels = np.full(len(df), names[0], dtype=object)
     observables = tuple(n for n in names if n in set(labels))
     which = np.array([observables.index(x) for x in labels], dtype=np.int32)
+    factor = _unit_factors(model, df, labels)
+    value, lloq = value * factor, lloq * factor
 
     has_id = "id" in df.columns
     ids_raw = df["id"].to_numpy() if has_id else np.zeros(len(df), dtype=np.int64)
@@ -181,6 +194,25 @@ def read(model: Model, data) -> Observations:
                 "bounded from above only -- add a quantified measurement, or use the prior (Population) directly"
             )
     return _layout(ids, ids_raw, has_id, observables, time, np.where(no_value, 0.0, value), which, lloq, censored)
+
+
+def _unit_factors(model: Model, df: pd.DataFrame, labels: np.ndarray) -> np.ndarray:
+    """Per row, the factor that turns the row's value (in its ``unit``) into its observable's unit."""
+    units = df["unit"].astype(str).str.strip().to_numpy()
+    declared = {x.name: x.unit for x in (*model.states, *model.observed)}
+    factor = np.ones(len(df))
+    for given, name in sorted(set(zip(units, labels))):
+        wanted = declared[name]
+        f = conversion_factor(given, wanted)
+        if f is None:
+            rows = (units == given) & (labels == name)
+            raise InputError(
+                f"calibrate data column 'unit': {_row(df, rows)} gives {name} in {given!r}, but the model's {name} is in "
+                f"{wanted!r}; vhtwin converts between mass concentrations (ng/mL, ug/L, mg/L, g/L, ...) only -- "
+                f"convert the values to {wanted!r} first"
+            )
+        factor[(units == given) & (labels == name)] = f
+    return factor
 
 
 def _layout(ids, ids_raw, has_id, observables, time, value, which, lloq, censored) -> Observations:

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import InputError
 
 #: Columns of the data table that are not covariates.
-DATA_COLUMNS = ("time", "value", "observable", "lloq", "id")
+DATA_COLUMNS = ("time", "value", "unit", "observable", "lloq", "id")
 
 
 def add_parser(sub) -> None:
@@ -25,8 +25,8 @@ def add_parser(sub) -> None:
         "calibrate", help="calibrate patient twins to measurements (individual MAP with a population prior)",
         description=(
             "Calibrate one patient twin (or one per id) to measurements: the individual MAP estimate with the "
-            "population as prior, its Laplace uncertainty, and a forecast. Data: CSV with time, value and optionally "
-            "observable, lloq, id; other columns are covariates. Prior: TOML with a [population] table as in a trial "
+            "population as prior, its Laplace uncertainty, and a forecast. Data: CSV with time, value, unit (of the "
+            "values: mass concentrations are converted) and optionally observable, lloq, id; other columns are covariates. Prior: TOML with a [population] table as in a trial "
             "spec. Protocol: TOML with doses (and resets) as in a trial arm."
         ),
     )
