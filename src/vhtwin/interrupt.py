@@ -33,7 +33,7 @@ class Stop:
             raise TrialInterrupted(f"stopped {where}")
 
 
-def run_stoppable(work: Callable[[Stop], Any], *, grace_s: float = 0.5) -> Any:
+def run_stoppable(work: Callable[[Stop], Any], *, grace_s: float = 0.5, stop: Stop | None = None) -> Any:
     """Run ``work(stop)`` in a thread, and return its result or raise its error (call from the main thread).
 
     While it runs, SIGINT (Ctrl-C) only sets ``stop.requested`` -- it raises nothing, so it cannot be swallowed by
@@ -42,7 +42,7 @@ def run_stoppable(work: Callable[[Stop], Any], *, grace_s: float = 0.5) -> Any:
     -- and :class:`TrialInterrupted` is raised. The thread may still be computing (it is a daemon, and the caller
     ends the process); it can no longer write.
     """
-    stop = Stop()
+    stop = Stop() if stop is None else stop  # a request already made (while starting up) stops it at once
     outcome: dict[str, Any] = {}
 
     def target() -> None:
@@ -54,6 +54,8 @@ def run_stoppable(work: Callable[[Stop], Any], *, grace_s: float = 0.5) -> Any:
     thread = threading.Thread(target=target, name="vhtwin-run", daemon=True)
     previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.requested.set())
     try:
+        if stop.requested.is_set():
+            raise TrialInterrupted("stopped by Ctrl-C before it started")
         thread.start()
         while thread.is_alive() and not stop.requested.wait(0.05):
             pass

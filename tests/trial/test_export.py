@@ -46,7 +46,7 @@ def test_the_long_table_holds_every_value_of_the_store_with_units_in_the_header(
     A, n, T = ds.sizes["arm"], ds.sizes["patient"], ds.sizes["time"]
     assert done["rows"] == A * n * T and done["batches"] == 6 and done["complete"]
     table = read(out)
-    assert list(table.columns) == ["arm", "patient_id", "patient", "time [h]", "Cc [mg L-1]", "status"]
+    assert list(table.columns) == ["arm", "patient_id", "patient", "time [h]", "Cc [mg L-1]", "Cc_obs [mg L-1]", "status"]
     cc = table["Cc [mg L-1]"].to_numpy().reshape(A, n, T)
     np.testing.assert_array_equal(cc, ds["Cc"].values)  # every value, exactly (CSV writes floats round-trip)
     np.testing.assert_array_equal(table["time [h]"].to_numpy().reshape(A, n, T)[0, 0], ds["time"].values)

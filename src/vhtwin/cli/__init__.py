@@ -23,22 +23,45 @@ The commands live in :mod:`.trial` (run, info, plot) and :mod:`.calibrate`; this
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from typing import Sequence
 
 from ..errors import TrialError, VhtwinError
-from .calibrate import add_parser as _add_calibrate
-from .trial import _export, _info, _plot, _run, _verify, summary_table, trial_info, write_figures
+from ..interrupt import Stop
 
 __all__ = ["main", "summary_table", "trial_info", "write_figures"]
 
 
+def __getattr__(name: str):
+    if name in ("summary_table", "trial_info", "write_figures"):
+        from . import trial
+
+        return getattr(trial, name)
+    raise AttributeError(f"module 'vhtwin.cli' has no attribute {name!r}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``vhtwin`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    parser = _parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
-    args.argv = [a for a in argv if a != "--debug"]
+    # Ctrl-C from the first moment is recorded, not raised: a KeyboardInterrupt raised while the commands' libraries
+    # load could land where a library swallows it. The commands (and numpy, pandas, JAX) load after this.
+    early = Stop()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: early.requested.set())
+    try:
+        parser = _parser()
+        argv = list(sys.argv[1:] if argv is None else argv)
+        args = parser.parse_args(argv)
+        args.argv = [a for a in argv if a != "--debug"]
+        args.stop = early
+        if early.requested.is_set():
+            print("\nvhtwin: interrupted", file=sys.stderr)
+            return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)  # each command handles Ctrl-C its own way (run: run_stoppable)
     try:
         return args.run(args)
     except KeyboardInterrupt:
@@ -76,6 +99,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .calibrate import add_parser as _add_calibrate
+    from .trial import _export, _info, _plot, _run, _verify
+
     parser = _Parser(prog="vhtwin", description="Virtual human twin simulation engine.")
     parser.add_argument("--version", action="version", version=f"vhtwin {_version()}")
     parser.add_argument("--debug", action="store_true", help="on an error, show its traceback")

@@ -28,7 +28,7 @@ def _run(args) -> int:
         raise InputError(f"trial spec {args.spec!r} does not exist")
     try:
         # Everything -- the imports of JAX, the spec, compiling, the batches -- runs where Ctrl-C can stop it.
-        return run_stoppable(lambda stop: _run_trial(args, stop))
+        return run_stoppable(lambda stop: _run_trial(args, stop), stop=getattr(args, "stop", None))
     except TrialInterrupted:
         _leave_interrupted(args)
         raise  # not reached: the process has ended

@@ -283,8 +283,14 @@ class Trial:
             out = _flag_invalid(out, invalid, self.outputs)
         data = {}
         dtype = np.float32 if self.precision == "float32" else np.float64
+        ids = np.asarray(draw["patient"].values, np.int64)
         for v in self.outputs:
             data[v] = (("arm", "patient", "time"), out[v].values.astype(dtype)[None])
+        for v, observed in self.observations.items():
+            # Observations with the population's residual error: epsilon from (seed, patient id, time index, output)
+            # only, so the same patient gets the same noise in every batch size, executor and arm.
+            noisy = self.population.residual.apply(out[v].values, seed=self.seed, patient_ids=ids, name=v)
+            data[observed] = (("arm", "patient", "time"), np.asarray(noisy).astype(dtype)[None])
         data["patient_id"] = (("arm", "patient"), np.asarray(draw["patient"].values, np.int64)[None])
         for v in per_patient_variables(draw):
             data[v] = (("arm", "patient"), draw[v].values[None])
@@ -292,6 +298,14 @@ class Trial:
         data["n_steps"] = (("arm", "patient"), out["n_steps"].values.astype(np.int32)[None])
         data["n_rejected"] = (("arm", "patient"), out["n_rejected"].values.astype(np.int32)[None])
         return xr.Dataset(data)
+
+    @property
+    def observations(self) -> dict[str, str]:
+        """``{output: name of its observation variable}`` (``"Cc": "Cc_obs"``): every output gets one, drawn from the
+        population's residual error model, when the population has one (none otherwise)."""
+        if self.population.residual is None:
+            return {}
+        return {v: f"{v}_obs" for v in self.outputs}
 
     def _invalid(self, draw: xr.Dataset) -> np.ndarray:
         """Patients of ``draw`` with a parameter (on any occasion) outside the model's allowed range."""

@@ -280,6 +280,9 @@ def _template(trial, batch_size: int):
         if described[v].description:
             attrs["long_name"] = described[v].description
         add(v, ("arm", "patient", "time"), out_dtype, np.nan, attrs)
+    for v, observed in trial.observations.items():
+        add(observed, ("arm", "patient", "time"), out_dtype, np.nan,
+            {"units": described[v].unit, "long_name": f"{v} observed: the prediction with the population's residual error"})
     add("patient_id", ("arm", "patient"), np.int64, -1, {"long_name": "global patient id (the draws depend on seed and id)"})
     for v in per_patient_variables(one):
         dtype = one[v].dtype
