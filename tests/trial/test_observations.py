@@ -58,3 +58,19 @@ def test_bands_of_observations_are_wider_than_bands_of_predictions(additive):
     obs = vh.analysis.percentiles(additive, "Cc_obs", q=(5, 95))
     width = lambda p: (p.sel(percentile=95) - p.sel(percentile=5)).values  # noqa: E731
     assert (width(obs)[:, 1:] > width(pred)[:, 1:]).all()
+
+
+def test_the_observation_bands_are_plotted_from_the_command_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    path = tmp_path / "small.zarr"
+    make_trial(n_per_arm=50).run(path, batch_size=50, progress=False)
+    done = subprocess.run([sys.executable, "-m", "vhtwin", "plot", str(path), "--variable", "Cc_obs", "--out",
+                           str(tmp_path / "fig")], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(root / "src")})
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == ["small_Cc_obs_bands.png"]

@@ -217,7 +217,8 @@ def _total_dose(protocol, until: float) -> float:
 def write_figures(ds, trial, folder: Path, stem: str, fmt: str = "png", observed=None, log: bool = False,
                   variable: str | None = None) -> list[Path]:
     """The percentile bands per arm and, per arm, the distributions of the NCA metrics (dosed trials) or of the
-    action-potential biomarkers (paced cell cohorts), as files in ``folder``."""
+    action-potential biomarkers (paced cell cohorts), as files in ``folder``. For an observation variable
+    (``Cc_obs``: with residual error, so possibly negative), the bands only."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -236,6 +237,8 @@ def write_figures(ds, trial, folder: Path, stem: str, fmt: str = "png", observed
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
     kind = _kind(trial)
+    if variable not in trial.outputs:
+        return paths  # an observation (Cc_obs, with residual error): its bands only -- NCA and biomarkers are of predictions
     if kind == "dosed":
         last = float(ds["time"].values[-1])
         doses = {name: _total_dose(reg, last) for name, reg in trial.arms.items()}
