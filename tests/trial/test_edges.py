@@ -151,11 +151,10 @@ def test_ctrl_c_while_the_command_loads_is_recorded_not_raised(tmp_path):
         time.sleep(0.1)
         return real()
 
-    import pytest as _pytest
-
-    with _pytest.MonkeyPatch.context() as mp:
+    before = signal.getsignal(signal.SIGINT)  # the test runner's own (a worker process may set one)
+    with pytest.MonkeyPatch.context() as mp:
         mp.setattr(cli, "_parser", parser_after_a_ctrl_c)
         status = cli.main(["run", "--out", str(tmp_path / "t.zarr"), "--quiet"])
     assert status == 130 and not (tmp_path / "t.zarr").exists()
-    assert handlers and handlers[0] is not signal.default_int_handler
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    assert handlers and handlers[0] is not before  # vhtwin's, which records the request
+    assert signal.getsignal(signal.SIGINT) is before  # restored
