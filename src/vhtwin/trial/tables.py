@@ -46,8 +46,7 @@ def iter_dataframes(trial: xr.Dataset, table: str = "long") -> Iterator[pd.DataF
     if "status" not in trial or trial["status"].dims != ("arm", "patient"):
         raise InputError("iter_dataframes needs a trial store opened with vhtwin.open_trial (variables over arm, "
                          "patient and time, with a status per patient)")
-    outputs = [v for v in trial.data_vars if trial[v].dims == ("arm", "patient", "time")]
-    per_patient = [v for v in trial.data_vars if trial[v].dims == ("arm", "patient") and v != "patient_id"]
+    outputs, per_patient = _columns(trial)
     step = _batch_rows(trial)
     times = np.asarray(trial["time"].values)
     time_name = header("time", trial["time"].attrs)
@@ -81,13 +80,28 @@ def _batch_rows(trial: xr.Dataset) -> int:
 
 def empty_table(trial: xr.Dataset, table: str) -> pd.DataFrame:
     """The header alone (a store with no batch done yet)."""
-    small = trial.isel(patient=slice(0, 0))
+    outputs, per_patient = _columns(trial)
     names = ["arm", "patient_id", "patient"]
     if table == "patients":
-        names += [header(v, small[v].attrs) for v in small.data_vars
-                  if small[v].dims == ("arm", "patient") and v != "patient_id"]
+        names += [header(v, trial[v].attrs) for v in per_patient]
     else:
-        names += [header("time", trial["time"].attrs)]
-        names += [header(v, small[v].attrs) for v in small.data_vars if small[v].dims == ("arm", "patient", "time")]
-        names += ["status"]
+        names += [header("time", trial["time"].attrs)] + [header(v, trial[v].attrs) for v in outputs] + ["status"]
     return pd.DataFrame({n: [] for n in names})
+
+
+def _columns(trial: xr.Dataset) -> tuple[list[str], list[str]]:
+    """The outputs over time in the spec's order, each followed by its observation (``Cc``, ``Cc_obs``), and the
+    per-patient variables sorted by name: the same columns in the same order whatever order the store lists."""
+    import json
+
+    over_time = {v for v in trial.data_vars if trial[v].dims == ("arm", "patient", "time")}
+    try:
+        named = json.loads(trial.attrs.get("vhtwin_spec", "{}")).get("outputs", [])
+    except (ValueError, AttributeError):
+        named = []
+    outputs = []
+    for v in named:
+        outputs += [x for x in (v, f"{v}_obs") if x in over_time and x not in outputs]
+    outputs += sorted(over_time - set(outputs))
+    per_patient = sorted(v for v in trial.data_vars if trial[v].dims == ("arm", "patient") and v != "patient_id")
+    return outputs, per_patient
