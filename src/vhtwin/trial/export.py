@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError
+from . import store as st
 from .reading import open_trial
 from .tables import TABLES, empty_table, iter_dataframes
 
@@ -71,10 +72,10 @@ def export_trial(store, out, *, format: str | None = None, table: str = "long", 
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)
-    progress = trial.attrs.get("vhtwin_progress", "")
-    done, _, total = progress.partition(" of ")
-    complete = bool(progress) and done.strip() == total.split()[0]
-    return {"path": out, "rows": rows, "batches": batches, "complete": complete, "progress": progress}
+    sizes = st.store_shape(Path(store), trial.attrs)
+    complete = len(st.done_batches(Path(store))) == sizes["arms"] * sizes["n_batches"]
+    return {"path": out, "rows": rows, "batches": batches, "complete": complete,
+            "progress": trial.attrs.get("vhtwin_progress", "")}
 
 
 class _TableWriter:
