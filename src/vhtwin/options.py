@@ -3,8 +3,8 @@
 ``vh.simulate``, ``vh.Simulator``, trials, steady states and calibration all take these settings; their signatures
 read the defaults from here (``SolverOptions.max_steps`` ...), so a default changes in one place.
 
-Which settings key a compiled program (see :mod:`vhtwin.engine`): the method (``solver``), ``max_steps``,
-``saves_per_step`` and ``precision``. The tolerances and the step bounds (``rtol``, ``atol``, ``dt0``, ``dt_min``,
+Which settings key a compiled program (see :mod:`vhtwin.engine`): the method (``solver``), ``max_steps`` and
+``precision``. The tolerances and the step bounds (``rtol``, ``atol``, ``dt0``, ``dt_min``,
 ``dt_max``) are values the compiled program reads, so changing them never compiles again.
 """
 
@@ -36,9 +36,8 @@ class SolverOptions:
     dt_min, dt_max : float
         Step-size bounds.
     max_steps : int
-        Steps (accepted plus rejected) after which a trajectory stops with status ``max_steps``.
-    saves_per_step : int
-        Output points one step may cover before it is shortened (a compile-time setting of the loop).
+        Steps (accepted plus rejected) allowed between two consecutive events or output times of a trajectory (as
+        CVODE's ``mxstep``); a trajectory that needs more stops with status ``max_steps``.
     """
 
     solver: Any = "auto"
@@ -49,7 +48,6 @@ class SolverOptions:
     dt_min: float = 0.0
     dt_max: float = math.inf
     max_steps: int = 100_000
-    saves_per_step: int = 2
 
     def __post_init__(self):
         dt0 = self.dt0
@@ -60,10 +58,9 @@ class SolverOptions:
         ):
             raise InputError(f"step bounds dt_min={self.dt_min!r}, dt_max={self.dt_max!r} must satisfy "
                              "0 <= dt_min <= dt_max, dt_max > 0")
-        for name in ("max_steps", "saves_per_step"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise InputError(f"{name} {value!r} must be a positive integer")
+        value = self.max_steps
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise InputError(f"max_steps {value!r} must be a positive integer")
         if self.precision not in (None, "float64", "float32"):
             raise InputError(f"precision {self.precision!r} must be 'float64' or 'float32'")
 

@@ -50,7 +50,6 @@ def simulate(
     dt_min: float = DEFAULTS.dt_min,
     dt_max: float = DEFAULTS.dt_max,
     max_steps: int = DEFAULTS.max_steps,
-    saves_per_step: int = DEFAULTS.saves_per_step,
     outputs: list[str] | None = None,
     covariates=None,
     devices: int | None = None,
@@ -94,10 +93,8 @@ def simulate(
     dt_min, dt_max : float
         Step-size bounds.
     max_steps : int
-        Steps (accepted plus rejected) after which a trajectory stops with status ``max_steps``.
-    saves_per_step : int
-        Output points one step may cover before it is shortened (a compile-time setting; see
-        :mod:`vhtwin.solvers.loop`).
+        Steps (accepted plus rejected) allowed between two consecutive events or output times of a trajectory (as
+        CVODE's ``mxstep``); a trajectory that needs more stops with status ``max_steps``.
     outputs : list of str, optional
         The observables and states to return (default: all). The solve then interpolates and stores only the
         states these need -- for ``["Cc"]`` of a three-state model, one row instead of three.
@@ -157,7 +154,7 @@ def simulate(
                 model, params, seed=seed, outputs=outputs, simulate=simulate, times=times, protocol=protocol,
                 covariates=covariates, occasions=occasions, initial=initial, solver=solver, rtol=rtol, atol=atol,
                 precision=precision, t0=t0, dt0=dt0, dt_min=dt_min, dt_max=dt_max, max_steps=max_steps,
-                saves_per_step=saves_per_step, devices=devices, throw=throw,
+                devices=devices, throw=throw,
             )
     if times is None:
         raise InputError("simulate: give times= (the output times), or data= (a dataset, predicted at its records)")
@@ -165,7 +162,7 @@ def simulate(
         problem = prepare(
             model, params, times=times, protocol=protocol, initial=initial, solver=solver, rtol=rtol, atol=atol,
             precision=precision, t0=t0, dt0=dt0, dt_min=dt_min, dt_max=dt_max, max_steps=max_steps,
-            saves_per_step=saves_per_step, outputs=outputs, covariates=covariates, occasions=occasions,
+            outputs=outputs, covariates=covariates, occasions=occasions,
         )
         n_local = len(jax.local_devices())
         if devices is not None and (isinstance(devices, bool) or not isinstance(devices, int) or not 1 <= devices <= n_local):

@@ -133,8 +133,7 @@ def test_dense_output_is_linear_between_steps():
     model = Gate()
     dt = 4.0
     times = np.array([0.0, 1.0, 2.0, 4.0])  # two outputs inside the first step
-    ds = vh.simulate(model, times=times, solver=RushLarsen.for_model(model), dt0=dt, precision="float64",
-                     saves_per_step=3)
+    ds = vh.simulate(model, times=times, solver=RushLarsen.for_model(model), dt0=dt, precision="float64")
     g1 = 0.8 + (0.1 - 0.8) * np.exp(-dt / 2.0)
     np.testing.assert_allclose(ds.g.values, 0.1 + (g1 - 0.1) * times / dt, rtol=1e-14, atol=1e-15)
 

@@ -5,7 +5,7 @@
 already holds is loaded, not compiled: it counts in :func:`cache_loads`, not in :func:`compilation_count`.
 
 What keys a compiled solve (so what a new call may compile): the model; the backend and method; the loop's static
-settings (``max_steps``, ``saves_per_step``, the state rows the outputs need); the precision; the number of devices
+settings (``max_steps``, the state rows the outputs need); the precision; the number of devices
 the batch is split over; the layout (event table and output times shared by the batch or per patient; whether
 any event is a reset; on the exact path, whether any input such as an infusion is non-zero); and the bucket sizes
 of lanes, event rows, output times and, on the exact path, grid points and distinct step lengths

@@ -139,7 +139,6 @@ def prepare(
     dt_min=DEFAULTS.dt_min,
     dt_max=DEFAULTS.dt_max,
     max_steps=DEFAULTS.max_steps,
-    saves_per_step=DEFAULTS.saves_per_step,
     outputs=None,
     covariates=None,
     n_patients: int | None = None,
@@ -154,7 +153,7 @@ def prepare(
     if not isinstance(model, Model):
         raise InputError(f"model must be a vhtwin.Model instance, got {type(model).__name__}")
     options = SolverOptions(solver=solver, rtol=rtol, atol=atol, precision=precision, dt0=dt0, dt_min=dt_min,
-                            dt_max=dt_max, max_steps=max_steps, saves_per_step=saves_per_step)
+                            dt_max=dt_max, max_steps=max_steps)
     precision = check_precision(precision)
     base, by_occasion, starts = _occasions.split_parameters(model, params, occasions)
     P, batched, B = parameter_matrix(model, base)
@@ -200,7 +199,7 @@ def prepare(
         events, occasion_rows = _occasions.merge(model, events, by_occasion, starts, float(start.min()))
     t_end = np.full(B, out_t[-1]) if shared else np.nanmax(out_t, axis=1)
     names, save_rows = output_selection(model, outputs)
-    config = LoopConfig(max_steps=int(options.max_steps), saves_per_step=int(options.saves_per_step),
+    config = LoopConfig(max_steps=int(options.max_steps),
                         controller=PIController(), save_rows=save_rows)
     problem = Problem(
         model, method, config, precision, P, y0, start, t_end, events, out_t, shared, batched, B,

@@ -5,10 +5,15 @@ output and status; a finished lane simply stops changing. Per iteration every ru
 
 1. applies the event it sits on, if any (a bolus jump, a new set of piecewise-constant inputs), exactly at the
    event time;
-2. proposes a step no longer than the time to its next event, its end time, and its K-th next output time (so
-   that at most K outputs fall inside one step and the dense output can write them without a per-output loop);
+2. proposes a step no longer than the time to its next event and its end time -- output times never shorten a
+   step, so asking for 2,000 output times takes the same steps as asking for 10;
 3. takes the step, measures the error, accepts or rejects it, and picks the next step size;
-4. writes the outputs that fall inside an accepted step by dense interpolation into a preallocated buffer.
+4. writes every output that falls inside an accepted step by the method's dense interpolation (its continuous
+   extension: Tsit5's free 4th-order one, Rodas4's 3rd-order one) into a preallocated buffer.
+
+The step limit ``max_steps`` counts the steps (accepted and rejected) taken since the lane last passed an event or
+an output time, as CVODE's ``mxstep`` counts the steps of one call: a long protocol (1,000 paced beats) is not a
+reason to stop, a lane stuck between two checkpoints is.
 
 Outputs exactly at an event time are the values *just before* the event (the left limit: a trough at a dose time is
 the pre-dose concentration), as with NONMEM when the observation record precedes the dose record.
@@ -63,9 +68,8 @@ class Outputs(NamedTuple):
 class LoopConfig:
     """Static settings of a compiled loop (hashable: part of the compile key)."""
 
+    #: Steps (accepted plus rejected) allowed between two consecutive events or output times of a lane.
     max_steps: int = 100_000
-    #: How many output points one step may cover; a longer step is shortened to land on the K-th output.
-    saves_per_step: int = 2
     #: The state rows saved at output times (None: all). Interpolating and writing only what the requested
     #: outputs need is a large share of the per-step work when few of many states are wanted.
     save_rows: tuple[int, ...] | None = None
@@ -96,6 +100,7 @@ class _State(NamedTuple):
     out: Any
     saved: Any
     fresh_event: Any
+    since: Any  # steps since the lane last passed an event or an output time
 
 
 def _take(table, index):
@@ -182,7 +187,6 @@ def integrate(
     dtype = y0.dtype
     n, B = y0.shape
     T = outputs.times.shape[0]
-    K = min(config.saves_per_step, T)
     ctrl = config.controller
     lanes = jnp.arange(B)
 
@@ -228,6 +232,7 @@ def integrate(
         out=out,
         saved=saved,
         fresh_event=jnp.zeros((B,), bool),
+        since=jnp.zeros((B,), jnp.int32),
     )
 
     def cond(s: _State):
@@ -248,10 +253,9 @@ def integrate(
         # good first guess saves the cascade of rejections that a step fitted to the smooth pre-dose phase causes.
         dt = jnp.where(at_event, s.dt_after_event, s.dt) if solver.adaptive else s.dt
 
-        # 2. the step: never past the next event, the end, or the K-th next output
+        # 2. the step: never past the next event or the end (outputs are interpolated, so they never limit it)
         t_next_event = _event_time(events, event)
-        t_kth_output = _output_time(outputs, s.out + (K - 1))
-        limit = jnp.minimum(jnp.minimum(t_next_event, t_end), t_kth_output)
+        limit = jnp.minimum(t_next_event, t_end)
         # A step that would stop a few roundings short of the limit is stretched onto it: otherwise rounding in t
         # leaves a sliver of a step (~1e-13) to take before the limit.
         hits_limit = s.t + dt >= limit - 4 * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(limit), 1.0)
@@ -277,22 +281,21 @@ def integrate(
             prev_norm = s.prev_norm
         accept = accept & running
 
-        # 4. outputs inside (t, t1], by dense interpolation, at most K of them
-        saved, out = s.saved, s.out
-        for k in range(K):
-            j = s.out + k
-            t_o = _output_time(outputs, j)
+        # 4. every output inside (t, t1], by dense interpolation: one per lane per round, as many rounds as the
+        # lane with the most outputs in this step needs (usually zero or one)
+        def unsaved(c):
+            return jnp.any(accept & (_output_time(outputs, c[1]) <= t1))
+
+        def save_next(c):
+            saved, out = c
+            t_o = _output_time(outputs, out)
             write = accept & (t_o <= t1)
+            theta = jnp.where(write, (t_o - s.t) / h, 1.0).astype(dtype)
+            y_o = pick(solver.interpolate(dense, theta))
+            saved = saved.at[:, jnp.where(write, out * B + lanes, T * B)].set(y_o, mode="drop")
+            return saved, out + write.astype(jnp.int32)
 
-            def save(saved, j=j, t_o=t_o, write=write):
-                theta = jnp.where(write, (t_o - s.t) / h, 1.0).astype(dtype)
-                y_o = pick(solver.interpolate(dense, theta))
-                return saved.at[:, jnp.where(write, j * B + lanes, T * B)].set(y_o, mode="drop")
-
-            # The first output slot is used by some lane at almost every iteration of a large batch; the later
-            # ones only when a step spans several outputs, so they are skipped when no lane needs them.
-            saved = save(saved) if k == 0 else lax.cond(jnp.any(write), save, lambda x: x, saved)
-            out = out + write.astype(jnp.int32)
+        saved, out = lax.while_loop(unsaved, save_next, (s.saved, s.out))
 
         # 5. commit
         t_new = jnp.where(accept, t1, s.t)
@@ -313,8 +316,12 @@ def integrate(
             status = jnp.where(underflow, jnp.where(finite, Status.STEP_SIZE_UNDERFLOW, Status.NONFINITE), status)
         else:
             status = jnp.where(running & ~finite, Status.NONFINITE, status)
+        # Steps since the last checkpoint: an event applied or an output written in this iteration starts the count
+        # again (CVODE's mxstep is per call, i.e. per output interval).
+        since = jnp.where(out > s.out, 0, jnp.where(at_event, 1, s.since + 1))
+        since = jnp.where(running, since, s.since)
         status = jnp.where(
-            (status == Status.RUNNING) & (n_steps + n_rejected >= config.max_steps), Status.MAX_STEPS, status
+            (status == Status.RUNNING) & (since >= config.max_steps), Status.MAX_STEPS, status
         ).astype(jnp.int8)
 
         keep = lambda new, old: jnp.where(accept.reshape((1,) * (new.ndim - 1) + (-1,)), new, old)
@@ -333,6 +340,7 @@ def integrate(
             out=out,
             saved=saved,
             fresh_event=fresh_event,
+            since=since,
         )
 
     final = lax.while_loop(cond, body, state)
