@@ -291,3 +291,25 @@ def test_lambda_z_selection_equals_a_fit_by_fit_reference():
         m, slope, _ = max(ok, key=lambda f: f[0])
         assert float(res["lambda_z"][i]) == pytest.approx(-slope, rel=1e-9)
         assert int(res["lambda_z_n_points"][i]) == m
+
+
+# (9) an interval of a longer profile ------------------------------------------------------------------------------
+
+
+def test_interval_of_a_profile_equals_the_interval_alone_except_the_terminal_phase():
+    """``start``/``tau`` on the whole profile give the interval quantities of the interval cut out and shifted to
+    start at 0 (as trial summaries cut it), while lambda_z comes from the whole profile's terminal phase."""
+    dose_times = np.array([0.0, 12.0, 24.0])
+    t = np.arange(0.0, 72.0 + 1e-9, 1.0)
+    # superposed one-compartment oral doses (ka 1.2 /h, k 0.08 /h): a closed form, not vh.nca's
+    since = t[:, None] - dose_times[None, :]
+    c = np.where(since > 0, 8.0 * (np.exp(-0.08 * since) - np.exp(-1.2 * since)), 0.0).sum(axis=1)
+    whole = nca(profile(t, c), 100.0, start=12.0, tau=12.0)
+    cut = (t >= 12.0) & (t <= 24.0)
+    alone = nca(profile(t[cut] - 12.0, c[cut]), 100.0, tau=12.0)
+    for name in ("cmax", "tmax", "cmin", "ctrough", "auctau", "cavg", "fluctuation", "swing", "auclast", "aumclast"):
+        assert whole[name].item() == pytest.approx(alone[name].item(), rel=1e-13), name
+    assert whole.ctrough.item() == c[t == 24.0][0] and whole.tmax.item() == alone.tmax.item() <= 12.0
+    assert whole.lambda_z.item() == pytest.approx(0.08, rel=2e-3)  # the 48 h tail after the last dose
+    assert whole.lambda_z.item() == nca(profile(t, c), 100.0).lambda_z.item()
+    assert abs(alone.lambda_z.item() / 0.08 - 1.0) > 5e-3  # 12 h inside a dosing interval: not yet terminal

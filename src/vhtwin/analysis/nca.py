@@ -1,32 +1,46 @@
 """Non-compartmental analysis (NCA) of concentration-time data, following PKNCA's conventions.
 
 The analysis runs on the host with numpy, vectorised over patients: the only Python loop is over the candidate
-numbers of points for the terminal slope, which is bounded by the number of samples.
+numbers of points for the terminal slope, which is bounded by the number of samples. Reading the input lives in
+:mod:`vhtwin.analysis.nca_input`.
 
-Conventions (PKNCA, Denney et al., the open reference):
+Conventions (PKNCA, Denney et al., the open reference; the IV-bolus back-extrapolation as PKNCA's
+``pk.calc.c0`` and Phoenix WinNonlin):
 
+* **Two scopes.** The terminal phase -- lambda_z, its fit diagnostics, half-life, span ratio and their flags -- is
+  a property of the *profile*: it is fitted on every sample given, whatever interval is asked, so two analyses of
+  the same patient with different ``start``/``tau`` give the same half-life. Everything else is computed over the
+  analysed *interval*: from the dose at ``start`` (default time 0; without ``start`` and ``tau`` from the first
+  sample) to ``start + tau`` (without ``tau`` to the last sample). Times reported (Tmax, Tlast) are after the dose.
 * AUC and AUMC by linear-up/log-down trapezoids: the log trapezoid on an interval where the concentration
   decreases and both ends are positive, the linear trapezoid otherwise. Zeros before the first positive
   concentration are included. AUClast and AUMClast run from the first sample to Tlast, the time of the last
   positive concentration.
 * Cmax is the largest observed concentration, Tmax the *first* time it is observed.
 * lambda_z by ordinary least squares of log(concentration) on time over the last k positive samples after Tmax
-  (Tmax itself excluded unless ``lambda_z_exclude_tmax=False``), k = ``lambda_z_min_points`` upwards. The fit with
-  the largest adjusted R² is taken; among fits whose adjusted R² exceeds the best minus ``lambda_z_adj_r2_factor``
-  (1e-4), the one with the most points. A fit is only accepted with lambda_z > 0; otherwise lambda_z is NaN.
+  of the profile (Tmax itself excluded unless ``lambda_z_exclude_tmax=False``), k = ``lambda_z_min_points``
+  upwards. The fit with the largest adjusted R² is taken; among fits whose adjusted R² exceeds the best minus
+  ``lambda_z_adj_r2_factor`` (1e-4), the one with the most points. A fit is only accepted with lambda_z > 0;
+  otherwise lambda_z is NaN.
+* **IV bolus** (``route="iv_bolus"``): the concentration at the dose time is the value just *before* the dose (the
+  left limit vhtwin's simulations report, and what NONMEM records for an observation at a dose time), so it is
+  never C0. C0 is back-extrapolated to the dose time as PKNCA's ``pk.calc.c0`` (``R/pk.calc.c0.R`` of
+  github.com/humanpred/pknca) does after its ``c0`` method: ``logslope`` -- log-linear through the first two
+  measured concentrations after the dose when the second is positive and lower than the first -- else ``c1``, the
+  first measured concentration after the dose. AUC and AUMC then start at (dose time, C0) (PKNCA's
+  ``aucivlast``/``aumcivlast``); Cmax, Tmax, Cmin and Ctrough stay observed.
+* **IV infusion** (``route="iv_infusion"``, ``duration`` given): MRT = AUMC/AUC − duration/2.
 * AUCinf,obs = AUClast + Clast/lambda_z; AUCinf,pred = AUClast + Clast,pred/lambda_z with Clast,pred the fitted
   concentration at Tlast; AUMCinf,obs = AUMClast + Clast·Tlast/lambda_z + Clast/lambda_z².
-* MRT,obs = AUMCinf,obs / AUCinf,obs for an extravascular dose and for an IV bolus alike (no correction for an
-  infusion duration, which this function does not model). For an IV bolus no C0 is back-extrapolated: give the
-  concentration at the dosing time as a sample if the AUC should start there.
-* CL,obs = dose / AUCinf,obs (CL/F for an extravascular dose); Vz,obs = dose / (lambda_z · AUCinf,obs) (Vz/F);
-  Vss,obs = MRT,obs · CL,obs for an IV bolus only.
-* With a dosing interval ``tau`` (dose at time 0, interval [0, tau]): Ctrough is the concentration observed at
-  exactly t = tau (NaN when there is no sample there, as PKNCA), Cmin the smallest concentration in [0, tau],
-  AUCtau by the same trapezoids (interpolating inside an interval, extrapolating with lambda_z beyond Tlast),
-  Cavg = AUCtau/tau, fluctuation = 100·(Cmax,tau − Cmin)/Cavg and swing = 100·(Cmax,tau − Cmin)/Cmin with
-  Cmax,tau the largest concentration in [0, tau]. Without ``tau`` Cmin is the smallest observed concentration and
-  Ctrough, AUCtau, Cavg, fluctuation and swing are NaN.
+* MRT,obs = AUMCinf,obs / AUCinf,obs (minus half the infusion duration); CL,obs = dose / AUCinf,obs (CL/F for an
+  extravascular dose); Vz,obs = dose / (lambda_z · AUCinf,obs) (Vz/F); Vss,obs = MRT,obs · CL,obs for an IV bolus
+  or infusion (NaN for an extravascular dose, where it is not a volume).
+* With a dosing interval ``tau`` (dose at ``start``, interval [start, start + tau]): Ctrough is the concentration
+  observed at exactly start + tau (NaN when there is no sample there, as PKNCA), Cmin the smallest concentration in
+  the interval, AUCtau by the same trapezoids (interpolating inside an interval with the next sample, extrapolating
+  with lambda_z beyond Tlast), Cavg = AUCtau/tau, fluctuation = 100·(Cmax − Cmin)/Cavg and swing = 100·(Cmax −
+  Cmin)/Cmin. Without ``tau`` Cmin is the smallest observed concentration and Ctrough, AUCtau, Cavg, fluctuation
+  and swing are NaN.
 * Flags are True where a quantity fails its check *or cannot be computed* (it cannot be shown to pass):
   ``flag_lambda_z_r2`` (adjusted R² < 0.9), ``flag_span_ratio`` (span ratio < 2), ``flag_aucpext`` (AUC
   extrapolated > 20 %).
@@ -43,158 +57,19 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import InputError
+from .nca_input import doses_per_patient, from_dataarray, from_table, pack_left
 
-__all__ = ["nca", "ROUTES"]
+__all__ = ["nca", "ROUTES", "PROFILE_QUANTITIES"]
 
-#: Routes this function knows. ``iv_bolus`` changes only Vss (computed) and the documentation of CL and Vz.
-ROUTES = ("extravascular", "iv_bolus")
+#: Routes of administration this function knows.
+ROUTES = ("extravascular", "iv_bolus", "iv_infusion")
 
-_TABLE_COLUMNS = ("id", "time", "conc")
+#: Quantities of the whole profile's terminal phase; every other result is over the analysed interval.
+PROFILE_QUANTITIES = ("lambda_z", "lambda_z_r2", "lambda_z_adj_r2", "lambda_z_n_points", "lambda_z_span_ratio",
+                      "half_life", "flag_lambda_z_r2", "flag_span_ratio")
 
-
-# ---------------------------------------------------------------------------------------------------------------
-# Input normalisation: every accepted input becomes padded (patient, sample) arrays, valid samples packed left.
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _from_dataarray(conc: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any], bool]:
-    if "time" not in conc.dims:
-        raise InputError(
-            f"conc: DataArray dims {conc.dims} have no 'time'; allowed are ('patient', 'time') or ('time',)"
-        )
-    single = conc.ndim == 1
-    if single:
-        conc = conc.expand_dims("patient")
-    if set(conc.dims) != {"patient", "time"}:
-        raise InputError(f"conc: DataArray dims {conc.dims} are not allowed; use ('patient', 'time') or ('time',)")
-    conc = conc.transpose("patient", "time")
-    if "time" not in conc.coords:
-        raise InputError("conc: the DataArray has no 'time' coordinate; give the sampling times (in h) as coordinate")
-    times = np.asarray(conc["time"].values, dtype=float)
-    if not np.all(np.isfinite(times)):
-        raise InputError(f"conc.time: times must be finite, got {times[~np.isfinite(times)][:5].tolist()}")
-    ids = np.asarray(conc["patient"].values) if "patient" in conc.coords else np.arange(conc.sizes["patient"])
-    t = np.broadcast_to(times, conc.shape).astype(float)
-    try:
-        c = np.asarray(conc.values, dtype=float)
-    except (TypeError, ValueError):
-        raise InputError(f"conc: values must be numbers (NaN for a missing sample), got dtype {conc.dtype}") from None
-    _refuse_infinite(c.ravel(), np.arange(c.size))
-    units = {"time": conc["time"].attrs.get("units"), "conc": conc.attrs.get("units")}
-    _check_increasing(t, ids)
-    return ids, t, c, units, single
-
-
-def _concentrations(column: pd.Series) -> np.ndarray:
-    """A table's concentrations as floats: a missing value (empty, NaN, None) is a missing sample; text that is not a
-    number (a "BLQ" flag, a typing error) is refused naming its row, never silently made missing; so is inf."""
-    value = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
-    blank = column.isna() | column.astype(str).str.strip().str.lower().isin(["", "nan", "na", "."])
-    given = np.isnan(value) & ~blank.to_numpy()  # NaN after conversion, but something was written there
-    if given.any():
-        row = int(np.flatnonzero(given)[0])
-        raise InputError(f"conc: row {row} holds {column.iloc[row]!r}, which is not a number; give numbers, with NaN "
-                         "or an empty cell for a missing sample (a value below the limit of quantification as 0 or "
-                         "NaN, as your analysis plan says)")
-    _refuse_infinite(value, np.arange(value.size))
-    return value
-
-
-def _refuse_infinite(value: np.ndarray, rows: np.ndarray) -> None:
-    bad = np.isinf(value)
-    if bad.any():
-        row = int(rows[np.flatnonzero(bad)[0]])
-        raise InputError(f"conc: value {row} is {value[bad][0]}; concentrations must be finite numbers (NaN for a "
-                         "missing sample), not infinite")
-
-
-def _from_table(table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any], bool]:
-    if isinstance(table, pd.DataFrame):
-        frame = table
-        attrs = dict(table.attrs)
-    elif isinstance(table, Mapping):
-        attrs = {}
-        missing = [k for k in _TABLE_COLUMNS if k not in table]
-        if missing:
-            raise InputError(f"conc: the table is missing column(s) {missing}; it needs columns {list(_TABLE_COLUMNS)}")
-        try:
-            frame = pd.DataFrame({k: np.asarray(table[k]) for k in _TABLE_COLUMNS})
-        except ValueError as err:
-            raise InputError(
-                f"conc: the table columns {list(_TABLE_COLUMNS)} must have equal lengths ({err})"
-            ) from None
-    else:
-        raise InputError(
-            f"conc: type {type(table).__name__} is not allowed; give an xarray.DataArray with dims ('patient', 'time'),"
-            " a pandas DataFrame or a mapping with columns 'id', 'time', 'conc'"
-        )
-    missing = [k for k in _TABLE_COLUMNS if k not in frame.columns]
-    if missing:
-        raise InputError(f"conc: the table is missing column(s) {missing}; it needs columns {list(_TABLE_COLUMNS)}")
-    if len(frame) == 0:
-        raise InputError("conc: the table has no rows")
-    time = pd.to_numeric(frame["time"], errors="coerce").to_numpy(dtype=float)
-    value = _concentrations(frame["conc"])
-    if not np.all(np.isfinite(time)):
-        bad = frame["time"][~np.isfinite(time)].tolist()[:5]
-        raise InputError(f"conc.time: times must be finite numbers, got {bad}")
-    codes, ids = pd.factorize(frame["id"], sort=False)
-    if np.any(codes < 0):
-        raise InputError("conc.id: ids must not be missing (NaN)")
-    position = pd.Series(codes).groupby(codes).cumcount().to_numpy()
-    shape = (len(ids), int(position.max()) + 1)
-    t = np.full(shape, np.nan)
-    c = np.full(shape, np.nan)
-    t[codes, position] = time
-    c[codes, position] = value
-    ids = np.asarray(ids)
-    _check_increasing(t, ids)
-    units = {"time": attrs.get("time_units"), "conc": attrs.get("conc_units")}
-    return ids, t, c, units, False
-
-
-def _check_increasing(t: np.ndarray, ids: np.ndarray) -> None:
-    with np.errstate(invalid="ignore"):
-        step = np.diff(t, axis=1)
-    bad = np.isfinite(step) & (step <= 0)
-    if np.any(bad):
-        p, j = np.argwhere(bad)[0]
-        raise InputError(
-            f"conc.time: times must be strictly increasing within each patient; patient {ids.tolist()[p]!r} has time "
-            f"{t[p, j]:g} followed by {t[p, j + 1]:g}"
-        )
-
-
-def _pack_left(t: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Move each patient's valid samples (finite time and concentration) to the front; pad with NaN."""
-    valid = np.isfinite(t) & np.isfinite(c)
-    order = np.argsort(~valid, axis=1, kind="stable")
-    t = np.where(np.take_along_axis(valid, order, 1), np.take_along_axis(t, order, 1), np.nan)
-    c = np.where(np.take_along_axis(valid, order, 1), np.take_along_axis(c, order, 1), np.nan)
-    return t, c, valid.sum(axis=1)
-
-
-def _doses(dose: Any, ids: np.ndarray) -> np.ndarray:
-    n = len(ids)
-    if dose is None:
-        return np.full(n, np.nan)
-    if isinstance(dose, (pd.Series, Mapping)):
-        lookup = dose if isinstance(dose, pd.Series) else pd.Series(dict(dose))
-        missing = [i for i in ids.tolist() if i not in lookup.index]
-        if missing:
-            raise InputError(f"dose: no dose for patient id(s) {missing[:5]}; give one dose per patient id")
-        dose = lookup.loc[list(ids)].to_numpy()
-    try:
-        value = np.asarray(dose, dtype=float)
-    except (TypeError, ValueError):
-        raise InputError(f"dose: {dose!r} is not a number or an array of numbers") from None
-    if value.ndim == 0:
-        value = np.full(n, float(value))
-    elif value.shape != (n,):
-        raise InputError(f"dose: shape {value.shape} does not match the {n} patient(s); give a scalar or shape ({n},)")
-    if np.any(~np.isfinite(value) | (value < 0)):
-        raise InputError(f"dose: doses must be finite and >= 0, got {value[~np.isfinite(value) | (value < 0)][:5]}")
-    return value
+#: Times closer than this (time units) to the interval's ends count as on them (as vhtwin's trial summaries).
+TIME_TOLERANCE = 1e-9
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -280,21 +155,72 @@ def _lambda_z(
     return out
 
 
-def _interval(
-    t: np.ndarray, c: np.ndarray, n: np.ndarray, ilast: np.ndarray, auc_seg: np.ndarray, lambda_z: np.ndarray,
-    tau: float,
-) -> dict[str, np.ndarray]:
-    """Quantities over the dosing interval [0, tau]: Ctrough, Cmin, Cmax, AUCtau."""
+def back_extrapolated_c0(t: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """C0 of an IV bolus given at time 0 from the samples after it (PKNCA's ``logslope``, then ``c1``).
+
+    Parameters
+    ----------
+    t, c : numpy.ndarray
+        Times after the dose and concentrations, shape (patient, sample), NaN for padding or a missing sample.
+        Samples at or before time 0 are ignored: at the dose time the value is the pre-dose one.
+
+    Returns
+    -------
+    c0 : numpy.ndarray
+        Per patient: ``C1 · (C1/C2)^(t1/(t2 − t1))`` through the first two measured concentrations after the dose
+        when ``0 < C2 < C1``; else ``C1``; NaN without a measured concentration after the dose.
+    log_linear : numpy.ndarray of bool
+        True where the log-linear back-extrapolation was used.
+    """
+    after = np.isfinite(t) & np.isfinite(c) & (t > 0)
+    rank = np.cumsum(after, axis=1)
+    rows = np.arange(c.shape[0])
+    first = np.argmax(after & (rank == 1), axis=1)
+    second = np.argmax(after & (rank == 2), axis=1)
+    t1, c1, t2, c2 = t[rows, first], c[rows, first], t[rows, second], c[rows, second]
+    log_linear = (rank[:, -1] >= 2) & (c2 < c1) & (c2 > 0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        extrapolated = c1 * np.exp(np.log(c1 / c2) * t1 / (t2 - t1))
+    c0 = np.where(log_linear, extrapolated, np.where(rank[:, -1] >= 1, c1, np.nan))
+    return c0, log_linear
+
+
+def _after_bolus(t: np.ndarray, c: np.ndarray, c0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The profile an IV bolus AUC integrates: (0, C0) followed by the samples after the dose."""
+    keep = np.isfinite(t) & (t > 0)
+    t, c, _ = pack_left(np.where(keep, t, np.nan), np.where(keep, c, np.nan))
+    zero = np.where(np.isfinite(c0), 0.0, np.nan)[:, None]
+    return np.concatenate([zero, t], axis=1), np.concatenate([c0[:, None], c], axis=1)
+
+
+def _areas(t: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """AUClast, AUMClast, the per-interval AUCs and the index of the last positive concentration."""
     n_patients, width = c.shape
-    pick = np.arange(n_patients)
+    ilast = _last_positive(c)
+    if width < 2:
+        return np.zeros(n_patients), np.zeros(n_patients), np.zeros((n_patients, 0)), ilast
+    auc_seg, aumc_seg = _segments(t, c)
+    upto = np.arange(1, width)[None, :] <= ilast[:, None]
+    return np.where(upto, auc_seg, 0.0).sum(axis=1), np.where(upto, aumc_seg, 0.0).sum(axis=1), auc_seg, ilast
+
+
+def _interval_concentrations(t: np.ndarray, c: np.ndarray, tau: float) -> dict[str, np.ndarray]:
+    """Ctrough (observed at exactly t = tau) and Cmin over [0, tau], from observed samples."""
     inside = np.isfinite(t) & (t >= 0) & (t <= tau)
     with np.errstate(invalid="ignore"):
         cmin = np.where(inside.any(1), np.where(inside, c, np.inf).min(1), np.nan)
-        cmax = np.where(inside.any(1), np.where(inside, c, -np.inf).max(1), np.nan)
         at_tau = np.isfinite(t) & np.isclose(t, tau, rtol=1e-12, atol=1e-12)
     ctrough = np.where(at_tau.any(1), np.where(at_tau, c, 0.0).sum(1), np.nan)
+    return {"ctrough": ctrough, "cmin": cmin}
 
-    # AUC from 0 to tau: whole intervals up to the sample at or before tau, a partial interval, or extrapolation
+
+def _auc_to_tau(
+    t: np.ndarray, c: np.ndarray, n: np.ndarray, ilast: np.ndarray, auc_seg: np.ndarray, lambda_z: np.ndarray,
+    tau: float,
+) -> np.ndarray:
+    """AUC from 0 to tau: whole intervals up to the sample at or before tau, a partial interval, or extrapolation."""
+    n_patients, width = c.shape
+    pick = np.arange(n_patients)
     cum = np.concatenate([np.zeros((n_patients, 1)), np.cumsum(np.nan_to_num(auc_seg), axis=1)], axis=1)
     j = np.sum(np.isfinite(t) & (t <= tau), axis=1) - 1  # last sample at or before tau
     jc = np.clip(j, 0, width - 1)
@@ -316,10 +242,27 @@ def _interval(
     auc = np.where(partial, auc + part, auc)
     auc = np.where(beyond, auc_beyond, auc)
     starts_at_zero = np.isclose(t[:, 0], 0.0, atol=1e-12) | (t[:, 0] <= 0)
-    auc = np.where((j >= 0) & starts_at_zero & (n > 0), auc, np.nan)
-    if not np.any(np.isfinite(t[:, 0])):
-        auc = np.full(n_patients, np.nan)
-    return {"ctrough": ctrough, "cmin": cmin, "cmax_tau": cmax, "auctau": auc}
+    return np.where((j >= 0) & starts_at_zero & (n > 0), auc, np.nan)
+
+
+def _from_dose(
+    t: np.ndarray, c: np.ndarray, dose_time: float, first: float, tau: float | None,
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Samples from ``first`` on and those inside the interval, both with times after the dose, packed left.
+
+    The first set lets AUCtau interpolate with the sample after tau; the second is the interval itself.
+    """
+    after = np.isfinite(t) & (t >= first - TIME_TOLERANCE)
+    rel = np.where(after, t - dose_time, np.nan)
+    rel[np.abs(rel) <= TIME_TOLERANCE] = 0.0  # a sample at the dose time is exactly at 0
+    if tau is not None:
+        rel[np.abs(rel - tau) <= TIME_TOLERANCE] = tau
+    following = pack_left(rel, np.where(after, c, np.nan))
+    if tau is None:
+        return following, following
+    inside = np.isfinite(following[0]) & (following[0] <= tau)
+    interval = pack_left(np.where(inside, following[0], np.nan), np.where(inside, following[1], np.nan))
+    return following, interval
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -341,7 +284,8 @@ def _units(time: str, conc: str | None, dose: str | None) -> dict[str, str | Non
     volume = _volume_unit(conc, dose)
     auc = f"{conc} {time}" if conc else None
     return {
-        "cmax": conc, "tmax": time, "clast": conc, "tlast": time, "cmin": conc, "ctrough": conc, "cavg": conc,
+        "cmax": conc, "tmax": time, "clast": conc, "tlast": time, "c0": conc, "cmin": conc, "ctrough": conc,
+        "cavg": conc,
         "auclast": auc, "aucinf_obs": auc, "aucinf_pred": auc, "auctau": auc, "aucpext_obs": "%",
         "aumclast": f"{conc} {time}2" if conc else None, "aumcinf_obs": f"{conc} {time}2" if conc else None,
         "mrt_obs": time, "lambda_z": f"{time}-1", "lambda_z_r2": "1", "lambda_z_adj_r2": "1",
@@ -356,12 +300,36 @@ def _units(time: str, conc: str | None, dose: str | None) -> dict[str, str | Non
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _check_settings(route: str, start: Any, tau: Any, duration: Any, min_points: Any, factor: Any) -> None:
+    """Refuse a bad setting in one sentence naming it, its value and what is allowed."""
+    if route not in ROUTES:
+        raise InputError(f"route: {route!r} is not allowed; use one of {list(ROUTES)}")
+    if isinstance(min_points, bool) or not isinstance(min_points, (int, np.integer)) or min_points < 3:
+        raise InputError(f"lambda_z_min_points: {min_points!r} is not allowed; use an integer >= 3")
+    if not (np.isfinite(factor) and factor >= 0):
+        raise InputError(f"lambda_z_adj_r2_factor: {factor!r} is not allowed; use a number >= 0")
+    if tau is not None and not (isinstance(tau, (int, float, np.number)) and np.isfinite(tau) and tau > 0):
+        raise InputError(f"tau: {tau!r} is not allowed; use a positive dosing interval or None")
+    if start is not None and not (isinstance(start, (int, float, np.number)) and np.isfinite(start)):
+        raise InputError(f"start: {start!r} is not allowed; use the time of the dose (a finite number) or None")
+    if route == "iv_infusion":
+        if duration is None or not (isinstance(duration, (int, float, np.number)) and np.isfinite(duration)
+                                    and duration > 0):
+            raise InputError(f"duration: {duration!r} is not allowed with route='iv_infusion'; give the infusion "
+                             "duration as a positive number in time units")
+    elif duration is not None:
+        raise InputError(f"duration: {duration!r} is only used with route='iv_infusion', not route={route!r}; "
+                         "leave it None")
+
+
 def nca(
     conc: xr.DataArray | pd.DataFrame | Mapping[str, Any],
     dose: float | np.ndarray | pd.Series | Mapping[Any, float] | None = None,
     *,
     route: str = "extravascular",
+    start: float | None = None,
     tau: float | None = None,
+    duration: float | None = None,
     lambda_z_min_points: int = 3,
     lambda_z_adj_r2_factor: float = 1e-4,
     lambda_z_exclude_tmax: bool = True,
@@ -378,21 +346,31 @@ def nca(
         coordinate (``attrs["units"]``, default ``"h"``) and the concentration unit in ``attrs["units"]``; NaN
         entries are missing samples. Or a table (pandas DataFrame or mapping of equal-length columns) with columns
         ``id``, ``time``, ``conc``, rows of each patient in increasing time; patients may be sampled at different
-        times. Units of a DataFrame may be given in ``frame.attrs["time_units"]`` / ``["conc_units"]``.
+        times. Units of a DataFrame may be given in ``frame.attrs["time_units"]`` / ``["conc_units"]``. Give the
+        whole profile: the terminal phase is fitted on all of it, whatever ``start`` and ``tau`` select.
     dose
-        The dose given at time 0: a scalar for every patient, an array aligned with the patients (DataArray order,
-        or order of first appearance of the ids in a table), or a Series/mapping from id to dose. ``None`` leaves
-        CL, Vz and Vss NaN.
+        The dose given at ``start``: a scalar for every patient, an array aligned with the patients (DataArray
+        order, or order of first appearance of the ids in a table), or a Series/mapping from id to dose. ``None``
+        leaves CL, Vz and Vss NaN.
     route
-        ``"extravascular"`` (CL and Vz are CL/F and Vz/F) or ``"iv_bolus"`` (adds Vss = MRT·CL).
+        ``"extravascular"`` (default; CL and Vz are CL/F and Vz/F, no Vss), ``"iv_bolus"`` (C0 back-extrapolated to
+        the dose time and used by AUC, AUMC, MRT, CL, Vz and Vss) or ``"iv_infusion"`` (needs ``duration``; MRT
+        corrected by duration/2).
+    start
+        Time of the dose that opens the analysed interval (time units). Default: the dose at time 0, and without
+        ``tau`` every sample is analysed.
     tau
-        Dosing interval (time units) for Ctrough, Cmin over [0, tau], AUCtau, Cavg, fluctuation and swing.
+        Dosing interval (time units): the interval is [start, start + tau] and Ctrough, Cmin, AUCtau, Cavg,
+        fluctuation and swing are reported.
+    duration
+        Infusion duration (time units), with ``route="iv_infusion"`` only.
     lambda_z_min_points
         The smallest number of points in a terminal-slope fit (>= 3).
     lambda_z_adj_r2_factor
         Fits whose adjusted R² is within this of the best count as ties; the one with most points wins.
     lambda_z_exclude_tmax
-        Exclude the sample at Tmax from the terminal-slope fit (PKNCA's default).
+        Exclude the sample at Tmax from the terminal-slope fit (PKNCA's default; Phoenix WinNonlin includes it after
+        an IV bolus).
     time_units, conc_units, dose_units
         Override the units read from the input (used only to label the result; nothing is converted).
 
@@ -400,29 +378,29 @@ def nca(
     -------
     xarray.Dataset
         One variable per NCA parameter over ``patient`` (the ids for a table; dropped for a 1-D DataArray), each
-        with a ``units`` attribute where it can be derived. See the module docstring for the definitions and the
-        ``attrs`` of the result for the settings used.
+        with a ``units`` attribute where it can be derived and ``computed_over`` (``"profile"`` for the terminal
+        phase, ``"interval"`` for the rest). See the module docstring for the definitions and the ``attrs`` of the
+        result for the settings used.
 
     Raises
     ------
     InputError
         Times not strictly increasing within a patient, negative concentrations, a dose array of the wrong length,
         missing table columns, an unknown route or bad settings.
-    """
-    if route not in ROUTES:
-        raise InputError(f"route: {route!r} is not allowed; use one of {list(ROUTES)}")
-    if isinstance(lambda_z_min_points, bool) or not isinstance(lambda_z_min_points, (int, np.integer)) \
-            or lambda_z_min_points < 3:
-        raise InputError(f"lambda_z_min_points: {lambda_z_min_points!r} is not allowed; use an integer >= 3")
-    if not (np.isfinite(lambda_z_adj_r2_factor) and lambda_z_adj_r2_factor >= 0):
-        raise InputError(f"lambda_z_adj_r2_factor: {lambda_z_adj_r2_factor!r} is not allowed; use a number >= 0")
-    if tau is not None and not (np.isfinite(tau) and tau > 0):
-        raise InputError(f"tau: {tau!r} is not allowed; use a positive dosing interval or None")
 
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> t = np.array([0.25, 0.5, 1.0, 2.0, 4.0, 8.0])
+    >>> c = xr.DataArray(10.0 * np.exp(-0.3 * t), dims="time", coords={"time": t}, attrs={"units": "mg L-1"})
+    >>> round(float(nca(c, 100.0, route="iv_bolus").c0), 6)
+    10.0
+    """
+    _check_settings(route, start, tau, duration, lambda_z_min_points, lambda_z_adj_r2_factor)
     if isinstance(conc, xr.DataArray):
-        ids, t, c, units, single = _from_dataarray(conc)
+        ids, t, c, units, single = from_dataarray(conc)
     else:
-        ids, t, c, units, single = _from_table(conc)
+        ids, t, c, units, single = from_table(conc)
     with np.errstate(invalid="ignore"):
         negative = c < 0
     if np.any(negative):
@@ -430,63 +408,73 @@ def nca(
         raise InputError(
             f"conc: concentrations must be >= 0; patient {ids.tolist()[p]!r} has {c[p, j]:g} at time {t[p, j]:g}"
         )
-    doses = _doses(dose, ids)
+    doses = doses_per_patient(dose, ids)
     time_unit = time_units or units["time"] or "h"
     conc_unit = conc_units or units["conc"]
+    tau = None if tau is None else float(tau)
+    dose_time = 0.0 if start is None else float(start)
 
-    t, c, n = _pack_left(t, c)
+    # The terminal phase of the whole profile, on absolute times.
+    t, c, _ = pack_left(t, c)
     n_patients, width = c.shape
     pick = np.arange(n_patients)
-    has_data = n > 0
+    profile_imax = np.argmax(np.where(np.isfinite(c), c, -np.inf), axis=1)
+    profile_ilast = _last_positive(c)
+    fit = _lambda_z(t, c, profile_imax, profile_ilast, int(lambda_z_min_points), float(lambda_z_adj_r2_factor),
+                    bool(lambda_z_exclude_tmax))
+    lam = fit["lambda_z"]
+    profile_tlast = np.where(profile_ilast >= 0, t[pick, np.clip(profile_ilast, 0, width - 1)], np.nan)
 
-    # Cmax, Tmax (first occurrence), Tlast, Clast
-    imax = np.argmax(np.where(np.isfinite(c), c, -np.inf), axis=1)
-    cmax = np.where(has_data, c[pick, imax], np.nan)
-    tmax = np.where(has_data, t[pick, imax], np.nan)
-    ilast = _last_positive(c)
+    # The analysed interval, on times after the dose.
+    first = dose_time if (start is not None or tau is not None) else -np.inf
+    (tf, cf, nf), (tw, cw, nw) = _from_dose(t, c, dose_time, first, tau)
+    has_data = nw > 0
+    iw = np.arange(cw.shape[0])
+    imax = np.argmax(np.where(np.isfinite(cw), cw, -np.inf), axis=1)
+    cmax = np.where(has_data, cw[iw, imax], np.nan)
+    tmax = np.where(has_data, tw[iw, imax], np.nan)
+    ilast = _last_positive(cw)
     found = ilast >= 0
-    tlast = np.where(found, t[pick, np.clip(ilast, 0, width - 1)], np.nan)
-    clast = np.where(found, c[pick, np.clip(ilast, 0, width - 1)], np.where(has_data, 0.0, np.nan))
+    tlast = np.where(found, tw[iw, np.clip(ilast, 0, cw.shape[1] - 1)], np.nan)
+    clast = np.where(found, cw[iw, np.clip(ilast, 0, cw.shape[1] - 1)], np.where(has_data, 0.0, np.nan))
 
-    # AUClast, AUMClast: intervals ending at or before Tlast
-    if width > 1:
-        auc_seg, aumc_seg = _segments(t, c)
-        upto = np.arange(1, width)[None, :] <= ilast[:, None]
-        auclast = np.where(upto, auc_seg, 0.0).sum(axis=1)
-        aumclast = np.where(upto, aumc_seg, 0.0).sum(axis=1)
+    c0 = np.full(n_patients, np.nan)
+    if route == "iv_bolus":
+        c0, _ = back_extrapolated_c0(tw, cw)
+        tw_auc, cw_auc = _after_bolus(tw, cw, c0)
+        tf_auc, cf_auc = _after_bolus(tf, cf, c0)
+        nf_auc = np.sum(np.isfinite(tf_auc) & np.isfinite(cf_auc), axis=1)
     else:
-        auc_seg = np.zeros((n_patients, 0))
-        auclast = np.zeros(n_patients)
-        aumclast = np.zeros(n_patients)
+        tw_auc, cw_auc, tf_auc, cf_auc, nf_auc = tw, cw, tf, cf, nf
+    auclast, aumclast, _, _ = _areas(tw_auc, cw_auc)
     auclast = np.where(has_data, auclast, np.nan)
     aumclast = np.where(has_data, aumclast, np.nan)
 
-    fit = _lambda_z(t, c, imax, ilast, int(lambda_z_min_points), float(lambda_z_adj_r2_factor),
-                    bool(lambda_z_exclude_tmax))
-    lam = fit["lambda_z"]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         half_life = np.log(2.0) / lam
-        span_ratio = (tlast - fit["tfirst"]) / half_life
-        clast_pred = np.exp(fit["ymean"] - lam * (tlast - fit["xmean"]))
+        span_ratio = (profile_tlast - fit["tfirst"]) / half_life
+        clast_pred = np.exp(fit["ymean"] - lam * (tlast + dose_time - fit["xmean"]))
         aucinf_obs = auclast + clast / lam
         aucinf_pred = auclast + clast_pred / lam
         aucpext = 100.0 * (aucinf_obs - auclast) / aucinf_obs
         aumcinf_obs = aumclast + clast * tlast / lam + clast / lam**2
-        mrt = aumcinf_obs / aucinf_obs
+        mrt = aumcinf_obs / aucinf_obs - (0.5 * float(duration) if route == "iv_infusion" else 0.0)
         cl = doses / aucinf_obs
         vz = doses / (lam * aucinf_obs)
-        vss = mrt * cl if route == "iv_bolus" else np.full(n_patients, np.nan)
+        vss = mrt * cl if route != "extravascular" else np.full(n_patients, np.nan)
 
     nan = np.full(n_patients, np.nan)
     if tau is not None:
-        interval = _interval(t, c, n, ilast, auc_seg, lam, float(tau))
-        cmin, ctrough, auctau = interval["cmin"], interval["ctrough"], interval["auctau"]
+        observed = _interval_concentrations(tf, cf, tau)
+        cmin, ctrough = observed["cmin"], observed["ctrough"]
+        _, _, seg, ilast_f = _areas(tf_auc, cf_auc)
+        auctau = _auc_to_tau(tf_auc, cf_auc, nf_auc, ilast_f, seg, lam, tau)
         with np.errstate(divide="ignore", invalid="ignore"):
             cavg = auctau / tau
-            fluctuation = 100.0 * (interval["cmax_tau"] - cmin) / cavg
-            swing = 100.0 * (interval["cmax_tau"] - cmin) / cmin
+            fluctuation = 100.0 * (cmax - cmin) / cavg
+            swing = 100.0 * (cmax - cmin) / cmin
     else:
-        cmin = np.where(has_data, np.where(np.isfinite(c), c, np.inf).min(axis=1), np.nan)
+        cmin = np.where(has_data, np.where(np.isfinite(cw), cw, np.inf).min(axis=1), np.nan)
         ctrough, auctau, cavg, fluctuation, swing = nan, nan, nan, nan, nan
 
     with np.errstate(invalid="ignore"):
@@ -497,7 +485,7 @@ def nca(
         }
 
     values = {
-        "cmax": cmax, "tmax": tmax, "clast": clast, "tlast": tlast, "auclast": auclast,
+        "cmax": cmax, "tmax": tmax, "clast": clast, "tlast": tlast, "c0": c0, "auclast": auclast,
         "aucinf_obs": aucinf_obs, "aucinf_pred": aucinf_pred, "aucpext_obs": aucpext, "aumclast": aumclast,
         "aumcinf_obs": aumcinf_obs, "mrt_obs": mrt, "lambda_z": lam, "lambda_z_r2": fit["r2"],
         "lambda_z_adj_r2": fit["adj"], "lambda_z_n_points": fit["n_points"], "lambda_z_span_ratio": span_ratio,
@@ -505,28 +493,17 @@ def nca(
         "auctau": auctau, "cavg": cavg, "fluctuation": fluctuation, "swing": swing,
     }
     unit = _units(time_unit, conc_unit, dose_units if dose is not None else None)
-    descriptions = {
-        "cl_obs": "CL = dose / aucinf_obs (CL/F for extravascular)" if route == "extravascular"
-        else "CL = dose / aucinf_obs",
-        "vz_obs": "Vz = dose / (lambda_z * aucinf_obs) (Vz/F for extravascular)" if route == "extravascular"
-        else "Vz = dose / (lambda_z * aucinf_obs)",
-        "vss_obs": "Vss = mrt_obs * cl_obs (iv_bolus only)",
-        "mrt_obs": "MRT = aumcinf_obs / aucinf_obs",
-        "aucpext_obs": "percentage of aucinf_obs extrapolated beyond tlast",
-        "ctrough": "concentration observed at t = tau (NaN without tau or without a sample at tau)",
-        "fluctuation": "100 * (Cmax over [0, tau] - cmin) / cavg",
-        "lambda_z_n_points": "points in the terminal-slope fit (0: no fit)",
-    }
+    descriptions = _descriptions(route)
     data_vars = {}
     for name, value in values.items():
-        attrs = {}
-        if unit.get(name):
-            attrs["units"] = unit[name]
+        attrs = {"units": unit[name]} if unit.get(name) else {}
         if name in descriptions:
             attrs["description"] = descriptions[name]
+        attrs["computed_over"] = "profile" if name in PROFILE_QUANTITIES else "interval"
         data_vars[name] = ("patient", value, attrs)
     for name, value in flags.items():
-        data_vars[name] = ("patient", value, {"units": "1"})
+        data_vars[name] = ("patient", value,
+                           {"units": "1", "computed_over": "profile" if name in PROFILE_QUANTITIES else "interval"})
     data_vars["lambda_z_exclude_tmax"] = ("patient", np.full(n_patients, bool(lambda_z_exclude_tmax)), {})
     data_vars["dose"] = ("patient", doses, {"units": dose_units} if dose is not None else {})
 
@@ -535,14 +512,34 @@ def nca(
         coords={"patient": ids},
         attrs={
             "route": route,
-            "tau": float(tau) if tau is not None else "none",
+            "start": dose_time if start is not None else "none",
+            "tau": tau if tau is not None else "none",
+            "duration": float(duration) if duration is not None else "none",
             "auc_method": "linear-up/log-down",
+            "c0_method": "logslope, else c1 (PKNCA pk.calc.c0)" if route == "iv_bolus" else "none",
             "lambda_z_min_points": int(lambda_z_min_points),
             "lambda_z_adj_r2_factor": float(lambda_z_adj_r2_factor),
             "lambda_z_exclude_tmax": int(bool(lambda_z_exclude_tmax)),
+            "lambda_z_scope": "whole profile",
             "conventions": "PKNCA",
         },
     )
     if single:
         result = result.isel(patient=0, drop=True)
     return result
+
+
+def _descriptions(route: str) -> dict[str, str]:
+    extravascular = route == "extravascular"
+    return {
+        "c0": "concentration back-extrapolated to the dose time (iv_bolus only)",
+        "cl_obs": "CL = dose / aucinf_obs" + (" (CL/F for extravascular)" if extravascular else ""),
+        "vz_obs": "Vz = dose / (lambda_z * aucinf_obs)" + (" (Vz/F for extravascular)" if extravascular else ""),
+        "vss_obs": "Vss = mrt_obs * cl_obs (iv_bolus and iv_infusion only)",
+        "mrt_obs": "MRT = aumcinf_obs / aucinf_obs" + (" - duration / 2" if route == "iv_infusion" else ""),
+        "aucpext_obs": "percentage of aucinf_obs extrapolated beyond tlast",
+        "ctrough": "concentration observed at t = start + tau (NaN without tau or without a sample there)",
+        "fluctuation": "100 * (cmax - cmin) / cavg over the interval",
+        "lambda_z_n_points": "points in the terminal-slope fit (0: no fit)",
+        "half_life": "ln 2 / lambda_z, terminal phase of the whole profile",
+    }

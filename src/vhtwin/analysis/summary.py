@@ -4,8 +4,9 @@ attainment and failure counts.
 A trial store (opened lazily with :func:`vhtwin.io.open_zarr` / ``xr.open_zarr``) has dims ``arm``, ``patient`` and
 ``time``; a result of :func:`vhtwin.simulate` has no ``arm`` dim and every function here then returns results without
 one. Cohorts can hold a million patients per arm, so no function loads a whole variable: they loop over arms and
-over slabs of time (percentiles) or of patients (NCA), each slab at most about :data:`MEMORY_BUDGET` bytes of float64
-(the ``memory_budget`` keyword overrides it; peak memory is a small multiple of it).
+over slabs of time (percentiles: each slab at most about :data:`MEMORY_BUDGET` bytes of float64, the
+``memory_budget`` keyword overrides it, peak memory is a small multiple of it) or of patients (NCA: each slab every
+output time of as many patients as :data:`NCA_MEMORY` allows, or ``batch_size`` patients).
 
 Only successful patients (``status == 0``) are counted; failed ones (whose outputs are NaN) are counted separately
 and reported beside each result. Without a ``status`` variable every patient counts as successful.
@@ -40,17 +41,24 @@ from .nca import _units as _nca_units
 from .nca import nca
 
 __all__ = [
-    "MEMORY_BUDGET", "NCA_BATCH", "failure_counts", "nca_per_patient", "nca_summary", "percentiles",
+    "MEMORY_BUDGET", "NCA_BATCH", "NCA_MEMORY", "failure_counts", "nca_per_patient", "nca_summary", "percentiles",
     "target_attainment",
 ]
 
 #: Bytes of float64 one slab may hold (``slab * n_patients * 8 <= MEMORY_BUDGET`` for percentiles). Peak memory
 #: is about four times this (dask's concatenation of the chunks, the successful rows, numpy's partition copy).
 MEMORY_BUDGET = 64 * 2**20
-#: Patients per call of :func:`vhtwin.analysis.nca` in :func:`nca_summary` / :func:`nca_per_patient`. nca's
-#: terminal-slope search holds about (samples x patients x 6) floats, so at 169 samples 5000 patients peak near
-#: 250 MB; nca costs about 1.5 ms per patient at 169 samples (single core), which dominates the run time.
+#: The most patients per call of :func:`vhtwin.analysis.nca` in :func:`nca_summary` / :func:`nca_per_patient`.
+#: Each call gets every output time of its patients (the terminal phase is fitted on the whole profile, not on the
+#: analysed interval), so by default fewer patients go in one call when there are many output times: see
+#: :data:`NCA_MEMORY`. nca costs about 0.5 ms per patient at 169 samples (one core), which dominates the run time.
 NCA_BATCH = 5_000
+#: Bytes the default slab of patients may take at nca's peak. nca holds about 23 float64 per (patient, output time)
+#: at its peak (measured with tracemalloc at 169 and 400 samples), so a slab has at most
+#: ``NCA_MEMORY // (NCA_FLOATS_PER_SAMPLE * 8 * n_times)`` patients: 5000 (:data:`NCA_BATCH`) up to 279 output
+#: times, 1398 at 1000 and 279 at 5000 output times. An explicit ``batch_size`` is taken as given.
+NCA_MEMORY = 256 * 2**20
+NCA_FLOATS_PER_SAMPLE = 24
 #: Two times closer than this (in time units) are the same output time.
 TIME_TOLERANCE = 1e-9
 
@@ -266,8 +274,13 @@ def percentiles(
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _window(times: np.ndarray, tau: Any, start: Any) -> tuple[np.ndarray, np.ndarray, float | None, float]:
-    """Indices of the output times analysed, those times shifted to start at 0, tau, and the start."""
+def _interval(times: np.ndarray, tau: Any, start: Any) -> tuple[np.ndarray, float | None, float]:
+    """Every output time relative to the start of the analysed interval, tau, and that start.
+
+    The times are the whole profile's (the terminal phase is fitted on all of them), shifted so that the dose opening
+    the interval is at 0; times within :data:`TIME_TOLERANCE` of 0 and of tau are set to exactly 0 and tau, the
+    ends :func:`vhtwin.analysis.nca` looks for.
+    """
     if tau is not None:
         try:
             tau = float(tau)
@@ -282,14 +295,14 @@ def _window(times: np.ndarray, tau: Any, start: Any) -> tuple[np.ndarray, np.nda
     end = t0 + tau if tau is not None else float(times[-1])
     if end > times[-1] + TIME_TOLERANCE:
         raise InputError(f"tau: the interval [{t0:g}, {end:g}] ends after the last output time {times[-1]:g}")
-    index = np.flatnonzero((times >= t0 - TIME_TOLERANCE) & (times <= end + TIME_TOLERANCE))
-    shifted = times[index] - t0
-    shifted[np.abs(shifted) <= TIME_TOLERANCE] = 0.0
+    inside = np.count_nonzero((times >= t0 - TIME_TOLERANCE) & (times <= end + TIME_TOLERANCE))
+    if inside < 2:
+        raise InputError(f"start/tau: the interval [{t0:g}, {end:g}] holds {inside} output time(s); need >= 2")
+    relative = times - t0
+    relative[np.abs(relative) <= TIME_TOLERANCE] = 0.0
     if tau is not None:
-        shifted[np.abs(shifted - tau) <= TIME_TOLERANCE] = tau
-    if index.size < 2:
-        raise InputError(f"start/tau: the interval [{t0:g}, {end:g}] holds {index.size} output time(s); need >= 2")
-    return index, shifted, tau, t0
+        relative[np.abs(relative - tau) <= TIME_TOLERANCE] = tau
+    return relative, tau, t0
 
 
 def _dose_for_arm(dose: Any, arm_names: list, has_arm: bool, i: int, n_patients: int) -> np.ndarray | None:
@@ -348,9 +361,11 @@ def _check_metrics(metrics: Any, tau: Any) -> tuple[str, ...]:
     return metrics
 
 
-def _batch(batch_size: Any) -> int:
+def _batch(batch_size: Any, n_times: int) -> int:
+    """Patients per nca call: ``batch_size`` as given, else as many as :data:`NCA_MEMORY` allows (at most
+    :data:`NCA_BATCH`)."""
     if batch_size is None:
-        return NCA_BATCH
+        return max(1, min(NCA_BATCH, NCA_MEMORY // (NCA_FLOATS_PER_SAMPLE * 8 * max(n_times, 1))))
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise InputError(f"batch_size: {batch_size!r} must be an integer >= 1")
     return int(batch_size)
@@ -362,9 +377,9 @@ def _nca_arms(
     """Check the arguments, then yield per arm: success mask, {metric: values over all patients}, a template."""
     da = _output(ds, variable)
     metrics = _check_metrics(metrics, tau)
-    size = _batch(batch_size)
     times = np.asarray(ds["time"].values, dtype=float)
-    index, shifted, tau, _ = _window(times, tau, start)
+    size = _batch(batch_size, times.size)
+    relative, tau, _ = _interval(times, tau, start)
     arm_names, has_arm = _arms(ds)
     n_patients = ds.sizes["patient"]
     doses = [_dose_for_arm(dose, arm_names, has_arm, i, n_patients) for i in range(len(arm_names))]
@@ -376,7 +391,10 @@ def _nca_arms(
             ok = _successful(ds, arm_index)
             values = {m: np.full(n_patients, np.nan) for m in metrics}
             template = None
-            rows = _arm(da, arm_index).transpose("patient", "time").isel(time=index)
+            # Whole profiles, not the interval alone: lambda_z and the half-life are the profile's, so a patient has
+            # the same half-life in every arm and interval whose terminal phase is the same (PKNCA's rule). A slab is
+            # `size` patients by every output time (see NCA_MEMORY).
+            rows = _arm(da, arm_index).transpose("patient", "time")
             for a in range(0, n_patients, size):
                 b = min(a + size, n_patients)
                 keep = np.flatnonzero(ok[a:b])
@@ -385,10 +403,10 @@ def _nca_arms(
                 block = np.asarray(rows.isel(patient=slice(a, b)).values, dtype=float)[keep]
                 conc = xr.DataArray(
                     block, dims=("patient", "time"),
-                    coords={"patient": a + keep, "time": ("time", shifted, time_attrs)}, attrs=dict(da.attrs),
+                    coords={"patient": a + keep, "time": ("time", relative, time_attrs)}, attrs=dict(da.attrs),
                 )
                 d = None if doses[i] is None else doses[i][a:b][keep]
-                result = nca(conc, d, tau=tau, **nca_kwargs)
+                result = nca(conc, d, start=0.0, tau=tau, **nca_kwargs)
                 for m in metrics:
                     values[m][a + keep] = np.asarray(result[m].values, dtype=float)
                 if template is None:
@@ -405,9 +423,9 @@ def nca_per_patient(
     """NCA metrics of every patient (NaN for failed ones), per arm; see :func:`nca_summary` for the arguments.
 
     Holds ``n_arms * n_patients * len(metrics)`` floats in memory (the concentrations are read in slabs of
-    ``batch_size`` patients). Returns a Dataset with one variable per metric over ``(arm, patient)`` (``patient``
-    without an arm dim), units as :func:`vhtwin.analysis.nca` gives them, and ``status`` copied from ``ds``.
-    Suitable input for :func:`vhtwin.plot.nca_distributions`.
+    patients, each with every output time). Returns a Dataset with one variable per metric over ``(arm, patient)``
+    (``patient`` without an arm dim), units as :func:`vhtwin.analysis.nca` gives them, and ``status`` copied from
+    ``ds``. Suitable input for :func:`vhtwin.plot.nca_distributions`.
     """
     metrics, arm_names, has_arm, arms = _nca_arms(ds, variable, dose, tau, start, metrics, batch_size, nca_kwargs)
     stacks = {m: [] for m in metrics}
@@ -426,7 +444,8 @@ def nca_per_patient(
     if "status" in ds.data_vars:
         out["status"] = ds["status"]
     out.attrs.update({"variable": variable, "tau": float(tau) if tau is not None else "none",
-                      "start": float(start) if start is not None else float(ds["time"].values[0])})
+                      "start": float(start) if start is not None else float(ds["time"].values[0]),
+                      "route": nca_kwargs.get("route", "extravascular"), "lambda_z_scope": "whole profile"})
     return out
 
 
@@ -437,9 +456,12 @@ def nca_summary(
 ) -> xr.Dataset:
     """Distribution of NCA metrics over the successful patients of each arm.
 
-    :func:`vhtwin.analysis.nca` runs on slabs of ``batch_size`` successful patients at a time, over the whole
-    profile or, with ``tau``, over the dosing interval ``[start, start + tau]`` with times shifted so that it
-    starts at 0 (e.g. ``start=144, tau=24`` for the last day of a once-daily regimen at steady state).
+    :func:`vhtwin.analysis.nca` runs on slabs of successful patients at a time, each given its whole profile with
+    times relative to ``start``. The terminal phase (``lambda_z``, ``half_life`` and their diagnostics and flags)
+    is fitted on the whole profile, so a patient whose terminal phase is the same in two arms or intervals gets the
+    same half-life in both; every other metric is over the analysed interval: ``[start, start + tau]`` with
+    ``tau`` (e.g. ``start=144, tau=24`` for the last day of a once-daily regimen at steady state), else from
+    ``start`` to the last output time. Times reported (Tmax, Tlast) are after ``start``.
 
     Parameters
     ----------
@@ -460,9 +482,11 @@ def nca_summary(
     metrics : sequence of str, optional
         NCA metrics to summarise; default :data:`DEFAULT_METRICS` (or :data:`DEFAULT_TAU_METRICS` with ``tau``).
     batch_size : int, optional
-        Patients per NCA call (default :data:`NCA_BATCH`).
+        Patients per NCA call (default: as many as :data:`NCA_MEMORY` allows at this number of output times, at
+        most :data:`NCA_BATCH`).
     **nca_kwargs
-        Passed to :func:`vhtwin.analysis.nca` (``route``, ``lambda_z_min_points``, ...).
+        Passed to :func:`vhtwin.analysis.nca`: ``route`` (``"extravascular"``, default; ``"iv_bolus"``, C0
+        back-extrapolated to ``start``; ``"iv_infusion"`` with ``duration``), ``lambda_z_min_points``, ...
 
     Returns
     -------
@@ -519,6 +543,7 @@ def nca_summary(
         "variable": variable, "tau": float(tau) if tau is not None else "none",
         "start": float(start) if start is not None else float(ds["time"].values[0]),
         "metrics": list(metrics), "quantile_method": "numpy.percentile, linear, over finite values",
+        "route": nca_kwargs.get("route", "extravascular"), "lambda_z_scope": "whole profile",
     })
     return out
 
