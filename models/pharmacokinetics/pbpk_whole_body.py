@@ -44,7 +44,8 @@ eliminated in the liver and kidney never returns to the sampled blood).
 
 The structure is the standard one of whole-body PBPK (e.g. the PK-Sim organ set; Kuepfer L et al. CPT
 Pharmacometrics Syst Pharmacol 2016;5:516-531, without the permeability-limited sub-compartments). Partition
-coefficients come from :func:`vhtwin.physiology.partition_coefficients`; individual organ volumes and flows from
+coefficients come from :func:`vhtwin.physiology.partition_coefficients` (times a drug file's ``kp_scale``, where it
+fits one); individual organ volumes and flows from
 :func:`vhtwin.physiology.individual` or :func:`vhtwin.physiology.population`. :func:`personalise` turns those and a
 drug parameter set (:func:`load_drug`; files in ``drugs/``) into model parameters. The defaults below are the ICRP
 2002 reference male (35 y, 73 kg, 176 cm) given midazolam.
@@ -78,6 +79,10 @@ DRUG_FIELDS = {
     "intrinsic_clearance": "L h-1", "renal_clearance": "L h-1", "absorption_rate": "h-1",
     "fraction_absorbed": "1", "gut_availability": "1",
 }
+#: Optional drug parameters, with units and the value taken when a drug file leaves them out. ``kp_scale`` multiplies
+#: every tissue's Kp (a single scalar on the predicted partition coefficients, as PBPK platforms offer it); it is 1
+#: unless a drug file gives it with its status ("fitted", and what it was fitted to).
+OPTIONAL_DRUG_FIELDS = {"kp_scale": ("1", 1.0)}
 DRUG_DIR = Path(__file__).resolve().parent / "drugs"
 
 _NICE = {o: o.replace("_", " ") for o in TISSUES}
@@ -85,14 +90,15 @@ _NICE = {o: o.replace("_", " ") for o in TISSUES}
 
 # -- drug parameter sets ---------------------------------------------------------------------------------------------
 def load_drug(name_or_path) -> MappingProxyType:
-    """A drug parameter set: a library name (``"midazolam"``, ``"theophylline"``: files in ``drugs/``) or a path to a
-    TOML file of the same form.
+    """A drug parameter set: a library name (``"midazolam"``, ``"theophylline"``, ``"caffeine"``: files in
+    ``drugs/``) or a path to a TOML file of the same form.
 
     Returns
     -------
     mapping (read-only)
         ``name``, ``kind`` (``"neutral"``, ``"acid"``, ``"base"``, ...), ``partition_method``, the numeric values of
-        :data:`DRUG_FIELDS` (``pka`` may be absent for neutrals; units as there), and ``sources`` / ``entries``: the
+        :data:`DRUG_FIELDS` (``pka`` may be absent for neutrals; units as there) and of
+        :data:`OPTIONAL_DRUG_FIELDS` (their defaults where the file has none), and ``sources`` / ``entries``: the
         file's citations and each value's full entry (source, table, status, rule).
 
     Raises
@@ -123,6 +129,12 @@ def load_drug(name_or_path) -> MappingProxyType:
         if isinstance(value, bool) or not isinstance(value, (int, float, list)):
             raise InputError(f"drug file {path.name}: parameter {field!r} must be a number, got {value!r}")
         out[field] = value
+    for field, (unit, default) in OPTIONAL_DRUG_FIELDS.items():
+        entry = entries.get(field, default)
+        value = entry["value"] if isinstance(entry, dict) else entry
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise InputError(f"drug file {path.name}: parameter {field!r} ({unit}) must be a number > 0, got {value!r}")
+        out[field] = value
     out["sources"] = MappingProxyType(dict(doc.get("sources", {})))
     out["entries"] = MappingProxyType({k: MappingProxyType(dict(v)) if isinstance(v, dict) else v for k, v in entries.items()})
     return MappingProxyType(out)
@@ -143,7 +155,7 @@ def personalise(individual, drug, *, method: str | None = None, gfr=None) -> dic
         may also be arrays with one value per patient (e.g. fu or CLint drawn for each).
     method : str, optional
         Partition method (``"rodgers_rowland"``, ``"poulin_theil"``, ``"berezhkovskiy"``); default: the drug's
-        ``partition_method``.
+        ``partition_method``. The drug's ``kp_scale`` (1 unless its file gives one) multiplies the result.
     gfr : float or array, optional
         Glomerular filtration rate (L/h), one value or one per patient. When given, the renal clearance is filtration
         of unbound drug alone, CL_renal = fu x GFR (no secretion, no reabsorption), in place of the drug's
@@ -185,7 +197,7 @@ def personalise(individual, drug, *, method: str | None = None, gfr=None) -> dic
         pka=drug.get("pka"), blood_plasma_ratio=per_patient("blood_plasma_ratio"),
         haematocrit=np.asarray(individual.haematocrit.values, float),
         method=method or drug.get("partition_method", "rodgers_rowland"),
-    )
+    ) * float(drug.get("kp_scale", 1.0))
     volume = individual.volume.transpose(..., "organ")
     flow = individual.blood_flow.transpose(..., "organ")
     out: dict[str, np.ndarray] = {}
@@ -218,7 +230,8 @@ def _reference_defaults() -> dict[str, float]:
 
 _DEFAULT = _reference_defaults()
 _REF = ("ICRP 89 reference male via vhtwin.physiology.individual(35, 'male', 73, 176)")
-_KP_REF = "Rodgers & Rowland 2006 for midazolam (drugs/midazolam.toml) in the reference male's tissues"
+_KP_REF = ("Rodgers & Rowland 2006 for midazolam in the reference male's tissues, times the drug file's fitted Kp scalar "
+           "(drugs/midazolam.toml)")
 
 
 def _parameters() -> tuple[Parameter, ...]:
@@ -244,7 +257,7 @@ def _parameters() -> tuple[Parameter, ...]:
                   source="drugs/midazolam.toml (Rodgers & Rowland 2007)"),
         Parameter("CLint", _DEFAULT["CLint"], "L h-1", lower=0.0,
                   description="hepatic intrinsic clearance of unbound drug (well-stirred liver)",
-                  source="drugs/midazolam.toml (from Smith et al. 1981)"),
+                  source="drugs/midazolam.toml (from the intravenous clearances of four studies)"),
         Parameter("CL_renal", _DEFAULT["CL_renal"], "L h-1", lower=0.0,
                   description="renal clearance from the plasma leaving the kidney (e.g. fu x GFR for filtration)",
                   source="drugs/midazolam.toml (Smith et al. 1981: negligible)"),
@@ -408,7 +421,7 @@ def population(drug, individuals=None, *, omega=None, residual=None, method: str
     Parameters
     ----------
     drug : mapping or str
-        A drug parameter set or a name for :func:`load_drug` (``"midazolam"``, ``"theophylline"``).
+        A drug parameter set or a name for :func:`load_drug` (``"midazolam"``, ``"theophylline"``, ``"caffeine"``).
     individuals : vhtwin.physiology.Individuals, optional
         Who the virtual patients are (default: adults 20-60 y, half female).
     omega : dict, optional
@@ -443,15 +456,18 @@ def population(drug, individuals=None, *, omega=None, residual=None, method: str
 # tests/models/test_pbpk.py checks, for the ICRP reference male (73 kg) and the drug files in drugs/:
 #   mass balance (every state, eliminated drug included, adds up to the doses) to 1e-10;
 #   dose / AUC after an intravenous bolus = clearance() (1e-3), CL x AUMC / AUC = nca_steady_state_volume() (2e-3),
-#   AUC_oral / AUC_iv = oral_bioavailability() (2e-3); the states against scipy's Radau (rtol 1e-6);
-#   within 2-fold of observed human values:
-#                   predicted                                 observed
-#   midazolam       Vss 2.26 L/kg                             1.39 L/kg (Rodgers & Rowland 2007, Table III)
-#                   CL 27.95 L/h                              19.4 L/h (Heizmann et al. 1983), 17.0 L/h (Allonen et al. 1981)
-#                   t1/2 (2-12 h) 4.4 h (terminal 6.8 h)      2.3 h (Heizmann et al. 1983)
-#                   F 0.20                                    0.36 (Smith et al. 1981)
-#                   Cmax 7.5 mg oral 0.021 mg/L               0.031 mg/L (PMC2015005, Table 1, placebo phase)
-#   theophylline    Vss 0.39 L/kg                             0.55 L/kg (Rodgers & Rowland 2007, Table II)
-#                   CL 3.21 L/h                               2.92 L/h (0.040 L/h/kg, Hendeles et al. 1978)
-#                   t1/2 (2-12 h) 6.2 h                       7.1 h (Steinijans et al. 1982)
-#                   peak after 7.4 mg/kg over 30 min 23 mg/L  18 mg/L (Hendeles et al. 1978)
+#   AUC_oral / AUC_iv = oral_bioavailability() (2e-3); the states against scipy's Radau (rtol 1e-6).
+# tests/models/test_pbpk_observed.py checks every prediction against observed clinical values within 2-fold: Vss,
+#   CL, terminal half-life (PKNCA's best-adjusted-R^2 rule over the sampling times), oral F, Cmax and AUC of
+#   midazolam, theophylline and caffeine (the out-of-sample drug), each observed value with its study in
+#   tests/data/pbpk_observed.toml; the table, regenerated by benchmarks/pbpk_validation.py, is docs/validation/pbpk.md.
+#                   predicted (reference male)            observed (studies in that file)
+#   midazolam       Vss 0.87 L/kg (Kp scalar fitted)      0.69, 1.1 L/kg
+#                   CL 20.5 L/h (input)                   17.0-28.0 L/h
+#                   t1/2 3.1 h                            1.77-2.9 h
+#                   F 0.25                                0.21-0.44
+#                   7.5 mg oral, reference female:        Cmax 31 ng/mL, AUC 60 ng h/mL
+#                     Cmax 43 ng/mL, AUC 90 ng h/mL
+#   theophylline    Vss 0.42 L/kg, t1/2 6.8 h, F 0.97     0.44-0.45 L/kg, 6.2-7.1 h, 0.99
+#   caffeine        Vss 0.44 L/kg, t1/2 2.6 h, F 0.88,    0.71 L/kg, 4.1 h, 1.08, 10.0 mg/L
+#                   Cmax 11.7 mg/L after 5 mg/kg oral
