@@ -68,8 +68,8 @@ def action_potential_per_patient(
         for failed patients and for cells that did not repolarise), with units; ``status`` copied from ``ds``.
     """
     da = _output(ds, variable)
-    size = _batch(batch_size)
     times = np.asarray(ds["time"].values, dtype=float)
+    size = _batch(batch_size, times.size)
     arm_names, has_arm = _arms(ds)
     n = ds.sizes["patient"]
     names = tuple(f"apd{int(x) if float(x).is_integer() else x}" for x in repolarisation) + METRICS[2:]
