@@ -87,8 +87,10 @@ def test_sampled_inflow_models_are_distinct_classes_with_their_own_hash():
 
 # -- Smith et al. 2004 ---------------------------------------------------------------------------------------------
 N_BEATS = 40
-SMITH_TIMES = np.linspace(0.0, float(N_BEATS), N_BEATS * 200 + 1)  # 5 ms output grid
-SMITH_PARAMS = {"P_th": np.array([-4.0, 0.0])}  # the reference thorax, and a thorax at atmospheric pressure
+SMITH_PERIOD = 0.75  # s: the published beat (80 min-1), the model's default
+SMITH_SAMPLES = 150  # per beat: a 5 ms output grid
+SMITH_TIMES = np.linspace(0.0, N_BEATS * SMITH_PERIOD, N_BEATS * SMITH_SAMPLES + 1)
+SMITH_PARAMS = {"P_th": np.array([-4.0, 0.0])}  # the published thorax, and a thorax at atmospheric pressure
 SMITH_TOL = dict(rtol=1e-6, atol=1e-6, precision="float64")
 VOLUMES = ("V_lv", "V_rv", "V_pa", "V_pu", "V_ao", "V_vc")
 
@@ -98,7 +100,8 @@ def smith_runs():
     model = vh.load_model("cardio/smith2004")
     # 40 beats with Tsit5 (solver "auto") for the steady state; the first 10 beats with Rodas4
     return {"auto": vh.simulate(model, SMITH_PARAMS, times=SMITH_TIMES, solver="auto", **SMITH_TOL),
-            "rodas4": vh.simulate(model, SMITH_PARAMS, times=SMITH_TIMES[: 10 * 200 + 1], solver="rodas4", **SMITH_TOL)}
+            "rodas4": vh.simulate(model, SMITH_PARAMS, times=SMITH_TIMES[: 10 * SMITH_SAMPLES + 1], solver="rodas4",
+                                  **SMITH_TOL)}
 
 
 def test_smith_solves_without_step_collapse(smith_runs):
@@ -124,20 +127,22 @@ def test_smith_solvers_agree(smith_runs):
         assert np.abs(a[name].values - b[name].values).max() < 2e-3 * scale, name
 
 
-def test_smith_cardiac_output_and_thoracic_pressure(smith_runs):
-    ss = steady_state_haemodynamics(smith_runs["auto"], period=1.0, rtol=2e-3)
+def test_smith_steady_state_thoracic_pressure_drop_exceeds_the_papers_transient_figure(smith_runs):
+    ss = steady_state_haemodynamics(smith_runs["auto"], period=SMITH_PERIOD, rtol=2e-3)
     assert bool(ss.converged.all())
     co = ss.CO.values  # L/min at P_th = -4 and 0 mmHg
-    # the paper reports a cardiac output near 5 L/min; with the reference parameter set we get 4.47: +-12 %
-    assert 4.4 < co[0] < 5.6, co
-    # about 9 % lower at P_th = 0 mmHg (the paper); we get 10.3 %: accept 7-12 %
+    # Smith et al. 2004 (Med Eng Phys 26:131, abstract) report 9 % less cardiac output for P_th -4 -> 0 mmHg. With
+    # their parameters the model crosses 9 % a few beats after the change (tests/models/test_smith2004_paper.py) and
+    # keeps falling: at the new periodic steady state the fall is about twice the published figure
+    # (docs/validation/smith2004.md). This pins that documented disagreement: more than 1.5 times 9 %.
     drop = 1.0 - co[1] / co[0]
-    assert 0.07 < drop < 0.12, drop
-    assert 60.0 < ss.EF.values[0] * 100 < 65.0 and 95.0 < ss.MAP.values[0] < 110.0
+    assert drop > 1.5 * 0.09, drop
+    # the published baseline, 120/80 mmHg (abstract), within the 5 mmHg the abstract's figures are rounded to
+    assert abs(float(ss.SBP.values[0]) - 120.0) <= 5.0 and abs(float(ss.DBP.values[0]) - 80.0) <= 5.0
 
 
 def test_smith_septum_newton_solve_converges(smith_runs):
-    ds = smith_runs["auto"].isel(patient=0, time=slice(-201, None))  # the last beat, every 5 ms
+    ds = smith_runs["auto"].isel(patient=0, time=slice(-SMITH_SAMPLES - 1, None))  # the last beat, every 5 ms
     model = vh.load_model("cardio/smith2004")
     import jax
 

@@ -79,16 +79,17 @@ def test_smith_personalise_first_order_is_cheap_and_scalar_in_scalar_out():
     assert np.ndim(params["R_sys"]) == 0 and np.ndim(initial["V_lv"]) == 0
     assert params["period"] == pytest.approx(60.0 / 72.0)
     assert sum(float(initial[k]) for k in ("V_lv", "V_rv", "V_pa", "V_pu", "V_ao", "V_vc")) == pytest.approx(1500.0)
-    # reference heart rate and size, no targets: the reference model
-    p60, _ = smith2004.personalise(60.0, 180.0, 77.0, refine=0)
+    # reference heart rate (the published 80 min-1, a 0.75 s beat) and size, no targets: the reference model
+    p80, _ = smith2004.personalise(80.0, 180.0, 77.0, refine=0)
     defaults = vh.load_model("cardio/smith2004").default_parameters()
-    for k, v in p60.items():
+    for k, v in p80.items():
         assert float(v) == pytest.approx(defaults[k], rel=1e-4), k
 
 
 @pytest.mark.parametrize("kwargs, name", [
     (dict(heart_rate=0.0, body_surface_area=1.9), "heart_rate"),
     (dict(heart_rate=np.array([70.0, -5.0]), body_surface_area=1.9), "heart_rate"),
+    (dict(heart_rate=130.0, body_surface_area=1.9), "heart_rate"),  # above HR_MAX: the driver would not relax
     (dict(heart_rate=70.0), "height"),
     (dict(heart_rate=70.0, height=170.0), "weight"),
     (dict(heart_rate=70.0, body_surface_area=-1.0), "body_surface_area"),
