@@ -8,7 +8,8 @@
 >>> ds = tissue.run(t_end=80.0, dt=0.05)      # ds.activation_time: (x, y, z) in ms
 
 Modules: :mod:`.grid` (node-centred grids), :mod:`.operators` (no-flux anisotropic diffusion, stability bound),
-:mod:`.monodomain` (the splitting solver, units), :mod:`.activation` (conduction velocity).
+:mod:`.monodomain` (the splitting solver, units), :mod:`.activation` (conduction velocity), :mod:`.conduction_tuning`
+(the grid-dependent conductivity correction, ``Monodomain(..., conductivity_correction="cable")``).
 """
 
 from .activation import conduction_velocity, velocity_along_line

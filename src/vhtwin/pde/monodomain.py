@@ -34,6 +34,13 @@ Activation times are recorded on the fly: the first step over which ``V`` goes f
 threshold`` gives the linearly interpolated crossing time within that step; nodes that never cross report NaN. Only
 ``V`` snapshots at requested times are stored, never the whole history.
 
+Conductivity correction
+-----------------------
+On coarse grids the discrete wave is slower than the continuous one, most across the fibres, where the front is
+thinnest. ``conductivity_correction="cable"`` scales the longitudinal and transverse conductivities by factors
+calibrated on 1D cables at the run's ``dx``, ``dt`` and scheme so that each conducts at its converged speed
+(:mod:`.conduction_tuning`); the factors and the cable speeds are recorded in the result's attrs. Default ``"none"``.
+
 A cohort of tissues (same grid) runs as one batch: conductivities and cell parameters given as 1-D arrays (one value
 per tissue) add a leading ``tissue`` axis; the reaction step sees ``tissues * nodes`` lanes and the diffusion
 operator applies each tissue's tensor.
@@ -54,6 +61,7 @@ from .grid import Grid
 from .operators import apply_diffusion, diffusivity, fibre_tensor, has_cross_terms, max_stable_dt
 
 DIFFUSION_METHODS = ("explicit", "backward-euler", "crank-nicolson")
+CONDUCTIVITY_CORRECTIONS = ("none", "cable")
 SPLITTINGS = ("godunov", "strang")
 
 
@@ -166,11 +174,22 @@ class Monodomain:
         The state that diffuses: default ``V``, else ``v``, else the one state in mV.
     threshold : float, optional
         Activation threshold on the potential (default 0 for a potential in mV, 0.5 for a dimensionless one).
+    conductivity_correction : {"none", "cable"}
+        ``"none"`` (default): the conductivities as given. ``"cable"``: at each :meth:`run`, scale the longitudinal
+        and the transverse conductivity by the factors that make a 1D cable on this grid, with this time step and
+        scheme, conduct at the converged speed of the given conductivity (:mod:`vhtwin.pde.conduction_tuning`, as
+        openCARP's ``tuneCV``). It removes the coarse-grid slowing of planar waves (Niederer slab: P8 40.9 ms at
+        dx 0.2 mm, as extrapolated from the plain finite differences, which give 54.1 ms there) at the cost of a few
+        cable solves per (dx, dt) -- about a minute on two CPU cores, then cached. It is not the default because it changes what the conductivity means
+        (an effective value tuned to one wave, not the tissue's) and costs those solves on every new grid; use it
+        when activation times on coarse grids matter. Needs a stimulus (the cables are stimulated like the tissue's
+        first one) and scalar cell parameters.
     """
 
     def __init__(self, model, grid: Grid, *, conductivity=Conductivity(), stimuli: Sequence[Stimulus] = (),
                  beta: float = 140.0, Cm: float = 1.0, params: Mapping[str, Any] | None = None,
-                 initial: Mapping[str, float] | None = None, potential: str | None = None, threshold: float | None = None):
+                 initial: Mapping[str, float] | None = None, potential: str | None = None, threshold: float | None = None,
+                 conductivity_correction: str = "none"):
         from ..library import load_model
         from ..solvers.rush_larsen import RushLarsen
 
@@ -258,6 +277,18 @@ class Monodomain:
             rate = s.amplitude / (10.0 * self.beta * self.Cm) if s.unit == "uA cm-3" else s.amplitude
             self._stim.append((s.mask(grid).reshape(-1), float(rate), float(s.start), float(s.start + s.duration)))
 
+        if conductivity_correction not in CONDUCTIVITY_CORRECTIONS:
+            raise InputError(f"conductivity_correction {conductivity_correction!r} must be one of "
+                             f"{CONDUCTIVITY_CORRECTIONS}")
+        if conductivity_correction == "cable":
+            if not self._stim:
+                raise InputError("conductivity_correction 'cable' stimulates calibration cables like the tissue's first "
+                                 "stimulus: give at least one stimulus")
+            if any(np.ndim(v) for v in params.values()):
+                raise InputError("conductivity_correction 'cable' needs scalar cell parameters (one cell model for "
+                                 "every node), not per-tissue arrays")
+        self.conductivity_correction = conductivity_correction
+
     # -- stability ---------------------------------------------------------------------------------------------------
     @property
     def max_explicit_dt(self) -> float:
@@ -334,10 +365,15 @@ class Monodomain:
             raise InputError(f"precision {precision!r} must be 'float32' or 'float64'")
         n_steps = int(math.ceil(t_end / dt - 1e-9))
         sub = dt / 2 if splitting == "strang" else dt
-        if diffusion == "explicit" and sub > self.max_explicit_dt * (1 + 1e-12):
+        D_run, factors = self.D, None
+        if self.conductivity_correction == "cable":
+            factors = self.conductivity_factors(dt, diffusion=diffusion, splitting=splitting, precision=precision)
+            D_run = self._corrected_diffusivity()
+        dt_limit = self.max_explicit_dt if factors is None else max_stable_dt(D_run, self.grid.spacing, self.cross)
+        if diffusion == "explicit" and sub > dt_limit * (1 + 1e-12):
             raise InputError(
                 f"dt {dt!r} ms is above the stability limit of explicit diffusion on this grid (dx {self.grid.dx} mm, "
-                f"max D {np.max(self.D):.4g} mm^2/ms): the diffusion step must be <= {self.max_explicit_dt:.4g} ms "
+                f"max D {np.max(D_run):.4g} mm^2/ms): the diffusion step must be <= {dt_limit:.4g} ms "
                 f"({'dt/2 with Strang splitting' if splitting == 'strang' else 'dt'}); use a smaller dt or "
                 f"diffusion='backward-euler'/'crank-nicolson'"
             )
@@ -351,7 +387,7 @@ class Monodomain:
             dtype = np.float64 if precision == "float64" else np.float32
             p_rows, p_axes = self._param_rows(dtype)
             y0 = self._initial_state(dtype, p_rows)
-            D = jax.numpy.asarray(self.D, dtype)
+            D = jax.numpy.asarray(D_run, dtype)
             fn = jax.jit(self._build(n_steps, float(dt), diffusion, splitting, snap_steps, stop_when_activated,
                                      p_axes, tol, max_iter))
             t0 = time.perf_counter()
@@ -390,8 +426,55 @@ class Monodomain:
             compile_s=t1 - t0, run_s=run_s, mlups=updates / run_s / 1e6 if run_s > 0 else float("nan"),
             reaction="rush_larsen" if self.method.gates else "forward_euler",
             units="t ms, x mm, sigma S m-1, beta mm-1, Cm uF cm-2, stimulus uA cm-3, D mm2 ms-1",
+            conductivity_correction=self.conductivity_correction,
         )
+        if factors is not None:
+            fl, ft = factors
+            ds.attrs.update(
+                conductivity_factor_longitudinal=fl.factor, conductivity_factor_transverse=ft.factor,
+                cable_cv_converged_m_s=[fl.converged, ft.converged],
+                cable_cv_uncorrected_m_s=[fl.uncorrected, ft.uncorrected],
+            )
         return ds
+
+    # -- conductivity correction -------------------------------------------------------------------------------------
+    def cable_setup(self):
+        """What calibration cables share with this tissue (:class:`~vhtwin.pde.conduction_tuning.CableSetup`): the cell
+        model, scalar parameters and initial values, beta, Cm, threshold, and the first stimulus's rate and length."""
+        from .conduction_tuning import CableSetup
+
+        initial = tuple(sorted((k, float(v)) for k, v in self.initial.items() if np.ndim(v) == 0))
+        params = tuple(sorted((k, float(v)) for k, v in self.params.items()))
+        _, rate, start, stop = self._stim[0]
+        return CableSetup(self.model, params, initial, self.beta, self.Cm, self.potential, self.threshold, rate,
+                          stop - start)
+
+    def conductivity_factors(self, dt: float, *, diffusion: str = "explicit", splitting: str = "godunov",
+                             precision: str = "float64"):
+        """The ``"cable"`` correction for a run at ``dt`` (ms): ``(longitudinal, transverse)``
+        :class:`~vhtwin.pde.conduction_tuning.Factor` (factor, converged and uncorrected cable speeds in m/s).
+
+        For a cohort the factors are computed per distinct conductivity; the pair returned is the first tissue's.
+        """
+        from .conduction_tuning import conductivity_factors
+
+        sl = np.atleast_1d(np.asarray(self.conductivity.longitudinal, float))
+        st = np.atleast_1d(np.asarray(self.conductivity.transverse, float))
+        sl, st = np.broadcast_arrays(sl, st)
+        facs = conductivity_factors(self.cable_setup(), list(sl) + list(st), self.grid.dx, dt, diffusion=diffusion,
+                                    splitting=splitting, precision=precision)
+        self._factor_table = (facs[: sl.size], facs[sl.size:])
+        return facs[0], facs[sl.size]
+
+    def _corrected_diffusivity(self):
+        """The (B, d, d) diffusivity with every tissue's conductivities scaled by their calibrated factors."""
+        fl, ft = self._factor_table
+        kl = np.array([f.factor for f in fl])
+        kt = np.array([f.factor for f in ft])
+        sl = np.array([f.sigma for f in fl]) * kl
+        st = np.array([f.sigma for f in ft]) * kt
+        sigma = fibre_tensor(sl, st, self.conductivity.fibre, self.grid.ndim)
+        return diffusivity(sigma, self.beta, self.Cm)
 
     def _build(self, n_steps, dt, diffusion, splitting, snap_steps, stop_when_activated, p_axes, tol, max_iter):
         import jax
