@@ -16,7 +16,7 @@ import xarray as xr
 
 from ..errors import InputError
 from .electrophysiology import action_potential_biomarkers
-from .summary import _arm, _arms, _batch, _check_q, _output, _successful, _wrap
+from .summary import _arm, _arms, _batch, _check_q, _output, _wrap, successful
 
 #: Biomarkers kept per patient.
 METRICS = ("apd90", "apd50", "resting_potential", "peak_voltage", "max_upstroke_velocity")
@@ -78,7 +78,7 @@ def action_potential_per_patient(
     for i, name in enumerate(arm_names):
         index = i if has_arm else None
         start = _beat_start(beat_start, name, i, times)
-        ok = _successful(ds, index)
+        ok = successful(ds, index)
         rows = _arm(da, index).transpose("patient", "time")
         values = {m: np.full(n, np.nan) for m in names}
         for a in range(0, n, size):

@@ -140,8 +140,9 @@ def _arm(obj, index: int | None):
     return obj if index is None or "arm" not in obj.dims else obj.isel(arm=index)
 
 
-def _successful(ds: xr.Dataset, index: int | None) -> np.ndarray:
-    """Boolean mask over patients of one arm: status == 0 (all True without a status variable)."""
+def successful(ds: xr.Dataset, index: int | None) -> np.ndarray:
+    """Boolean mask over the patients of arm ``index`` (None: a store without arms) whose solve succeeded
+    (``status == 0``; all True without a status variable)."""
     n = ds.sizes["patient"]
     if "status" not in ds.data_vars:
         return np.ones(n, dtype=bool)
@@ -238,7 +239,7 @@ def percentiles(
     n_ok, n_failed = [], []
     for i in range(len(arm_names)):
         index = i if has_arm else None
-        ok = _successful(ds, index)
+        ok = successful(ds, index)
         n_ok.append(int(ok.sum()))
         n_failed.append(int(ok.size - ok.sum()))
         if not ok.any():
@@ -388,7 +389,7 @@ def _nca_arms(
     def run():
         for i in range(len(arm_names)):
             arm_index = i if has_arm else None
-            ok = _successful(ds, arm_index)
+            ok = successful(ds, arm_index)
             values = {m: np.full(n_patients, np.nan) for m in metrics}
             template = None
             # Whole profiles, not the interval alone: lambda_z and the half-life are the profile's, so a patient has
@@ -621,7 +622,7 @@ def target_attainment(
     frac, hit, counted, failed = [], [], [], []
     for i in range(len(arm_names)):
         index = i if has_arm else None
-        ok = _successful(ds, index)
+        ok = successful(ds, index)
         sel = _arm(selection, index)
         if reduce is not None:
             sel = getattr(sel, reduce)("time", skipna=False)

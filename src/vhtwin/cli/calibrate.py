@@ -52,16 +52,16 @@ def _toml(path: str, what: str) -> dict:
 
 def read_prior(path: str, model):
     """The :class:`vhtwin.Population` of a prior TOML file (a ``[population]`` table, or its keys at top level)."""
-    from ..trial.toml_spec import _population
+    from ..trial.toml_spec import population_from_toml
 
     doc = _toml(path, "prior")
     table = doc["population"] if "population" in doc else doc
-    return _population(table, model)
+    return population_from_toml(table, model)
 
 
 def read_protocol(path: str | None, model, covariate_names):
     """The :class:`vhtwin.Regimen` of a protocol TOML file (``doses``, ``resets`` as in a trial arm), or None."""
-    from ..trial.toml_spec import _arms
+    from ..trial.toml_spec import arms_from_toml
 
     if path is None:
         return None
@@ -69,7 +69,7 @@ def read_protocol(path: str | None, model, covariate_names):
     unknown = [k for k in doc if k not in ("doses", "resets")]
     if unknown:
         raise InputError(f"--protocol {path!r}: unknown key {unknown[0]!r}; allowed: doses, resets")
-    return _arms([{"name": "protocol", **doc}], model, covariate_names)["protocol"]
+    return arms_from_toml([{"name": "protocol", **doc}], model, covariate_names)["protocol"]
 
 
 def read_data(path: str):

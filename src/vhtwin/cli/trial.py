@@ -178,14 +178,14 @@ def _paced_columns(ds, trial, variable, unit, target) -> dict:
 
 
 def _free_columns(ds, trial, variable, unit, target) -> dict:
-    from ..analysis.summary import _successful
+    from ..analysis.summary import successful
 
     arms = range(len(trial.arm_names))
     out = {}
     for reduce in ("min", "max", "mean"):
         column = []
         for i in arms:
-            x = np.asarray(getattr(ds[variable].isel(arm=i), reduce)("time").values, float)[_successful(ds, i)]
+            x = np.asarray(getattr(ds[variable].isel(arm=i), reduce)("time").values, float)[successful(ds, i)]
             column.append(_triple(np.percentile(x, (5, 50, 95))) if x.size else "-")
         out[f"{reduce} [{unit}] median (5-95%)"] = column
     return out

@@ -389,7 +389,9 @@ def _distribution(value, model: Model):
     return out
 
 
-def _population(table, model: Model) -> Population:
+def population_from_toml(table, model: Model) -> Population:
+    """The :class:`vhtwin.Population` a ``[population]`` TOML table describes for ``model`` (checked, errors name
+    the key path)."""
     path = "population"
     pop = _keys(table, path, optional=(
         "typical", "omega", "omega_blocks", "cv", "distribution", "covariates", "covariate_table", "covariate_correlation",
@@ -516,7 +518,9 @@ def _pacing_entry(entry, path: str, model: Model) -> Pacing:
     return pacing
 
 
-def _arms(value, model: Model, covariate_names) -> dict:
+def arms_from_toml(value, model: Model, covariate_names) -> dict:
+    """``{name: arm}`` from an ``[[arms]]`` TOML array of tables (doses, resets, pacing), checked against ``model``
+    and the population's ``covariate_names``; errors name the key path."""
     arms = {}
     entries = _array(value, "arms")
     if not entries:
@@ -571,7 +575,7 @@ def parse_trial_toml(data: Mapping[str, Any], base: str | Path = ".") -> dict:
     try:
         top = _keys(dict(data), "", required=_TOP_REQUIRED, optional=_TOP_OPTIONAL)
         model = _model(top["model"], base)
-        population = _population(top["population"], model)
+        population = population_from_toml(top["population"], model)
         covariate_names = () if population.covariates is None else population.covariates.names
         allowed_outputs = model.observable_names + model.state_names
         outputs = _names(top["outputs"], "outputs", allowed_outputs, "output (observable or state)")
@@ -580,7 +584,7 @@ def parse_trial_toml(data: Mapping[str, Any], base: str | Path = ".") -> dict:
         fields = {
             "model": model,
             "population": population,
-            "arms": _arms(top["arms"], model, covariate_names),
+            "arms": arms_from_toml(top["arms"], model, covariate_names),
             "n_per_arm": _integer(top["n_per_arm"], "n_per_arm", low=1),
             "times": _times(top["times"]),
             "outputs": outputs,
