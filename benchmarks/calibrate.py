@@ -52,6 +52,10 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
+import vhtwin as vh
+
+vh.use_cpu_cores()  # every core a JAX device, as the command line has it (before JAX starts)
+
 BENCHMARK = "calibrate"
 MODEL = "pharmacokinetics/one_compartment_oral"
 TYPICAL = {"ka": 1.5, "CL": 2.8, "V": 31.5}

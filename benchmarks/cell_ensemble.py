@@ -51,6 +51,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pk_cohort import _loadavg, compile_probe, machine_info  # noqa: E402  (same measurement helpers)
 
+import vhtwin as vh
+
+vh.use_cpu_cores()  # every core a JAX device, as the command line has it (before JAX starts)
+
 BENCHMARK = "cell_ensemble"
 PERIOD = 1000.0  # ms, 1 Hz
 SAMPLE_MS = 1.0  # output spacing over the last beat

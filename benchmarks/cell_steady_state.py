@@ -38,6 +38,10 @@ import time
 
 import numpy as np
 
+import vhtwin as vh
+
+vh.use_cpu_cores()  # every core a JAX device, as the command line has it (before JAX starts)
+
 PERIOD = 1000.0  # ms, 1 Hz
 SAMPLE_MS = 0.1  # sampling of the last beat
 MYOKIT_RTOL, MYOKIT_ATOL = 1e-8, 1e-10

@@ -42,6 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
+import vhtwin as vh
+
+vh.use_cpu_cores()  # every core a JAX device, as the command line has it (before JAX starts)
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BENCHMARK = "latency"

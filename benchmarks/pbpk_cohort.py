@@ -55,6 +55,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pk_cohort import _loadavg, compile_probe, machine_info  # noqa: E402  (same measurement helpers)
 
+import vhtwin as vh
+
+vh.use_cpu_cores()  # every core a JAX device, as the command line has it (before JAX starts)
+
 BENCHMARK = "pbpk_cohort"
 MODEL = "pharmacokinetics/pbpk_whole_body"
 DRUG = "midazolam"

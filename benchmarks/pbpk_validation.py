@@ -43,6 +43,10 @@ from pathlib import Path
 
 import numpy as np
 
+import vhtwin as vh
+
+vh.use_cpu_cores()  # every core a JAX device, as the command line has it (before JAX starts)
+
 ROOT = Path(__file__).resolve().parents[1]
 OBSERVED = ROOT / "tests" / "data" / "pbpk_observed.toml"
 MODEL = "pharmacokinetics/pbpk_whole_body"

@@ -47,6 +47,10 @@ import time
 
 import numpy as np
 
+import vhtwin as vh
+
+vh.use_cpu_cores()  # every core a JAX device, as the command line has it (before JAX starts)
+
 BENCHMARK = "pk_cohort"
 MODEL = "pharmacokinetics/two_compartment_oral"
 PARAM_NAMES = ("ka", "CL", "V1", "Q", "V2")

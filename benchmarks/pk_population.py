@@ -25,6 +25,10 @@ import time
 
 import numpy as np
 
+import vhtwin as vh
+
+vh.use_cpu_cores()  # every core a JAX device, as the command line has it (before JAX starts)
+
 BENCHMARK = "pk_population"
 TIMES = np.arange(169.0)
 

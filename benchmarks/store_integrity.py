@@ -38,6 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
+import vhtwin as vh
+
+vh.use_cpu_cores()  # every core a JAX device, as the command line has it (before JAX starts)
+
 BENCHMARK = "store_integrity"
 ROOT = Path(__file__).resolve().parents[1]
 

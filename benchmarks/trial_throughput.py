@@ -49,6 +49,10 @@ from pathlib import Path
 
 import numpy as np
 
+import vhtwin as vh
+
+vh.use_cpu_cores()  # every core a JAX device, as the command line has it (before JAX starts)
+
 BENCHMARK = "trial_throughput"
 MODEL = "pharmacokinetics/two_compartment_oral"
 TYPICAL = {"ka": 1.0, "CL": 5.0, "V1": 50.0, "Q": 10.0, "V2": 100.0}

@@ -41,6 +41,7 @@ import numpy as np
 import vhtwin as vh
 from vhtwin import analysis, plot
 
+vh.use_cpu_cores()  # batches split over every CPU core
 SMALL = os.environ.get("VHTWIN_NOTEBOOK_SMALL") == "1"
 OUT = Path(os.environ.get("VHTWIN_NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="vhtwin_notebook_"))
 OUT.mkdir(parents=True, exist_ok=True)

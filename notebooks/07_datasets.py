@@ -38,6 +38,7 @@ import pandas as pd
 
 import vhtwin as vh
 
+vh.use_cpu_cores()  # batches split over every CPU core
 SMALL = os.environ.get("VHTWIN_NOTEBOOK_SMALL") == "1"
 OUT = Path(os.environ.get("VHTWIN_NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="vhtwin_notebook_"))
 OUT.mkdir(parents=True, exist_ok=True)

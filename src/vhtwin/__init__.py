@@ -9,44 +9,13 @@ import types
 
 from ._version import __version__
 
-
-def _use_every_cpu_core() -> None:
-    """Expose each CPU core as a JAX CPU device, so that batches are split across cores.
-
-    XLA runs one CPU device's program on one core; vhtwin splits a batch over all local devices. This must happen
-    before JAX starts its backends, so it is done at import, unless the user already chose (``JAX_NUM_CPU_DEVICES``
-    or ``XLA_FLAGS=--xla_force_host_platform_device_count``) or opted out with ``VHTWIN_CPU_DEVICES=1`` (any number
-    sets the count). It changes nothing on a machine whose JAX backends are already running. JAX itself is not
-    imported here (it takes seconds): if it is not loaded yet, the count goes where JAX will read it.
-    """
-    import os
-    import sys
-
-    if os.environ.get("JAX_NUM_CPU_DEVICES") or "device_count" in os.environ.get("XLA_FLAGS", ""):
-        return
-    try:
-        count = int(os.environ.get("VHTWIN_CPU_DEVICES", "0")) or len(os.sched_getaffinity(0))
-    except (ValueError, AttributeError):
-        count = os.cpu_count() or 1
-    if "jax" not in sys.modules:
-        os.environ["JAX_NUM_CPU_DEVICES"] = str(max(1, count))
-        return
-    import jax
-
-    try:
-        jax.config.update("jax_num_cpu_devices", max(1, count))
-    except Exception:  # backends already initialised by the caller: keep what they have
-        pass
-
-
-_use_every_cpu_core()
-
 # What ``vh.<name>`` gives, and the module it comes from. Loaded on first use, so that ``import vhtwin`` (and the
 # command line's start) costs milliseconds, not the seconds of importing JAX.
 _EXPORTS = {
     ".analysis": ["nca"],
     ".calibration": ["Twin", "calibrate", "calibrate_circulation"],
     ".compose": ["DirectEffect", "link"],
+    ".cpu": ["use_cpu_cores"],
     ".protocols": ["Dose", "Pacing", "Regimen"],
     ".dataset": ["Dataset", "EventSet", "read_dataset", "read_events", "write_dataset"],
     ".engine": ["compilation_count"],

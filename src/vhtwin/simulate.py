@@ -103,7 +103,8 @@ def simulate(
         A population draw passed as ``params`` supplies its covariates itself.
     devices : int, optional
         Split the batch over this many local devices (default: all of them, once each gets at least 64 patients;
-        on CPU every core is a device, see ``vhtwin._use_every_cpu_core``). Results do not depend on it.
+        on CPU, one device per core once :func:`vhtwin.use_cpu_cores` was called; the command line does). Results
+        do not depend on it.
     throw : bool
         Raise :class:`SolverError` if any trajectory fails, instead of flagging it in ``status``.
     occasions : array_like, optional

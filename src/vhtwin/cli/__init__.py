@@ -28,6 +28,7 @@ import sys
 import threading
 from typing import Sequence
 
+from ..cpu import use_cpu_cores
 from ..errors import TrialError, VhtwinError
 from ..interrupt import Stop
 
@@ -62,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)  # each command handles Ctrl-C its own way (run: run_stoppable)
+    # The command line splits batches over every core (JAX_NUM_CPU_DEVICES, when set, decides how many).
+    use_cpu_cores()
     try:
         return args.run(args)
     except KeyboardInterrupt:
