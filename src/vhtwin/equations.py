@@ -10,7 +10,6 @@ reads. Nothing here is stored on the model.
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 from .errors import ModelError
 from .model import Model, Names, check_keys, jnp_broadcast_scalar
@@ -115,16 +114,14 @@ class Equations:
             return tuple(jnp.asarray(out[name]) for name in model.observable_names)
 
         values = [0.0] + [float(s.initial) for s in model.states] + [float(q.default) for q in model.parameters]
-        jaxpr = jax.make_jaxpr(observe)(*values).jaxpr
-        reads: dict[Any, set] = {v: {i - 1} if 1 <= i <= n else set() for i, v in enumerate(jaxpr.invars)}
-        for eqn in jaxpr.eqns:  # a primitive's outputs depend on all of its inputs (conservative for sub-jaxprs)
-            source = set().union(*(reads.get(v, set()) for v in eqn.invars if not hasattr(v, "val")))
-            for v in eqn.outvars:
-                reads[v] = source
+        closed = jax.make_jaxpr(observe)(*values)
+        from .jaxpr_dependencies import input_dependencies  # imports JAX: only when a model is first traced
+        # time and parameters are not tracked (mask 0); state i is bit i
+        masks = input_dependencies(closed, [0] + [1 << i for i in range(n)] + [0] * len(model.parameters))
         states = model.state_names
         self._dependencies = {
-            name: tuple(states[i] for i in sorted(reads.get(v, set()) if not hasattr(v, "val") else set()))
-            for name, v in zip(model.observable_names, jaxpr.outvars)
+            name: tuple(states[i] for i in range(n) if (mask >> i) & 1)
+            for name, mask in zip(model.observable_names, masks)
         }
         return dict(self._dependencies)
 

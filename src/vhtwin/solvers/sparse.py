@@ -41,43 +41,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ..jaxpr_dependencies import input_dependencies
 from . import linalg
-
-try:  # the public home of these types
-    from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
-except ImportError:  # pragma: no cover - older JAX
-    from jax.core import ClosedJaxpr, Jaxpr, Literal
-
-#: Primitives whose inner jaxpr maps inputs to outputs one to one (calls): followed, so that a helper function
-#: taking many states does not make each of its outputs depend on all of them.
-_CALLS = ("pjit", "jit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call", "remat", "checkpoint")
-
-
-def _dependencies(closed, in_deps):
-    """For each output of a jaxpr, the set (as an int bit mask) of inputs it depends on.
-
-    Conservative: an equation's outputs depend on the union of its inputs' dependencies (both sides of a ``select``,
-    every operand of a loop), except for plain calls, whose body is followed.
-    """
-    jaxpr = closed.jaxpr if isinstance(closed, ClosedJaxpr) else closed
-    env = {v: 0 for v in jaxpr.constvars}
-    env.update(zip(jaxpr.invars, in_deps))
-    read = lambda v: 0 if isinstance(v, Literal) else env[v]
-    for eqn in jaxpr.eqns:
-        ins = [read(v) for v in eqn.invars]
-        if eqn.primitive.name in _CALLS:
-            subs = [p for p in eqn.params.values() if isinstance(p, (ClosedJaxpr, Jaxpr))]
-            inner = (subs[0].jaxpr if isinstance(subs[0], ClosedJaxpr) else subs[0]) if subs else None
-            if inner is not None and len(inner.invars) == len(ins) and len(inner.outvars) == len(eqn.outvars):
-                env.update(zip(eqn.outvars, _dependencies(subs[0], ins)))
-                continue
-        union = 0
-        for d in ins:
-            union |= d
-        for v in eqn.outvars:
-            env[v] = union
-    return [read(v) for v in jaxpr.outvars]
-
 
 def jacobian_pattern(vf, t, y):
     """Structural pattern of ``[df/dy, df/dt]`` as a boolean array (n, n + 1), or None when it cannot be read.
@@ -96,7 +61,7 @@ def jacobian_pattern(vf, t, y):
         return None
     if len(closed.jaxpr.outvars) != n:
         return None
-    deps = _dependencies(closed, [1 << n] + [1 << j for j in range(n)])
+    deps = input_dependencies(closed, [1 << n] + [1 << j for j in range(n)])
     return np.array([[(d >> j) & 1 for j in range(n + 1)] for d in deps], dtype=bool)
 
 
