@@ -165,10 +165,12 @@ def test_rodas4_step_sparse_equals_dense(name, steps):
     model = vh.load_model(name)
     vf, t, y = model_vector_field(model, np.random.default_rng(1))
     assert y.shape[0] > UNROLL_MAX  # the sparse path applies
+    # one program per path, the step size an argument (a jit per step size would compile the model six times)
+    sparse_step = jax.jit(lambda t, y, dt: Rodas4().step(vf, t, y, dt, ())[:2])
+    dense_step = jax.jit(lambda t, y, dt: Rodas4(jacobian="dense").step(vf, t, y, dt, ())[:2])
     for h in steps:
         dt = jnp.full((B,), h)
-        sparse = jax.jit(lambda t, y, dt: Rodas4().step(vf, t, y, dt, ())[:2])(t, y, dt)
-        dense = jax.jit(lambda t, y, dt: Rodas4(jacobian="dense").step(vf, t, y, dt, ())[:2])(t, y, dt)
+        sparse, dense = sparse_step(t, y, dt), dense_step(t, y, dt)
         for a, b in zip(sparse, dense):
             a, b = np.asarray(a), np.asarray(b)
             assert np.all(np.isfinite(a)) and np.all(np.isfinite(b)), h

@@ -156,14 +156,16 @@ class JacobianPlan:
                 seeds[g, list(cols)] = 1.0
             tangent_y = jnp.broadcast_to(jnp.asarray(seeds[:, :n], dtype)[:, :, None], (G, n, B))
             tangent_t = jnp.broadcast_to(jnp.asarray(seeds[:, n], t.dtype)[:, None], (G, B))
-            out = jax.vmap(lin)(tangent_t, tangent_y)  # (G, n, B): out[g, i] = sum over j in group g of df_i/dy_j
+            # vmap a plain function, not `lin` itself: JAX names a mapped function by its repr, and the repr of a
+            # linearized function prints its whole program (seconds to minutes for a 41-state cell model)
+            out = jax.vmap(lambda dt_, dy_: lin(dt_, dy_))(tangent_t, tangent_y)  # (G, n, B): sum over group g's j of df_i/dy_j
             blocks.append(out.reshape(G * n, B))
         if R:
             transpose = jax.linear_transpose(lin, t, y)
             cot = np.zeros((R, n), dtype=np.dtype(dtype))
             cot[np.arange(R), list(self.reverse_rows)] = 1.0
             cot_y = jnp.broadcast_to(jnp.asarray(cot, dtype)[:, :, None], (R, n, B))
-            ct_t, ct_y = jax.vmap(transpose)(cot_y)  # (R, B), (R, n, B): rows of df/dt and df/dy
+            ct_t, ct_y = jax.vmap(lambda c: transpose(c))(cot_y)  # (R, B), (R, n, B): rows of df/dt and df/dy
             blocks.append(ct_y.reshape(R * n, B))
             time_blocks.append(ct_t.astype(dtype))
         blocks.append(jnp.zeros((1, B), dtype))
