@@ -74,7 +74,6 @@ def test_the_step_limit_counts_steps_between_checkpoints_not_over_the_span():
     iv = dict(params={"CL": 1.0, "V": 10.0}, times=np.array([0.0, 100.0]), max_steps=limit, solver="tsit5",
               rtol=1e-12, atol=1e-14, precision="float64")
     once = vh.simulate(model, protocol=vh.Regimen.bolus(100.0, into="central"), **iv)
-    assert once["n_steps"].item() + once["n_rejected"].item() >= limit or once["status"].item() == vh.Status.MAX_STEPS
     assert once["status"].item() == vh.Status.MAX_STEPS
     every_10h = vh.simulate(model, protocol=vh.Regimen.repeated(amount=100.0, interval=10.0, count=10, into="central"),
                             **iv)

@@ -367,8 +367,9 @@ class Monodomain:
         sub = dt / 2 if splitting == "strang" else dt
         D_run, factors = self.D, None
         if self.conductivity_correction == "cable":
-            factors = self.conductivity_factors(dt, diffusion=diffusion, splitting=splitting, precision=precision)
-            D_run = self._corrected_diffusivity()
+            table = self._factor_table(dt, diffusion=diffusion, splitting=splitting, precision=precision)
+            factors = (table[0][0], table[1][0])
+            D_run = self._corrected_diffusivity(table)
         dt_limit = self.max_explicit_dt if factors is None else max_stable_dt(D_run, self.grid.spacing, self.cross)
         if diffusion == "explicit" and sub > dt_limit * (1 + 1e-12):
             raise InputError(
@@ -456,6 +457,11 @@ class Monodomain:
 
         For a cohort the factors are computed per distinct conductivity; the pair returned is the first tissue's.
         """
+        longitudinal, transverse = self._factor_table(dt, diffusion=diffusion, splitting=splitting, precision=precision)
+        return longitudinal[0], transverse[0]
+
+    def _factor_table(self, dt, *, diffusion, splitting, precision):
+        """Every tissue's (longitudinal factors, transverse factors), each a list of ``Factor`` (cached per grid)."""
         from .conduction_tuning import conductivity_factors
 
         sl = np.atleast_1d(np.asarray(self.conductivity.longitudinal, float))
@@ -463,16 +469,13 @@ class Monodomain:
         sl, st = np.broadcast_arrays(sl, st)
         facs = conductivity_factors(self.cable_setup(), list(sl) + list(st), self.grid.dx, dt, diffusion=diffusion,
                                     splitting=splitting, precision=precision)
-        self._factor_table = (facs[: sl.size], facs[sl.size:])
-        return facs[0], facs[sl.size]
+        return facs[: sl.size], facs[sl.size:]
 
-    def _corrected_diffusivity(self):
+    def _corrected_diffusivity(self, table):
         """The (B, d, d) diffusivity with every tissue's conductivities scaled by their calibrated factors."""
-        fl, ft = self._factor_table
-        kl = np.array([f.factor for f in fl])
-        kt = np.array([f.factor for f in ft])
-        sl = np.array([f.sigma for f in fl]) * kl
-        st = np.array([f.sigma for f in ft]) * kt
+        fl, ft = table
+        sl = np.array([f.sigma * f.factor for f in fl])
+        st = np.array([f.sigma * f.factor for f in ft])
         sigma = fibre_tensor(sl, st, self.conductivity.fibre, self.grid.ndim)
         return diffusivity(sigma, self.beta, self.Cm)
 
