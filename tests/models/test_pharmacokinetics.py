@@ -75,7 +75,7 @@ def patients(model: vh.Model, n: int, seed: int, sd: float = 0.3) -> dict[str, n
     """Log-normal patients around the model's defaults (independent per parameter and patient).
 
     Dose modifiers (bioavailability F, lag ALAG) stay at their defaults: the closed forms here are for complete,
-    immediate absorption (tests/test_dose_modifiers.py covers F and ALAG).
+    immediate absorption (tests/protocols/test_dose_modifiers.py covers F and ALAG).
     """
     rng = np.random.default_rng(seed)
     return {

@@ -7,7 +7,7 @@ import pytest
 
 from vhtwin.cli import main
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "twin"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "twin"
 ARGS = ["calibrate", "--model", "pharmacokinetics/one_compartment_oral", "--prior", str(EXAMPLES / "prior.toml"),
         "--protocol", str(EXAMPLES / "regimen.toml")]
 

@@ -47,7 +47,7 @@ def test_jacfwd_matches_central_differences(sim):
 
 
 def test_gradient_with_respect_to_initial_state():
-    from .helpers import Decay
+    from ..helpers import Decay
 
     sim = vh.Simulator(Decay(), times=np.array([0.0, 1.0, 5.0]), rtol=1e-11, atol=1e-13, precision="float64")
     with jax.enable_x64(True):

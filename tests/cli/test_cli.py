@@ -18,7 +18,7 @@ from vhtwin.cli import main
 from vhtwin.io import json_safe_attrs, open_zarr, write_zarr
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 
 import vhtwin as vh
 
-from .helpers import Decay
+from ..helpers import Decay
 
 K = 0.2
 

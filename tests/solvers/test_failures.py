@@ -6,7 +6,7 @@ import numpy as np
 
 import vhtwin as vh
 
-from .helpers import Growth
+from ..helpers import Growth
 
 T = np.linspace(0.0, 100.0, 11)
 

@@ -17,7 +17,7 @@ import pytest
 
 import vhtwin as vh
 
-DATA = Path(__file__).resolve().parent / "data" / "theoph.csv"
+DATA = Path(__file__).resolve().parents[1] / "data" / "theoph.csv"
 
 KA, CL_PER_KG, V_PER_KG = 1.5, 0.040, 0.46  # h-1, L h-1 kg-1, L kg-1
 CV = {"ka": 0.70, "CL": 0.28, "V": 0.13}
