@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast bench venv clean
+.PHONY: run test test-fast bench docs venv clean
 
 ## run: the main job -- the built-in two-arm trial (10,000 virtual patients) -> out/trial.zarr, a summary table
 ## and the figures out/trial_Cc_bands.png, out/trial_Cc_nca.png
@@ -27,6 +27,10 @@ test-fast: $(STAMP)
 ## bench: the benchmarks (JSON on stdout)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+## docs: the documentation site, built strictly (a warning fails it) into site/
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
 
 venv: $(STAMP)
 

@@ -311,7 +311,7 @@ def main(argv=None) -> int:
 
 
 def summarise(records: list[dict]) -> dict:
-    """The figures the README quotes, with their ratios."""
+    """The figures docs/benchmarks.md quotes, with their ratios."""
     by = {r["case"]: r for r in records}
     out = {}
     if "cli" in by:

@@ -21,7 +21,7 @@ figure of activation along P1-P8 (dt 0.005 ms; to +-1.5-2.5 ms), and, labelled a
 fenicsx-beat demo (one finite-element code, not from the paper). The paper's per-code values (its electronic
 supplementary material) were not available, so the spread of all codes is not in that file.
 
-Results: the README's Niederer table and ``docs/validation/niederer.md``.
+Results: ``docs/validation/niederer.md`` (its summary table and the convergence study).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ Peers, run in one process, each in its own ``jax.enable_x64(precision == "float6
   device (XLA SPMD).
 
 Accuracy is measured against the exact solution
-:func:`vhtwin.models.pharmacokinetics.two_compartment_oral.closed_form_central` (float64 superposition).
+:func:`vhtwin.testing.pharmacokinetics.two_compartment_oral_central` (float64 superposition).
 
 Usage::
 
@@ -79,11 +79,11 @@ def dose_times() -> np.ndarray:
 
 def exact_cc(params: dict[str, np.ndarray]) -> np.ndarray:
     """Exact Cc (mg/L), shape (n, T), float64."""
-    from vhtwin.models.pharmacokinetics.two_compartment_oral import closed_form_central
+    from vhtwin.testing.pharmacokinetics import two_compartment_oral_central
 
     col = {k: np.asarray(v, float)[:, None] for k, v in params.items()}
-    central = closed_form_central(TIMES, dose_times(), np.full(N_DOSES, DOSE_MG), col["ka"], col["CL"], col["V1"],
-                                  col["Q"], col["V2"])
+    central = two_compartment_oral_central(TIMES, dose_times(), np.full(N_DOSES, DOSE_MG), col["ka"], col["CL"],
+                                           col["V1"], col["Q"], col["V2"])
     return central / col["V1"]
 
 

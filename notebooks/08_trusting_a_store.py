@@ -45,7 +45,7 @@ WORK = Path(tempfile.mkdtemp(prefix="vhtwin_stores_"))
 # %% [markdown]
 # ## A trial, and a copy of its store
 #
-# The Theophylline population of the README (one-compartment oral model, log-normal variability), two regimens.
+# The Theophylline population of the trials guide (docs/guides/trials.md) (one-compartment oral model, log-normal variability), two regimens.
 # The store is copied so that the copy can be damaged and compared with the original afterwards.
 
 # %%

@@ -17,6 +17,8 @@ import vhtwin as vh
 from vhtwin.compose import DirectEffect, link
 from vhtwin.models.pharmacokinetics import pd_direct_emax, pd_sigmoid_emax
 
+pytestmark = pytest.mark.slow
+
 PK_NAME = "pharmacokinetics/one_compartment_oral"
 PD_NAMES = (
     "pd_direct_emax", "pd_sigmoid_emax", "pd_effect_compartment",

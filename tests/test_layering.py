@@ -1,4 +1,5 @@
-"""What the layout promises, checked on the source: no package reaches into another's private names.
+"""What the layout promises, checked on the source: no package reaches into another's private names, and model
+modules hold models, not their test oracles.
 
 A package of ``vhtwin`` (``vhtwin.trial``, ``vhtwin.analysis``, ...) or of the model library (``models.cardio``,
 ``models.pharmacokinetics``) may use its own ``_private`` names and modules; what another package needs is public
@@ -78,3 +79,49 @@ def test_the_check_sees_a_private_import_across_packages(tmp_path, monkeypatch):
     (tmp_path / "models").mkdir()
     monkeypatch.setattr(__import__(__name__, fromlist=["ROOT"]), "ROOT", tmp_path)
     assert _violations() == ["src/vhtwin/trial/core.py:1 imports vhtwin.analysis.summary._hidden"]
+
+
+# Names a test oracle goes by (closed forms, reference solves, exact solutions): they live in vhtwin.testing.
+# (A private helper such as pbpk_whole_body._reference_defaults, the reference individual's values, is model data.)
+ORACLE_PREFIXES = ("closed_form", "reference", "exact")
+ORACLE_WORDS = ("closed_form", "reference", "exact")
+
+
+def _oracles_in_models(root: Path):
+    """``path:line name`` of every top-level function or module under ``models/`` named like a test oracle."""
+    found = []
+    for path in sorted((root / "models").rglob("*.py")):
+        if any(word in path.stem for word in ORACLE_WORDS):
+            found.append(f"{path.relative_to(root)}")
+        for node in ast.parse(path.read_text(), str(path)).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith(ORACLE_PREFIXES):
+                found.append(f"{path.relative_to(root)}:{node.lineno} {node.name}")
+    return found
+
+
+def test_model_modules_hold_no_test_oracles():
+    """Closed forms and reference solutions live in vhtwin.testing, not beside the model they check."""
+    assert _oracles_in_models(ROOT) == []
+
+
+def test_the_oracle_check_sees_one(tmp_path):
+    (tmp_path / "models" / "cardio").mkdir(parents=True)
+    (tmp_path / "models" / "cardio" / "heart.py").write_text("def rhs():\n    pass\n\n\ndef exact_pressure(t):\n    pass\n")
+    (tmp_path / "models" / "cardio" / "_radau_reference.py").write_text("")
+    assert _oracles_in_models(tmp_path) == ["models/cardio/_radau_reference.py", "models/cardio/heart.py:5 exact_pressure"]
+
+
+def _imports_of(package: str) -> set[str]:
+    """Every vhtwin module that the modules of ``src/vhtwin/<package>`` import (absolute names)."""
+    base = ROOT / "src" / "vhtwin"
+    found = set()
+    for path in sorted((base / package).rglob("*.py")):
+        module, is_package = _module_name(path, base, ("vhtwin",))
+        found.update(target for _, target, _ in _imports(path, module, is_package) if target.startswith("vhtwin"))
+    return found
+
+
+def test_steady_states_are_solved_below_simulate_without_a_function_passed_in():
+    """The engine solves a steady-state dose's repeated dose itself; the protocols know neither engine nor simulate."""
+    assert not any(t.startswith(("vhtwin.simulate", "vhtwin.engine")) for t in _imports_of("protocols"))
+    assert not any(t.startswith("vhtwin.simulate") for t in _imports_of("engine"))

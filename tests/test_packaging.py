@@ -13,6 +13,8 @@ import pytest
 
 import vhtwin
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "pharmacokinetics/two_compartment_oral"
 

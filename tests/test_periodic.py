@@ -9,6 +9,8 @@ import pytest
 import vhtwin as vh
 from vhtwin.analysis import action_potential_biomarkers
 
+pytestmark = pytest.mark.slow
+
 PERIOD = 2.0
 OMEGA = 2 * np.pi / PERIOD
 

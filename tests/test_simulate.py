@@ -7,9 +7,11 @@ import pytest
 
 import vhtwin as vh
 from vhtwin.equations import equations
-from vhtwin.models.pharmacokinetics.two_compartment_oral import closed_form_central
+from vhtwin.testing.pharmacokinetics import two_compartment_oral_central
 
 from .helpers import TYPICAL, Decay, cohort
+
+pytestmark = pytest.mark.slow
 
 DOSE_TIMES = 12.0 * np.arange(14)
 TIMES = np.arange(169.0)
@@ -27,7 +29,7 @@ def regimen():
 
 def exact_cc(p, times=TIMES):
     args = [np.asarray(p[k])[..., None] for k in ("ka", "CL", "V1", "Q", "V2")]
-    return closed_form_central(times, DOSE_TIMES, [100.0] * 14, *args) / args[2]
+    return two_compartment_oral_central(times, DOSE_TIMES, [100.0] * 14, *args) / args[2]
 
 
 @pytest.mark.parametrize("solver", ["tsit5", "auto"])  # "auto" is the exact matrix-exponential path here
@@ -147,7 +149,7 @@ def test_outputs_selects_variables_and_saves_only_what_they_need(model, regimen)
 
 def test_exact_path_handles_infusions():
     """The exact path with a bolus and an infusion (a piecewise-constant input) against the closed form and the ODE."""
-    from vhtwin.models.pharmacokinetics.one_compartment_iv import closed_form_central
+    from vhtwin.testing.pharmacokinetics import one_compartment_iv_central
 
     m = vh.load_model("pharmacokinetics/one_compartment_iv")
     reg = vh.Regimen.bolus(100.0, into="central") + vh.Regimen.infusion(200.0, into="central", duration=2.0, at=5.0)
@@ -155,7 +157,7 @@ def test_exact_path_handles_infusions():
     p = {"CL": np.array([2.0, 5.0]), "V": np.array([20.0, 40.0])}
     ds = vh.simulate(m, params=p, times=t, protocol=reg, precision="float64")
     assert ds.attrs["solver"] == "exact"
-    exact = closed_form_central(t, [0.0], [100.0], p["CL"][:, None], p["V"][:, None], infusions=[(5.0, 2.0, 200.0)])
+    exact = one_compartment_iv_central(t, [0.0], [100.0], p["CL"][:, None], p["V"][:, None], infusions=[(5.0, 2.0, 200.0)])
     np.testing.assert_allclose(ds["central"].values, exact, rtol=1e-10, atol=1e-12)
     ode = vh.simulate(m, params=p, times=t, protocol=reg, precision="float64", solver="tsit5", rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(ds["central"].values, ode["central"].values, rtol=1e-8, atol=1e-10)

@@ -17,9 +17,9 @@ Parameters and the rest state ``(v, h) = (0, 1)`` are the paper's standard set (
 
 Stimulus: the input ``J_stim`` (ms-1) is added to dv/dt. Its documented amplitude is 0.2 ms-1: a 1 ms pulse raises
 ``v`` from rest to about 0.2, four times the excitation threshold (``v(1 - v) = tau_in / tau_out``, v = 0.053, where
-the inward current first beats the outward one with h = 1) and above ``v_gate``. At the default parameters
-(checked with :func:`reference_solution`) the 1 ms threshold amplitude from rest is 0.054 ms-1, and 0.2 ms-1 excites
-once h has recovered above 0.33 (about 50 ms after repolarisation at tau_open = 120 ms). ``vh.Pacing(period, duration=1.0)`` uses it.
+the inward current first beats the outward one with h = 1) and above ``v_gate``. At the default parameters (checked
+with :func:`vhtwin.testing.cardio.mitchell_schaeffer_reference`) the 1 ms threshold amplitude from rest is
+0.054 ms-1, and 0.2 ms-1 excites once h has recovered above 0.33 (about 50 ms after repolarisation at tau_open = 120 ms). ``vh.Pacing(period, duration=1.0)`` uses it.
 
 Observable ``Vm`` (mV) is the conventional affine rescaling ``Vm = -80 + 100 v`` (rest -80 mV; the peak, v about 0.95, is near +15 mV),
 for plots and for analysis code that expects millivolts; it is not part of the model.
@@ -28,7 +28,8 @@ Action-potential duration: during the plateau ``v`` stays near 1 while ``h`` dec
 the plateau loses its stable fixed point when ``h`` falls to ``4 tau_in / tau_out``, which gives the leading-order
 maximal APD ``tau_close ln(tau_out / (4 tau_in))`` = 241 ms at the defaults (Mitchell & Schaeffer 2003, section 3).
 The full model repolarises later (``v`` lingers near the vanishing fixed point), so that formula is a lower bound
-(:func:`apd_leading_order`); :func:`reference_solution` solves the same equations with scipy's Radau.
+(:func:`vhtwin.testing.cardio.mitchell_schaeffer_apd_leading_order`);
+:func:`vhtwin.testing.cardio.mitchell_schaeffer_reference` solves the same equations with scipy's Radau.
 
 Reference: C. C. Mitchell, D. G. Schaeffer. A two-current model for the dynamics of cardiac membrane potential.
 Bulletin of Mathematical Biology 65 (2003) 767--793. doi:10.1016/S0092-8240(03)00041-7.
@@ -82,45 +83,8 @@ class MitchellSchaeffer(Model):
         return {"Vm": V_REST + V_SPAN * y.v}
 
 
-# -- validation targets --------------------------------------------------------------------------------------------
-# 1. The leading-order maximal APD of the paper, a lower bound of the full model's APD (apd_leading_order).
-# 2. An independent solve: scipy's Radau on the same equations, restarted at each stimulus edge (reference_solution).
-def apd_leading_order(tau_in=0.3, tau_out=6.0, tau_close=150.0):
-    """Leading-order maximal APD (ms): the time for h to fall from 1 to 4 tau_in / tau_out, tau_close ln(tau_out / (4 tau_in))."""
-    import numpy as np
-
-    return tau_close * np.log(tau_out / (4.0 * tau_in))
-
-
-def reference_solution(t, *, stimuli=((0.0, 1.0),), amplitude=STIMULUS_AMPLITUDE, tau_in=0.3, tau_out=6.0,
-                       tau_open=120.0, tau_close=150.0, v_gate=0.13, initial=(0.0, 1.0), rtol=1e-10, atol=1e-12):
-    """(v, h) at the sorted times ``t`` for one cell, by scipy's Radau solver on the same equations.
-
-    ``stimuli`` are ``(start, end)`` intervals with ``J_stim = amplitude``; the solve restarts at every stimulus edge
-    so that no step straddles one. The switch at ``v_gate`` is left to the step-size control. Returns an array
-    ``(2, len(t))``; ``t[0]`` is the start time and ``initial`` the state there.
-    """
-    import numpy as np
-    from scipy.integrate import solve_ivp
-
-    t = np.asarray(t, float)
-    edges = sorted({float(x) for s in stimuli for x in s if t[0] < x < t[-1]})
-    cuts = [t[0]] + edges + [t[-1]]
-
-    def rhs(time, y, stim):
-        v, h = y
-        dh = (1.0 - h) / tau_open if v < v_gate else -h / tau_close
-        return [h * v * v * (1.0 - v) / tau_in - v / tau_out + stim, dh]
-
-    out = np.empty((2, t.size))
-    out[:, 0] = initial
-    y = np.asarray(initial, float)
-    for a, b in zip(cuts[:-1], cuts[1:]):
-        mid = 0.5 * (a + b)
-        stim = amplitude if any(s <= mid < e for s, e in stimuli) else 0.0
-        inside = (t > a) & (t <= b)
-        evals = np.unique(np.append(t[inside], b))
-        sol = solve_ivp(rhs, (a, b), y, method="Radau", t_eval=evals, rtol=rtol, atol=atol, args=(stim,))
-        out[:, inside] = sol.y[:, : inside.sum()]
-        y = sol.y[:, -1]
-    return out
+# -- validation targets, in vhtwin.testing.cardio:
+# 1. The leading-order maximal APD of the paper, a lower bound of the full model's APD
+#    (mitchell_schaeffer_apd_leading_order).
+# 2. An independent solve: scipy's Radau on the same equations, restarted at each stimulus edge
+#    (mitchell_schaeffer_reference).

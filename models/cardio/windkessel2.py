@@ -25,8 +25,9 @@ parameter's source); with them the mean inflow is 87.5 mL s-1 (5.25 L min-1) and
 87.5 mmHg. The two-element model overestimates the pulse pressure (no characteristic impedance): the 3-element
 model (``cardio/windkessel3``) is the usual choice when the pressure waveform matters.
 
-Validation target (bottom of this file): :func:`exact_pressure`, the closed-form solution beat by beat for the
-half-sine inflow, and :func:`periodic_initial_pressure`, the initial pressure of the periodic steady state.
+Validation targets (:mod:`vhtwin.testing.cardio`): ``windkessel2_pressure``, the closed-form solution beat by beat
+for the half-sine inflow, and ``windkessel2_periodic_initial_pressure``, the initial pressure of the periodic steady
+state.
 """
 
 from __future__ import annotations
@@ -193,51 +194,6 @@ def with_inflow(times, flows, period) -> Model:
     return sampled_inflow_model(Windkessel2, times, flows, period)
 
 
-# -- validation targets --------------------------------------------------------------------------------------------
-# The half-sine inflow makes the 2-element model solvable in closed form beat by beat: during ejection
-# P' + P / tau = (Q_max / C) sin(w s) + P_out / tau (tau = R C, w = pi / T_ej, s = time since the beat started), whose
-# particular solution is P_out + A sin(w s) + B cos(w s) with A = (Q_max / C) tau / (1 + w^2 tau^2), B = -w tau A;
-# in diastole P relaxes to P_out with time constant tau.
-def _beat(P0, s, R, C, P_out, T_ej, q_max):
-    tau = R * C
-    w = math.pi / T_ej
-    A = (q_max / C) * tau / (1.0 + (w * tau) ** 2)
-    B = -w * tau * A
-    s = np.asarray(s, float)
-    in_ejection = s <= T_ej
-    part = P_out + A * np.sin(w * np.minimum(s, T_ej)) + B * np.cos(w * np.minimum(s, T_ej))
-    ejecting = part + (P0 - (P_out + B)) * np.exp(-np.minimum(s, T_ej) / tau)
-    P_end = P_out + A * math.sin(math.pi) + B * math.cos(math.pi) + (P0 - (P_out + B)) * math.exp(-T_ej / tau)
-    relaxing = P_out + (P_end - P_out) * np.exp(-(s - T_ej) / tau)
-    return np.where(in_ejection, ejecting, relaxing)
-
-
-def exact_pressure(t, P0, R, C, HR, SV, T_ej, P_out=0.0):
-    """P_ao(t) (mmHg) of the 2-element model with the half-sine inflow, from P_ao(0) = P0, in closed form.
-
-    ``t`` is a 1-D array of times >= 0 (s); the solution is propagated beat by beat from the exact end-of-beat value.
-    """
-    t = np.asarray(t, float)
-    period = 60.0 / HR
-    q_max = math.pi * SV / (2.0 * T_ej)
-    beats = np.floor(t / period).astype(int)
-    out = np.empty_like(t)
-    start = P0
-    for k in range(int(beats.max()) + 1 if t.size else 0):
-        here = beats == k
-        out[here] = _beat(start, t[here] - k * period, R, C, P_out, T_ej, q_max)
-        start = float(_beat(start, np.array([period]), R, C, P_out, T_ej, q_max)[0])
-    return out
-
-
-def periodic_initial_pressure(R, C, HR, SV, T_ej, P_out=0.0):
-    """The pressure at the start of a beat at periodic steady state (mmHg): P(T) = P(0), solved exactly.
-
-    The end-of-beat pressure is affine in the start pressure, P(T) = a P0 + b with a = exp(-T / (R C)), so
-    P0 = b / (1 - a).
-    """
-    period = 60.0 / HR
-    q_max = math.pi * SV / (2.0 * T_ej)
-    b = float(_beat(0.0, np.array([period]), R, C, P_out, T_ej, q_max)[0])
-    a = math.exp(-period / (R * C))
-    return b / (1.0 - a)
+# -- validation targets, in vhtwin.testing.cardio:
+# windkessel2_pressure (closed form beat by beat for the half-sine inflow) and
+# windkessel2_periodic_initial_pressure (the periodic steady state, exactly).

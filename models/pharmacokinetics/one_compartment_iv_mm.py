@@ -11,7 +11,6 @@ phenytoin in a 70 kg adult (Vmax about 7 mg kg-1 day-1, Km about 4 mg L-1, V abo
 ``one_compartment_oral_mm``), not a fitted parameter set.
 """
 
-from vhtwin.models.pharmacokinetics._radau_reference import boluses_by_radau
 from vhtwin import Model, Observable, Parameter, State
 
 _PHENYTOIN_LIKE = "illustrative value, of the order quoted for phenytoin in a 70 kg adult (see module docstring)"
@@ -40,33 +39,6 @@ class OneCompartmentIVMM(Model):
         return {"Cc": y.central / p.V}
 
 
-# -- validation targets --------------------------------------------------------------------------------------------
-# 1. An independent solution: scipy's implicit Radau method at tight tolerance (reference_central below).
-# 2. The linear limit: for Km >> Cc the model is one_compartment_iv with CL = Vmax / Km (linear_limit_clearance).
-# 3. After one bolus D the time course is known implicitly (Gibaldi & Perrier, ch. 7, integrated Michaelis--Menten
-#    equation): Km ln(C0 / C) + (C0 - C) = Vmax t / V, with C0 = D / V (time_to_concentration below).
-def linear_limit_clearance(Vmax, Km):
-    """Clearance (L h-1) of the linear model that this one approaches when Cc << Km: CL = Vmax / Km."""
-    return Vmax / Km
-
-
-def time_to_concentration(C, C0, Vmax, Km, V):
-    """Time (h) for Cc to fall from ``C0`` to ``C`` after one bolus (integrated Michaelis--Menten equation)."""
-    import numpy as np
-
-    return V * (Km * np.log(C0 / C) + (C0 - C)) / Vmax
-
-
-def reference_central(t, dose_times, dose_amounts, Vmax, Km, V, rtol=1e-11, atol=1e-12):
-    """Amount in ``central`` (mg) for one patient after IV boluses into ``central``, by scipy's Radau solver.
-
-    The solve restarts at each dose with ``central`` raised by the dose; at a dose time the value is the one just
-    before it, as in :func:`vhtwin.simulate`. ``t`` is a sorted 1-D array; parameters are scalars; the body is
-    empty before the first dose.
-    """
-
-    def rhs(_, y):
-        concentration = y[0] / V
-        return [-Vmax * concentration / (Km + concentration)]
-
-    return boluses_by_radau(rhs, 1, 0, 0, t, dose_times, dose_amounts, rtol, atol)
+# -- validation targets, in vhtwin.testing.pharmacokinetics:
+# one_compartment_iv_mm_central (scipy Radau), michaelis_menten_time_to_concentration
+# (integrated Michaelis--Menten equation) and michaelis_menten_linear_clearance (the linear limit).

@@ -44,41 +44,5 @@ class OneCompartmentOral(Model):
         return {"Cc": y.central / p.V}
 
 
-# -- validation target ---------------------------------------------------------------------------------------------
-def closed_form_central(t, dose_times, dose_amounts, ka, CL, V):
-    """Exact amount in ``central`` (mg) after oral boluses into ``depot``, by superposition (numpy, float64).
-
-    With k = CL / V, one oral dose D at time 0 gives the Bateman function (Gibaldi & Perrier, ch. 1)
-
-        central(t) = D ka / (ka - k) [ e^{-k t} - e^{-ka t} ],
-
-    and the depot holds D e^{-ka t}. Doses at times ``<= t`` contribute only for ``t > dose time``; at a dose time
-    the value is the one just before that dose, as in :func:`vhtwin.simulate`. Parameters broadcast (e.g. arrays of
-    shape (n, 1) against ``t`` of shape (T,)). Valid when ka != k.
-    """
-    import numpy as np
-
-    t = np.asarray(t, float)
-    ka, CL, V = (np.asarray(x, float) for x in (ka, CL, V))
-    k = CL / V
-    total = 0.0
-    for td, amount in zip(dose_times, dose_amounts):
-        tau = t - td
-        after = tau > 0
-        tau = np.where(after, tau, 0.0)
-        c = amount * ka / (ka - k) * (np.exp(-k * tau) - np.exp(-ka * tau))
-        total = total + np.where(after, c, 0.0)
-    return total
-
-
-def closed_form_depot(t, dose_times, dose_amounts, ka):
-    """Exact amount in ``depot`` (mg) after oral boluses: the sum of D e^{-ka (t - dose time)} over past doses."""
-    import numpy as np
-
-    t = np.asarray(t, float)
-    ka = np.asarray(ka, float)
-    total = 0.0
-    for td, amount in zip(dose_times, dose_amounts):
-        after = t > td
-        total = total + np.where(after, amount * np.exp(-ka * np.where(after, t - td, 0.0)), 0.0)
-    return total
+# -- validation targets, in vhtwin.testing.pharmacokinetics:
+# one_compartment_oral_central and one_compartment_oral_depot (closed forms).

@@ -12,7 +12,6 @@ quoted for phenytoin in a 70 kg adult (Vmax about 7 mg kg-1 day-1, Km about 4 mg
 fitted parameter set.
 """
 
-from vhtwin.models.pharmacokinetics._radau_reference import boluses_by_radau
 from vhtwin import Model, Observable, Parameter, State
 
 _PHENYTOIN_LIKE = "illustrative value, of the order quoted for phenytoin in a 70 kg adult (see module docstring)"
@@ -50,24 +49,6 @@ class OneCompartmentOralMM(Model):
         return {"Cc": y.central / p.V}
 
 
-# -- validation targets --------------------------------------------------------------------------------------------
-# 1. An independent solution: scipy's implicit Radau method at tight tolerance (reference_central below).
-# 2. The linear limit: for Km >> Cc the model is one_compartment_oral with CL = Vmax / Km (linear_limit_clearance).
-def linear_limit_clearance(Vmax, Km):
-    """Clearance (L h-1) of the linear model that this one approaches when Cc << Km: CL = Vmax / Km."""
-    return Vmax / Km
-
-
-def reference_central(t, dose_times, dose_amounts, ka, Vmax, Km, V, rtol=1e-11, atol=1e-12):
-    """Amount in ``central`` (mg) for one patient after oral boluses into ``depot``, by scipy's Radau solver.
-
-    The solve restarts at each dose with the depot raised by the dose; at a dose time the value is the one just
-    before it, as in :func:`vhtwin.simulate`. ``t`` is a sorted 1-D array; parameters are scalars; the body is
-    empty before the first dose.
-    """
-
-    def rhs(_, y):
-        concentration = y[1] / V
-        return [-ka * y[0], ka * y[0] - Vmax * concentration / (Km + concentration)]
-
-    return boluses_by_radau(rhs, 2, 0, 1, t, dose_times, dose_amounts, rtol, atol)
+# -- validation targets, in vhtwin.testing.pharmacokinetics:
+# one_compartment_oral_mm_central (scipy Radau) and michaelis_menten_linear_clearance
+# (the linear limit).

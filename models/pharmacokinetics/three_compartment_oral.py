@@ -15,7 +15,6 @@ particular drug.
 """
 
 from vhtwin import Model, Observable, Parameter, State
-from vhtwin.models.pharmacokinetics.three_compartment_iv import disposition_modes  # the same disposition
 
 
 class ThreeCompartmentOral(Model):
@@ -62,36 +61,5 @@ class ThreeCompartmentOral(Model):
         return {"Cc": y.central / p.V1}
 
 
-# -- validation target ---------------------------------------------------------------------------------------------
-def closed_form_amounts(t, dose_times, dose_amounts, ka, CL, V1, Q2, V2, Q3, V3):
-    """Exact amounts (mg) of (depot, central, peripheral1, peripheral2) after oral boluses, shape (..., 4).
-
-    A dose D into ``depot`` at time 0 leaves D e^{-ka t} in the depot and feeds ``central`` at the rate
-    ka D e^{-ka t}; convolving with the disposition modes of :func:`disposition_modes` gives
-
-        x_r(t) = ka D sum_i C[r, i] (e^{lam_i t} - e^{-ka t}) / (lam_i + ka),
-
-    valid when ka differs from every -lam_i. Doses add by superposition; at a dose time the value is the one just
-    before it, as in :func:`vhtwin.simulate`. Parameters broadcast against ``t`` (e.g. shape (n, 1) against (T,)).
-    """
-    import numpy as np
-
-    t = np.asarray(t, float)
-    ka = np.asarray(ka, float)
-    lam, C = disposition_modes(CL, V1, Q2, V2, Q3, V3)
-    total = 0.0
-    for td, amount in zip(dose_times, dose_amounts):
-        after = t > td
-        tau = np.where(after, t - td, 0.0)
-        depot = amount * np.exp(-ka * tau)
-        kk = ka[..., None]
-        modes = (np.exp(lam * tau[..., None]) - np.exp(-kk * tau[..., None])) / (lam + kk)
-        body = amount * ka[..., None] * (modes[..., None, :] * C).sum(-1)
-        x = np.concatenate([depot[..., None], body], -1)
-        total = total + np.where(after[..., None], x, 0.0)
-    return total
-
-
-def closed_form_central(t, dose_times, dose_amounts, ka, CL, V1, Q2, V2, Q3, V3):
-    """Exact amount in ``central`` (mg) after oral boluses into ``depot``; see :func:`closed_form_amounts`."""
-    return closed_form_amounts(t, dose_times, dose_amounts, ka, CL, V1, Q2, V2, Q3, V3)[..., 1]
+# -- validation targets, in vhtwin.testing.pharmacokinetics:
+# three_compartment_oral_amounts and three_compartment_oral_central (closed forms).

@@ -39,48 +39,5 @@ class TwoCompartmentIV(Model):
         return {"Cc": y.central / p.V1}
 
 
-# -- validation target ---------------------------------------------------------------------------------------------
-def closed_form_central(t, dose_times, dose_amounts, CL, V1, Q, V2, infusions=()):
-    """Exact amount in ``central`` (mg) after IV boluses and zero-order infusions, by superposition (numpy, float64).
-
-    With k10 = CL/V1, k12 = Q/V1, k21 = Q/V2 the disposition rate constants are the roots alpha > beta of
-    s**2 - (k10 + k12 + k21) s + k10 k21 = 0, and a bolus D at time 0 gives (Gibaldi & Perrier, ch. 2)
-
-        central(t) = D [ A e^{-alpha t} + B e^{-beta t} ],   A = (alpha - k21) / (alpha - beta),
-                                                             B = (k21 - beta) / (alpha - beta).
-
-    An infusion at rate R from ``ts`` to ``te`` is the integral of that response over the infusion:
-
-        central(t) = R [ A (e^{-alpha (t - m)} - e^{-alpha (t - ts)}) / alpha
-                       + B (e^{-beta (t - m)}  - e^{-beta (t - ts)})  / beta ],   m = min(t, te),  t > ts.
-
-    ``infusions`` is a sequence of ``(start, duration, amount)``. Boluses at times ``<= t`` contribute only for
-    ``t > dose time`` (the value at a dose time is the one just before it, as in :func:`vhtwin.simulate`).
-    Parameters broadcast (e.g. arrays of shape (n, 1) against ``t`` of shape (T,)).
-    """
-    import numpy as np
-
-    t = np.asarray(t, float)
-    CL, V1, Q, V2 = (np.asarray(x, float) for x in (CL, V1, Q, V2))
-    k10, k12, k21 = CL / V1, Q / V1, Q / V2
-    s = k10 + k12 + k21
-    root = np.sqrt(s * s - 4.0 * k10 * k21)
-    alpha, beta = 0.5 * (s + root), 0.5 * (s - root)
-    A, B = (alpha - k21) / (alpha - beta), (k21 - beta) / (alpha - beta)
-    total = 0.0
-    for td, amount in zip(dose_times, dose_amounts):
-        after = t > td
-        tau = np.where(after, t - td, 0.0)
-        c = amount * (A * np.exp(-alpha * tau) + B * np.exp(-beta * tau))
-        total = total + np.where(after, c, 0.0)
-    for ts, duration, amount in infusions:
-        rate = amount / duration
-        after = t > ts
-        since_start = np.where(after, t - ts, 0.0)
-        since_stop = t - np.minimum(t, ts + duration)
-        c = rate * (
-            A * (np.exp(-alpha * since_stop) - np.exp(-alpha * since_start)) / alpha
-            + B * (np.exp(-beta * since_stop) - np.exp(-beta * since_start)) / beta
-        )
-        total = total + np.where(after, c, 0.0)
-    return total
+# -- validation targets, in vhtwin.testing.pharmacokinetics:
+# two_compartment_iv_central (closed form, boluses and infusions).

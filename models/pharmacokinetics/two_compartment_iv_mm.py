@@ -12,7 +12,6 @@ illustrative: Vmax and Km of the order quoted for phenytoin in a 70 kg adult (as
 and the distribution parameters Q, V1, V2 of ``two_compartment_iv``; they are not a fitted parameter set.
 """
 
-from vhtwin.models.pharmacokinetics._radau_reference import boluses_by_radau
 from vhtwin import Model, Observable, Parameter, State
 
 _PHENYTOIN_LIKE = "illustrative value, of the order quoted for phenytoin in a 70 kg adult (see module docstring)"
@@ -48,25 +47,6 @@ class TwoCompartmentIVMM(Model):
         return {"Cc": y.central / p.V1}
 
 
-# -- validation targets --------------------------------------------------------------------------------------------
-# 1. An independent solution: scipy's implicit Radau method at tight tolerance (reference_central below).
-# 2. The linear limit: for Km >> Cc the model is two_compartment_iv with CL = Vmax / Km (linear_limit_clearance).
-def linear_limit_clearance(Vmax, Km):
-    """Clearance (L h-1) of the linear model that this one approaches when Cc << Km: CL = Vmax / Km."""
-    return Vmax / Km
-
-
-def reference_central(t, dose_times, dose_amounts, Vmax, Km, V1, Q, V2, rtol=1e-11, atol=1e-12):
-    """Amount in ``central`` (mg) for one patient after IV boluses into ``central``, by scipy's Radau solver.
-
-    The solve restarts at each dose with ``central`` raised by the dose; at a dose time the value is the one just
-    before it, as in :func:`vhtwin.simulate`. ``t`` is a sorted 1-D array; parameters are scalars; the body is
-    empty before the first dose.
-    """
-
-    def rhs(_, y):
-        concentration = y[0] / V1
-        distribution = Q / V1 * y[0] - Q / V2 * y[1]
-        return [-Vmax * concentration / (Km + concentration) - distribution, distribution]
-
-    return boluses_by_radau(rhs, 2, 0, 0, t, dose_times, dose_amounts, rtol, atol)
+# -- validation targets, in vhtwin.testing.pharmacokinetics:
+# two_compartment_iv_mm_central (scipy Radau) and michaelis_menten_linear_clearance
+# (the linear limit).

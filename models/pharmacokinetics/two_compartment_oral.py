@@ -52,38 +52,5 @@ class TwoCompartmentOral(Model):
         return {"Cc": y.central / p.V1}
 
 
-# -- validation target ---------------------------------------------------------------------------------------------
-def closed_form_central(t, dose_times, dose_amounts, ka, CL, V1, Q, V2):
-    """Exact amount in ``central`` (mg) after oral boluses into ``depot``, by superposition (numpy, float64).
-
-    With k10 = CL/V1, k12 = Q/V1, k21 = Q/V2 the disposition rate constants are the roots alpha > beta of
-    s**2 - (k10 + k12 + k21) s + k10 k21 = 0, and one oral dose D at time 0 gives (Gibaldi & Perrier, ch. 2)
-
-        central(t) = D ka [ (k21 - alpha) e^{-alpha t} / ((ka - alpha)(beta - alpha))
-                          + (k21 - beta)  e^{-beta t}  / ((ka - beta)(alpha - beta))
-                          + (k21 - ka)    e^{-ka t}    / ((alpha - ka)(beta - ka)) ].
-
-    Doses at times ``<= t`` contribute only for ``t > dose time``; at a dose time the value is the one just before
-    that dose, as in :func:`vhtwin.simulate`. Parameters broadcast (e.g. arrays of shape (n, 1) against ``t`` of
-    shape (T,)). Valid when ka, alpha and beta are distinct.
-    """
-    import numpy as np
-
-    t = np.asarray(t, float)
-    ka, CL, V1, Q, V2 = (np.asarray(x, float) for x in (ka, CL, V1, Q, V2))
-    k10, k12, k21 = CL / V1, Q / V1, Q / V2
-    s = k10 + k12 + k21
-    root = np.sqrt(s * s - 4.0 * k10 * k21)
-    alpha, beta = 0.5 * (s + root), 0.5 * (s - root)
-    total = 0.0
-    for td, amount in zip(dose_times, dose_amounts):
-        tau = t - td
-        after = tau > 0
-        tau = np.where(after, tau, 0.0)
-        c = amount * ka * (
-            (k21 - alpha) * np.exp(-alpha * tau) / ((ka - alpha) * (beta - alpha))
-            + (k21 - beta) * np.exp(-beta * tau) / ((ka - beta) * (alpha - beta))
-            + (k21 - ka) * np.exp(-ka * tau) / ((alpha - ka) * (beta - ka))
-        )
-        total = total + np.where(after, c, 0.0)
-    return total
+# -- validation targets, in vhtwin.testing.pharmacokinetics:
+# two_compartment_oral_central (closed form).

@@ -14,7 +14,6 @@ adult (as in ``one_compartment_oral_mm``), ka, Q, V1 and V2 of ``two_compartment
 parameter set.
 """
 
-from vhtwin.models.pharmacokinetics._radau_reference import boluses_by_radau
 from vhtwin import Model, Observable, Parameter, State
 
 _PHENYTOIN_LIKE = "illustrative value, of the order quoted for phenytoin in a 70 kg adult (see module docstring)"
@@ -62,25 +61,6 @@ class TwoCompartmentOralMM(Model):
         return {"Cc": y.central / p.V1}
 
 
-# -- validation targets --------------------------------------------------------------------------------------------
-# 1. An independent solution: scipy's implicit Radau method at tight tolerance (reference_central below).
-# 2. The linear limit: for Km >> Cc the model is two_compartment_oral with CL = Vmax / Km (linear_limit_clearance).
-def linear_limit_clearance(Vmax, Km):
-    """Clearance (L h-1) of the linear model that this one approaches when Cc << Km: CL = Vmax / Km."""
-    return Vmax / Km
-
-
-def reference_central(t, dose_times, dose_amounts, ka, Vmax, Km, V1, Q, V2, rtol=1e-11, atol=1e-12):
-    """Amount in ``central`` (mg) for one patient after oral boluses into ``depot``, by scipy's Radau solver.
-
-    The solve restarts at each dose with the depot raised by the dose; at a dose time the value is the one just
-    before it, as in :func:`vhtwin.simulate`. ``t`` is a sorted 1-D array; parameters are scalars; the body is
-    empty before the first dose.
-    """
-
-    def rhs(_, y):
-        concentration = y[1] / V1
-        distribution = Q / V1 * y[1] - Q / V2 * y[2]
-        return [-ka * y[0], ka * y[0] - Vmax * concentration / (Km + concentration) - distribution, distribution]
-
-    return boluses_by_radau(rhs, 3, 0, 1, t, dose_times, dose_amounts, rtol, atol)
+# -- validation targets, in vhtwin.testing.pharmacokinetics:
+# two_compartment_oral_mm_central (scipy Radau) and michaelis_menten_linear_clearance
+# (the linear limit).

@@ -35,6 +35,7 @@ import xarray as xr
 
 from .errors import InputError
 from .model import Model
+from .options import DEFAULTS
 from .protocols.pacing import Combined, Pacing
 
 __all__ = ["periodic_steady_state"]
@@ -53,9 +54,9 @@ def periodic_steady_state(
     t0: float = 0.0,
     keep_last: bool = False,
     times_per_period: int = 1000,
-    solver="auto",
-    rtol: float | Mapping[str, float] = 1e-6,
-    atol: float | Mapping[str, float] = 1e-9,
+    solver=DEFAULTS.solver,
+    rtol: float | Mapping[str, float] = DEFAULTS.rtol,
+    atol: float | Mapping[str, float] = DEFAULTS.atol,
     **simulate_options,
 ) -> xr.Dataset:
     """The state at the start of a period once the model has settled into a periodic steady state, per patient.
@@ -112,7 +113,7 @@ def periodic_steady_state(
         raise InputError(f"t0 {t0!r} must be a finite number")
     period, t0, chunk = float(period), float(t0), int(min(chunk, max_periods))
     names = model.state_names
-    floor = _per_state(atol, names, 1e-9)[:, None]  # (n, 1)
+    floor = _per_state(atol, names, DEFAULTS.atol)[:, None]  # (n, 1)
     options = dict(solver=solver, rtol=rtol, atol=atol, outputs=list(names), **simulate_options)
 
     state = None  # (n, B) at the start of the next chunk

@@ -29,9 +29,8 @@ __all__ = ["Simulator", "default_precision", "prepare", "run", "simulate"]
 
 
 def prepare(model: Model, params=None, **kwargs) -> Problem:
-    """Check a simulation request and lay it out for the engine (:func:`vhtwin.engine.prepare`; steady-state doses
-    are found with :func:`simulate`)."""
-    return engine.prepare(model, params, steady_state_solve=simulate, **kwargs)
+    """Check a simulation request and lay it out for the engine (:func:`vhtwin.engine.prepare`)."""
+    return engine.prepare(model, params, **kwargs)
 
 
 def simulate(

@@ -9,6 +9,8 @@ import vhtwin as vh
 
 from .conftest import bateman
 
+pytestmark = pytest.mark.slow
+
 DOSE = 320.0  # mg, oral, at t = 0
 TIMES = np.array([0.5, 1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 24.0])  # h
 VALUES = np.array([4.9, 7.6, 9.1, 7.7, 6.9, 5.6, 4.0, 1.2])  # mg/L

@@ -7,6 +7,8 @@ import pytest
 
 import vhtwin as vh
 
+pytestmark = pytest.mark.slow
+
 WEIGHTS = {7: 55.0, 3: 92.0}  # kg, by patient id (ids need not be contiguous or ordered)
 SAMPLES = {
     7: ([0.5, 1.0, 3.0, 6.0, 12.0], [7.1, 9.8, 8.4, 6.0, 3.1]),

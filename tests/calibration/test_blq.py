@@ -9,6 +9,8 @@ import vhtwin as vh
 
 from .conftest import bateman
 
+pytestmark = pytest.mark.slow
+
 DOSE = 320.0
 TIMES = np.array([1.0, 2.0, 4.0, 8.0, 12.0, 24.0])
 LLOQ = 1.0

@@ -8,6 +8,8 @@ import pytest
 import vhtwin as vh
 from vhtwin.calibration.circulation import calibrate_circulation
 
+pytestmark = pytest.mark.slow
+
 WK = "cardio/windkessel3"
 
 

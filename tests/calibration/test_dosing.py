@@ -8,6 +8,8 @@ from vhtwin.calibration import DoseTarget
 
 from .conftest import bateman
 
+pytestmark = pytest.mark.slow
+
 LOADING = vh.Regimen.bolus(320.0, into="depot")  # the dose the twins were calibrated on
 
 

@@ -3,8 +3,11 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from vhtwin.calibration import fit
+
+pytestmark = pytest.mark.slow
 
 
 def test_rosenbrock_lanes_converge_to_their_own_minima():

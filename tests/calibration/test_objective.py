@@ -9,6 +9,8 @@ from scipy.stats import norm
 import vhtwin as vh
 from vhtwin.calibration import objective
 
+pytestmark = pytest.mark.slow
+
 RESIDUALS = {
     "additive": (vh.Residual(additive=0.5), lambda f: np.full_like(f, 0.5)),
     "proportional": (vh.Residual(proportional=0.2), lambda f: 0.2 * np.abs(f)),

@@ -6,6 +6,8 @@ import pytest
 
 import vhtwin as vh
 
+pytestmark = pytest.mark.slow
+
 DOSE = 320.0
 FORECAST = np.linspace(0.0, 36.0, 37)
 

@@ -7,6 +7,8 @@ import pytest
 
 from vhtwin.cli import main
 
+pytestmark = pytest.mark.slow
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "twin"
 ARGS = ["calibrate", "--model", "pharmacokinetics/one_compartment_oral", "--prior", str(EXAMPLES / "prior.toml"),
         "--protocol", str(EXAMPLES / "regimen.toml")]
@@ -52,4 +54,4 @@ def test_bad_calibrate_input_exits_2_with_the_reason(tmp_path, capsys):
     (tmp_path / "reg.toml").write_text('doses = []\ninfusions = 1\n')
     args = ARGS[:-1] + [str(tmp_path / "reg.toml"), "--data", str(EXAMPLES / "theoph_obs.csv")]
     assert main(args) == 2
-    assert "unknown key 'infusions'; allowed: doses, resets" in capsys.readouterr().err
+    assert "infusions = 1: unknown key; allowed here: ['doses', 'resets']" in capsys.readouterr().err

@@ -11,6 +11,8 @@ import vhtwin as vh
 
 from . import superposition as sp
 
+pytestmark = pytest.mark.slow
+
 ORAL1 = vh.load_model("pharmacokinetics/one_compartment_oral")
 ORAL2 = vh.load_model("pharmacokinetics/two_compartment_oral")
 COLUMNS = ["ID", "TIME", "AMT", "RATE", "DUR", "CMT", "II", "ADDL", "SS", "EVID", "DV"]

@@ -16,6 +16,8 @@ import pytest
 import vhtwin as vh
 from vhtwin.engine import buckets
 
+pytestmark = pytest.mark.slow
+
 ORAL = vh.load_model("pharmacokinetics/two_compartment_oral")
 P = {"ka": np.array([1.0, 0.8, 1.3]), "CL": np.array([5.0, 4.0, 6.0]), "V1": 50.0, "Q": 10.0, "V2": 100.0}
 

@@ -9,6 +9,8 @@ import pytest
 
 import vhtwin as vh
 
+pytestmark = pytest.mark.slow
+
 P0 = {"ka": 1.2, "CL": 4.0, "V1": 40.0, "Q": 8.0, "V2": 90.0}
 
 

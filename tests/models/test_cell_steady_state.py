@@ -18,6 +18,8 @@ import pytest
 import vhtwin as vh
 from vhtwin.analysis import action_potential_biomarkers
 
+pytestmark = pytest.mark.slow
+
 REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "cell_steady_state_cvode.json").read_text())
 PERIOD = REFERENCE["period_ms"]
 

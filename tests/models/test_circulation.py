@@ -11,6 +11,9 @@ from scipy.integrate import solve_ivp
 import vhtwin as vh
 from vhtwin.analysis import steady_state_haemodynamics
 from vhtwin.models.cardio import smith2004, windkessel2, windkessel3, windkessel4
+from vhtwin.testing import cardio as oracles
+
+pytestmark = pytest.mark.slow
 
 WK_TIMES = np.linspace(0.0, 16.0, 1601)  # 20 beats at 75 min-1
 WK_TOL = dict(rtol=1e-10, atol=1e-10, precision="float64")
@@ -31,12 +34,12 @@ def test_windkessel2_matches_its_closed_form_and_mean_pressure_is_mean_flow_time
     assert (ds.status == 0).all()
     for i in range(2):
         R, C = params["R"][i], params["C"][i]
-        exact = windkessel2.exact_pressure(WK_TIMES, 80.0, R, C, 75.0, 70.0, 0.3)
+        exact = oracles.windkessel2_pressure(WK_TIMES, 80.0, R, C, 75.0, 70.0, 0.3)
         assert np.abs(ds.P_ao.values[i] - exact).max() < 1e-5 * exact.max()
         # periodic steady state: the beat average is R * mean inflow (70 mL * 75 / 60 s)
-        p0 = windkessel2.periodic_initial_pressure(R, C, 75.0, 70.0, 0.3)
+        p0 = oracles.windkessel2_periodic_initial_pressure(R, C, 75.0, 70.0, 0.3)
         t = np.linspace(0.0, 0.8, 8001)
-        beat = windkessel2.exact_pressure(t, p0, R, C, 75.0, 70.0, 0.3)
+        beat = oracles.windkessel2_pressure(t, p0, R, C, 75.0, 70.0, 0.3)
         assert abs(np.trapezoid(beat, t) / 0.8 - R * 70.0 * 75.0 / 60.0) < 1e-6 * R * 87.5
         assert abs(beat[-1] - p0) < 1e-9 * p0
     last = ds.P_ao.isel(patient=0).sel(time=slice(15.2, 16.0)).values

@@ -8,31 +8,26 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import vhtwin as vh
-from vhtwin.models.pharmacokinetics import (
-    one_compartment_iv,
-    one_compartment_iv_mm,
-    two_compartment_iv,
-    two_compartment_iv_mm,
-    two_compartment_oral,
-    two_compartment_oral_mm,
-)
+from vhtwin.testing import pharmacokinetics as oracles
 from vhtwin.models.pharmacokinetics.one_compartment_transit import transit_model
+
+pytestmark = pytest.mark.slow
 
 TIMES = np.arange(0.0, 48.25, 0.25)
 SOLVE = dict(rtol=1e-8, atol=1e-10, precision="float64")
 DOSE = 500.0  # mg: Cc0 = 10 mg L-1 in V = 50 L, well above Km = 4 mg L-1 (elimination saturates)
 ORAL_TIMES, ORAL_AMOUNTS = [0.0, 12.0], [DOSE, DOSE]
 
-# name -> (module, regimen, dose times, dose amounts, kinetic parameter names, linear module, its volume name)
+# name -> (Radau reference of the central amount, regimen, dose times, dose amounts, kinetic parameter names, linear module, its volume name)
 MM = {
     "one_compartment_iv_mm": (
-        one_compartment_iv_mm, vh.Regimen.bolus(DOSE, into="central"), [0.0], [DOSE], ("Vmax", "Km", "V"),
+        oracles.one_compartment_iv_mm_central, vh.Regimen.bolus(DOSE, into="central"), [0.0], [DOSE], ("Vmax", "Km", "V"),
     ),
     "two_compartment_iv_mm": (
-        two_compartment_iv_mm, vh.Regimen.bolus(DOSE, into="central"), [0.0], [DOSE], ("Vmax", "Km", "V1", "Q", "V2"),
+        oracles.two_compartment_iv_mm_central, vh.Regimen.bolus(DOSE, into="central"), [0.0], [DOSE], ("Vmax", "Km", "V1", "Q", "V2"),
     ),
     "two_compartment_oral_mm": (
-        two_compartment_oral_mm, vh.Regimen.repeated(amount=DOSE, interval=12.0, count=2, into="depot"),
+        oracles.two_compartment_oral_mm_central, vh.Regimen.repeated(amount=DOSE, interval=12.0, count=2, into="depot"),
         ORAL_TIMES, ORAL_AMOUNTS, ("ka", "Vmax", "Km", "V1", "Q", "V2"),
     ),
 }
@@ -58,12 +53,12 @@ def test_new_models_are_in_the_library_and_documented():
 
 @pytest.mark.parametrize("name", sorted(MM))
 def test_michaelis_menten_model_matches_scipy_radau(name):
-    module, regimen, dose_times, dose_amounts, kinetic = MM[name]
+    reference_central, regimen, dose_times, dose_amounts, kinetic = MM[name]
     model = vh.load_model(f"pharmacokinetics/{name}")
     p = model.default_parameters()
     ds = vh.simulate(model, params=p, times=TIMES, protocol=regimen, **SOLVE)
     assert int(ds["status"]) == vh.Status.SUCCESS
-    ref = module.reference_central(TIMES, dose_times, dose_amounts, *(p[k] for k in kinetic), rtol=1e-10, atol=1e-12)
+    ref = reference_central(TIMES, dose_times, dose_amounts, *(p[k] for k in kinetic), rtol=1e-10, atol=1e-12)
     assert max_relative_error(ds["central"].values, ref) < 1e-5
     volume = p.get("V", p.get("V1"))
     assert max_relative_error(ds["Cc"].values, ref / volume) < 1e-5
@@ -79,7 +74,7 @@ def test_one_compartment_iv_mm_matches_the_integrated_michaelis_menten_equation(
     p = model.default_parameters()
     ds = vh.simulate(model, params=p, times=TIMES, protocol=vh.Regimen.bolus(DOSE, into="central"), **SOLVE)
     c = ds["Cc"].values[1:]
-    t = one_compartment_iv_mm.time_to_concentration(c, DOSE / p["V"], p["Vmax"], p["Km"], p["V"])
+    t = oracles.michaelis_menten_time_to_concentration(c, DOSE / p["V"], p["Vmax"], p["Km"], p["V"])
     np.testing.assert_allclose(t, TIMES[1:], rtol=1e-6)
 
 
@@ -87,17 +82,17 @@ def simulate_linear_limit(name, p, dose_times, dose_amounts):
     """Central amount of the linear library model at CL = Vmax / Km (its exact closed form)."""
     CL = p["Vmax"] / p["Km"]
     if name == "one_compartment_iv_mm":
-        return one_compartment_iv.closed_form_central(TIMES, dose_times, dose_amounts, CL, p["V"])
+        return oracles.one_compartment_iv_central(TIMES, dose_times, dose_amounts, CL, p["V"])
     if name == "two_compartment_iv_mm":
-        return two_compartment_iv.closed_form_central(TIMES, dose_times, dose_amounts, CL, p["V1"], p["Q"], p["V2"])
-    return two_compartment_oral.closed_form_central(
+        return oracles.two_compartment_iv_central(TIMES, dose_times, dose_amounts, CL, p["V1"], p["Q"], p["V2"])
+    return oracles.two_compartment_oral_central(
         TIMES, dose_times, dose_amounts, p["ka"], CL, p["V1"], p["Q"], p["V2"]
     )
 
 
 @pytest.mark.parametrize("name", sorted(MM))
 def test_michaelis_menten_model_is_linear_when_km_is_large(name):
-    module, regimen, dose_times, dose_amounts, _ = MM[name]
+    _, regimen, dose_times, dose_amounts, _ = MM[name]
     model = vh.load_model(f"pharmacokinetics/{name}")
     n = 3
     rng = np.random.default_rng(sorted(MM).index(name) + 3)
@@ -105,7 +100,7 @@ def test_michaelis_menten_model_is_linear_when_km_is_large(name):
     CL = np.array([4.0, 5.0, 6.5])
     p["Km"] = np.full(n, 1e9)  # mg L-1, far above any concentration reached (about 10 mg L-1)
     p["Vmax"] = CL * p["Km"]
-    assert np.allclose(module.linear_limit_clearance(p["Vmax"], p["Km"]), CL)
+    assert np.allclose(oracles.michaelis_menten_linear_clearance(p["Vmax"], p["Km"]), CL)
     ds = vh.simulate(model, params=p, times=TIMES, protocol=regimen, **SOLVE)
     assert np.all(ds["status"].values == vh.Status.SUCCESS)
     col = {k: v[:, None] for k, v in p.items()}

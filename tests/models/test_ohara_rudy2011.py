@@ -16,6 +16,8 @@ import pytest
 import vhtwin as vh
 from vhtwin.equations import equations
 
+pytestmark = pytest.mark.slow
+
 MODEL = "cardio/ohara_rudy2011"
 TYPES = np.array([0.0, 1.0, 2.0])  # endo, epi, M
 # One 1 Hz beat: 0.01 ms through the upstroke (max dV/dt), 0.5 ms after it. A coarser grid is also cheaper: the

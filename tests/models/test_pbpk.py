@@ -9,6 +9,8 @@ import vhtwin as vh
 from vhtwin.model import Names
 from vhtwin.models.pharmacokinetics import pbpk_whole_body as pbpk
 
+pytestmark = pytest.mark.slow
+
 NAME = "pharmacokinetics/pbpk_whole_body"
 DRUGS = ("midazolam", "theophylline")
 BODY_WEIGHT = 73.0  # kg, the ICRP reference male every prediction here is made for

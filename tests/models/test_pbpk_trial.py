@@ -8,6 +8,8 @@ import pytest
 import vhtwin as vh
 from vhtwin.models.pharmacokinetics import pbpk_whole_body as pb
 
+pytestmark = pytest.mark.slow
+
 ADULTS = vh.physiology.Individuals(age=(20.0, 60.0), weight=(50.0, 100.0))
 
 

@@ -15,6 +15,8 @@ import vhtwin as vh
 from vhtwin.analysis import action_potential_biomarkers, haemodynamics
 from vhtwin.models.cardio import smith2004, windkessel3
 
+pytestmark = pytest.mark.slow
+
 N = 16
 HR = np.linspace(55.0, 100.0, N)
 _rng = np.random.default_rng(7)

@@ -10,14 +10,9 @@ import pytest
 from scipy.integrate import quad
 
 import vhtwin as vh
-from vhtwin.models.pharmacokinetics import (
-    one_compartment_iv,
-    one_compartment_oral,
-    one_compartment_oral_mm,
-    three_compartment_iv,
-    three_compartment_oral,
-    two_compartment_iv,
-)
+from vhtwin.testing import pharmacokinetics as oracles
+
+pytestmark = pytest.mark.slow
 
 TIMES = np.arange(0.0, 72.5, 0.5)
 N_PATIENTS = 6
@@ -36,33 +31,33 @@ ORAL = vh.Regimen.repeated(amount=BOLUS_AMOUNT, interval=12.0, count=6, into="de
 LINEAR = {
     "one_compartment_iv": (
         IV,
-        lambda t, p: one_compartment_iv.closed_form_central(
+        lambda t, p: oracles.one_compartment_iv_central(
             t, BOLUS_TIMES, [BOLUS_AMOUNT] * 4, p["CL"], p["V"], infusions=[INFUSION]
         ),
         "V",
     ),
     "one_compartment_oral": (
         ORAL,
-        lambda t, p: one_compartment_oral.closed_form_central(t, ORAL_TIMES, [BOLUS_AMOUNT] * 6, p["ka"], p["CL"], p["V"]),
+        lambda t, p: oracles.one_compartment_oral_central(t, ORAL_TIMES, [BOLUS_AMOUNT] * 6, p["ka"], p["CL"], p["V"]),
         "V",
     ),
     "two_compartment_iv": (
         IV,
-        lambda t, p: two_compartment_iv.closed_form_central(
+        lambda t, p: oracles.two_compartment_iv_central(
             t, BOLUS_TIMES, [BOLUS_AMOUNT] * 4, p["CL"], p["V1"], p["Q"], p["V2"], infusions=[INFUSION]
         ),
         "V1",
     ),
     "three_compartment_iv": (
         IV,
-        lambda t, p: three_compartment_iv.closed_form_central(
+        lambda t, p: oracles.three_compartment_iv_central(
             t, BOLUS_TIMES, [BOLUS_AMOUNT] * 4, *(p[k] for k in ("CL", "V1", "Q2", "V2", "Q3", "V3")), infusions=[INFUSION]
         ),
         "V1",
     ),
     "three_compartment_oral": (
         ORAL,
-        lambda t, p: three_compartment_oral.closed_form_central(
+        lambda t, p: oracles.three_compartment_oral_central(
             t, ORAL_TIMES, [BOLUS_AMOUNT] * 6, *(p[k] for k in ("ka", "CL", "V1", "Q2", "V2", "Q3", "V3"))
         ),
         "V1",
@@ -161,11 +156,11 @@ def test_michaelis_menten_matches_scipy_radau():
     ds = vh.simulate(model, params=p, times=TIMES, protocol=regimen, **TIGHT)
     assert int(ds["status"]) == vh.Status.SUCCESS
     kinetic = {k: v for k, v in p.items() if k not in ("F", "ALAG")}  # complete, immediate absorption (defaults)
-    ref = one_compartment_oral_mm.reference_central(TIMES, ORAL_TIMES, [300.0] * 6, **kinetic)
+    ref = oracles.one_compartment_oral_mm_central(TIMES, ORAL_TIMES, [300.0] * 6, **kinetic)
     assert max_relative_error(ds["central"].values, ref) <= 1e-6
     # The test means something only if elimination saturates: the linear model at CL = Vmax / Km is far off.
-    linear = one_compartment_oral.closed_form_central(
-        TIMES, ORAL_TIMES, [300.0] * 6, p["ka"], one_compartment_oral_mm.linear_limit_clearance(p["Vmax"], p["Km"]), p["V"]
+    linear = oracles.one_compartment_oral_central(
+        TIMES, ORAL_TIMES, [300.0] * 6, p["ka"], oracles.michaelis_menten_linear_clearance(p["Vmax"], p["Km"]), p["V"]
     )
     assert np.abs(linear - ref).max() > 0.2 * ref.max()
 
@@ -178,7 +173,7 @@ def test_michaelis_menten_is_linear_when_km_is_large():
     ds = vh.simulate(model, params=p, times=TIMES, protocol=ORAL, **TIGHT)
     assert np.all(ds["status"].values == vh.Status.SUCCESS)
     col = {k: v[:, None] for k, v in linear.items()}
-    ref = one_compartment_oral.closed_form_central(TIMES, ORAL_TIMES, [BOLUS_AMOUNT] * 6, col["ka"], col["CL"], col["V"])
+    ref = oracles.one_compartment_oral_central(TIMES, ORAL_TIMES, [BOLUS_AMOUNT] * 6, col["ka"], col["CL"], col["V"])
     assert max_relative_error(ds["central"].values, ref) <= 1e-6
 
 

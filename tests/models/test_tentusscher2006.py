@@ -20,6 +20,8 @@ from scipy.integrate import solve_ivp
 import vhtwin as vh
 from vhtwin.equations import equations
 
+pytestmark = pytest.mark.slow
+
 NAME = "cardio/tentusscher2006"
 CELLTYPES = np.array([0.0, 1.0, 2.0])  # endo, epi, M
 #: cell type -> (V at t = 999.5 ms in mV, APD90 in ms), first beat from the initial state (module docstring)

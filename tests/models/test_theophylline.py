@@ -17,6 +17,8 @@ import pytest
 
 import vhtwin as vh
 
+pytestmark = pytest.mark.slow
+
 DATA = Path(__file__).resolve().parents[1] / "data" / "theoph.csv"
 
 KA, CL_PER_KG, V_PER_KG = 1.5, 0.040, 0.46  # h-1, L h-1 kg-1, L kg-1

@@ -14,6 +14,8 @@ from vhtwin.pde import conduction_tuning as calibration
 
 from .models import Nagumo
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 SIGMA_T = 0.0176  # S/m, Niederer et al. 2011's transverse monodomain conductivity
 BETA = 140.0

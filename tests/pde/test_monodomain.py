@@ -8,6 +8,8 @@ from vhtwin import pde
 
 from .models import Nagumo, Passive
 
+pytestmark = pytest.mark.slow
+
 SIGMA = 0.1334  # S/m -> D = 100 sigma / (beta Cm) = 0.0953 mm^2/ms at beta 140, Cm 1
 D = 100 * SIGMA / 140.0
 

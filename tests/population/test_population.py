@@ -69,7 +69,7 @@ def test_threefry_matches_jax_bit_for_bit():
     assert [int(x) for x in streams.threefry2x32(0x13198A2E, 0x03707344, 0x243F6A88, 0x85A308D3)] == [0xC4923A9C, 0x483DF7A0]
 
 
-# -- the documented construction (README) ------------------------------------------------------------------------------------------
+# -- the documented construction (docs/guides/populations.md) ----------------------------------------------------------------------
 def test_documented_population_samples_and_simulates(model, documented_population, request):
     draw = documented_population.sample(n=1000, seed=0)
     assert draw.sizes == {"patient": 1000}

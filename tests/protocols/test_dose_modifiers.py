@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 import vhtwin as vh
-from vhtwin.models.pharmacokinetics.one_compartment_oral import closed_form_central
+from vhtwin.testing.pharmacokinetics import one_compartment_oral_central as closed_form_central
+
+pytestmark = pytest.mark.slow
 
 T = np.linspace(0.0, 36.0, 73)
 DOSES = (0.0, 12.0, 24.0)

@@ -8,8 +8,10 @@ import pytest
 
 import vhtwin as vh
 from vhtwin.protocols.event_records import read_events
-from vhtwin.models.pharmacokinetics.one_compartment_iv import closed_form_central as iv_central
-from vhtwin.models.pharmacokinetics.one_compartment_oral import closed_form_central as oral_central
+from vhtwin.testing.pharmacokinetics import one_compartment_iv_central as iv_central
+from vhtwin.testing.pharmacokinetics import one_compartment_oral_central as oral_central
+
+pytestmark = pytest.mark.slow
 
 ORAL = vh.load_model("pharmacokinetics/one_compartment_oral")
 IV = vh.load_model("pharmacokinetics/one_compartment_iv")

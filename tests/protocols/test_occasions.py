@@ -6,6 +6,8 @@ import pytest
 import vhtwin as vh
 from vhtwin.errors import InputError
 
+pytestmark = pytest.mark.slow
+
 STARTS = [0.0, 24.0, 48.0]
 DOSES = [0.0, 12.0, 24.0, 36.0, 48.0, 60.0]
 TIGHT = dict(rtol=1e-10, atol=1e-12)

@@ -11,6 +11,8 @@ import pytest
 
 import vhtwin as vh
 
+pytestmark = pytest.mark.slow
+
 ORAL = vh.load_model("pharmacokinetics/one_compartment_oral")
 MM = vh.load_model("pharmacokinetics/one_compartment_oral_mm")
 TIGHT = {"rtol": 1e-10, "atol": 1e-12}

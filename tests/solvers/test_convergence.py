@@ -18,6 +18,8 @@ import scipy.linalg as sla
 
 from vhtwin.solvers import RK4, Rodas4, RushLarsen, Tsit5, base
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(autouse=True)
 def _x64():

@@ -10,6 +10,8 @@ import vhtwin as vh
 
 from ..helpers import Growth
 
+pytestmark = pytest.mark.slow
+
 SPARSE = np.linspace(0.0, 24.0, 9)
 DENSE = np.linspace(0.0, 24.0, 2001)  # contains every sparse time (every 250th)
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import vhtwin as vh
 
 from ..helpers import Growth
+
+pytestmark = pytest.mark.slow
 
 T = np.linspace(0.0, 100.0, 11)
 

@@ -9,6 +9,8 @@ import pytest
 
 from vhtwin.solvers.linalg import UNROLL_MAX, lu_factor, lu_solve, solve
 
+pytestmark = pytest.mark.slow
+
 SIZES = (1, 3, UNROLL_MAX, UNROLL_MAX + 1, 10, 41)  # both sides of the unrolled / fori_loop switch
 B = 6
 

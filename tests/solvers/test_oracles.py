@@ -10,6 +10,8 @@ import pytest
 
 import vhtwin as vh
 
+pytestmark = pytest.mark.slow
+
 
 class VanDerPol(vh.Model):
     """Van der Pol oscillator, x'' - mu (1 - x^2) x' + x = 0, as a first-order system."""

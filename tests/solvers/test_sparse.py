@@ -20,6 +20,8 @@ from vhtwin.solvers.linalg import UNROLL_MAX
 from vhtwin.solvers.rodas import linearise
 from vhtwin.solvers.sparse import JacobianPlan, SparseLU, jacobian_pattern
 
+pytestmark = pytest.mark.slow
+
 B = 5
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from scipy.integrate import solve_ivp
 
 import vhtwin as vh
 from vhtwin.solvers import Rodas4, RushLarsen, get_solver, solver_names
 from vhtwin.solvers.rodas import linearise
+
+pytestmark = pytest.mark.slow
 
 
 class Robertson(vh.Model):

@@ -21,6 +21,8 @@ from vhtwin.trial import store as st
 from .helpers import assert_same_store
 from .trial_fixture import make_trial
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 BATCH = 50
 

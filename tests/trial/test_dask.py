@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 distributed = pytest.importorskip("distributed")
 
 from vhtwin.trial import store as st  # noqa: E402
@@ -71,9 +73,9 @@ def test_a_worker_killed_mid_run_loses_nothing(local_reference, tmp_path):
 
 
 def test_the_documented_tls_setup_runs_a_trial(local_reference, tmp_path):
-    """README, On a cluster: a certificate authority and one certificate made with openssl, a scheduler and worker
-    that require TLS, the client's certificate given in the Dask configuration and the scheduler by its tls://
-    address. The store equals the local executor's."""
+    """docs/guides/trials.md, On a cluster: a certificate authority and one certificate made with openssl, a
+    scheduler and worker that require TLS, the client's certificate given in the Dask configuration and the
+    scheduler by its tls:// address. The store equals the local executor's."""
     import shutil
     import subprocess
 

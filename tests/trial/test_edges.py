@@ -23,6 +23,8 @@ from vhtwin.trial.progress import Progress
 
 from .helpers import assert_same_store
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 N_PER_ARM, BATCH = 3000, 500  # the built-in trial, smaller: 12 batches
 

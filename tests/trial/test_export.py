@@ -19,6 +19,8 @@ from vhtwin.trial.tables import iter_dataframes
 
 from .trial_fixture import make_trial
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

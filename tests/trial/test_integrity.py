@@ -21,6 +21,8 @@ from vhtwin.trial import store as st
 from .helpers import assert_same_store, store_files
 from .trial_fixture import make_trial
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = dict(n_per_arm=100)
 BATCH = 50  # 2 batches per arm, 4 in all

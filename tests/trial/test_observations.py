@@ -10,6 +10,8 @@ import vhtwin as vh
 
 from .trial_fixture import make_trial
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def additive(tmp_path_factory):

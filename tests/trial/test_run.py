@@ -19,6 +19,8 @@ from vhtwin.trial import store as st
 from .helpers import assert_same_data, assert_same_store
 from .trial_fixture import make_trial
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

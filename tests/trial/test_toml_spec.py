@@ -169,3 +169,20 @@ def test_cv_in_a_toml_spec_is_the_omega_of_that_cv(tmp_path):
     path.write_text(text.replace("omega = { ka = 0.42, CL = 0.073, V = 0.018 }", "omega = { ka = 0.42, V = 0.018 }\ncv = { CL = 0.3 }"))
     pop = load_trial_toml(path)["population"]
     assert pop.omega.diagonal["CL"] == pytest.approx(np.log1p(0.3**2))
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("n_per_arm = 2000", "n_per_arm = 0", "n_per_arm = 0: input should be greater than or equal to 1"),
+    ("duration = 0.5, into", "duratio = 0.5, into",
+     "arms[2].doses[0].infusion.duratio = 0.5: unknown key; allowed here: ['amount', 'into', 'at', 'per', 'duration', 'rate']"),
+    ('distribution = "bernoulli", p = 0.5', 'distribution = "binomial", p = 0.5',
+     "population.covariates.SEX.distribution = 'binomial': allowed: 'normal', 'lognormal', 'uniform', 'bernoulli'"),
+    ("omega = { ka = 0.3, F = 0.05 }", "omega = { ka = 0.3, CLx = 0.05 }",
+     "population.omega.CLx = 'CLx': unknown parameter of pharmacokinetics/one_compartment_oral; allowed: ['ka', 'CL'"),
+])
+def test_a_message_is_one_sentence_of_key_path_value_and_what_is_allowed(tmp_path, old, new, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(BASE.replace(old, new, 1))
+    with pytest.raises(vh.InputError) as info:
+        load_trial_toml(path)
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)

@@ -18,7 +18,8 @@ MAP        mmHg      mean arterial pressure: the time average of the arterial pr
 PP         mmHg      pulse pressure, SBP - DBP
 ========== ========= =================================================================================
 
-Extremes are taken over the output samples inside the beat (a coarse output grid misses the true peaks; sample at
+The indices of each beat are computed by :func:`vhtwin.analysis.beat_indices`, the implementation
+circulation calibration uses too. Extremes are taken over the output samples inside the beat (a coarse output grid misses the true peaks; sample at
 a few ms for a 1 s beat); the mean is the trapezoidal time average over the beat, with the values at the beat's
 edges interpolated linearly. Only beats that the output grid covers completely are returned. The variable names
 are keywords (defaults ``V_lv`` and ``P_ao``, those of ``cardio/smith2004``); any ventricle and artery work
@@ -39,6 +40,7 @@ import xarray as xr
 
 from ..errors import InputError
 from ..units import TIME_UNITS
+from .haemodynamic_indices import beat_indices
 
 __all__ = ["INDICES", "haemodynamics", "steady_state_haemodynamics"]
 
@@ -88,21 +90,22 @@ def _interp_rows(times: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.nd
     return values[..., i] * (1.0 - w) + values[..., i + 1] * w
 
 
-def _beat_stats(times, values, edges):
-    """Per beat: max, min and time average of ``values`` (P, T) -> three arrays (P, K)."""
+def _per_beat(times, volume, pressure, edges, duration_s) -> dict:
+    """Every index per beat (:func:`vhtwin.analysis.beat_indices`), each (P, K): the samples inside a
+    beat plus its edges, interpolated linearly."""
     n_beats = edges.size - 1
-    shape = values.shape[:-1] + (n_beats,)
-    high, low, mean = np.empty(shape), np.empty(shape), np.empty(shape)
-    at_edges = _interp_rows(times, values, edges)
+    v_edges, p_edges = _interp_rows(times, volume, edges), _interp_rows(times, pressure, edges)
+    per = []
     for k in range(n_beats):
         a, b = edges[k], edges[k + 1]
         inside = (times > a) & (times < b)
         t = np.concatenate([[a], times[inside], [b]])
-        v = np.concatenate([at_edges[..., k : k + 1], values[..., inside], at_edges[..., k + 1 : k + 2]], axis=-1)
-        high[..., k] = v.max(axis=-1)
-        low[..., k] = v.min(axis=-1)
-        mean[..., k] = np.trapezoid(v, t, axis=-1) / (b - a)
-    return high, low, mean
+        segment = lambda x, at: np.concatenate([at[..., k : k + 1], x[..., inside], at[..., k + 1 : k + 2]], axis=-1)
+        per.append(beat_indices(duration_s[k], volume=segment(volume, v_edges), pressure=segment(pressure, p_edges),
+                                times=t))
+    shape = volume.shape[:-1] + (n_beats,)
+    return {name: np.broadcast_to(np.stack([np.asarray(x[name], float) for x in per], axis=-1), shape)
+            for name in INDICES}
 
 
 def haemodynamics(
@@ -157,15 +160,7 @@ def haemodynamics(
 
     v, lead, v_da = rows(volume)
     p, _, p_da = rows(pressure)
-    v_max, v_min, _ = _beat_stats(times, v, edges)
-    p_max, p_min, p_mean = _beat_stats(times, p, edges)
-    duration_s = np.diff(edges) * TIME_UNITS[unit]
-    hr = np.broadcast_to(60.0 / duration_s, v_max.shape)
-    sv = v_max - v_min
-    values = {
-        "HR": hr, "EDV": v_max, "ESV": v_min, "SV": sv, "EF": sv / v_max, "CO": sv * hr / 1000.0,
-        "SBP": p_max, "DBP": p_min, "MAP": p_mean, "PP": p_max - p_min,
-    }
+    values = _per_beat(times, v, p, edges, np.diff(edges) * TIME_UNITS[unit])
     v_unit, p_unit = v_da.attrs.get("units", "mL"), p_da.attrs.get("units", "mmHg")
     dims = (*lead, "beat")
     out = {}

@@ -31,10 +31,16 @@ import numpy as np
 import xarray as xr
 
 from .. import engine
+from ..analysis.haemodynamic_indices import beat_indices
 from ..errors import InputError
 from ..model import Model
+from ..options import DEFAULTS, SolverOptions
 from ..simulate import Simulator, simulate
 from . import fit as _fit, prior as _prior
+
+#: The solve's tolerances: tighter than the general defaults (``DEFAULTS.rtol``, ``DEFAULTS.atol``), since the search
+#: differentiates the indices through the solve and tight measurement SDs amplify the solver's error in them.
+RTOL, ATOL = 1e-8, 1e-10
 
 #: Indices that can be measured, with their unit and what they need from the model.
 INDICES = {
@@ -123,41 +129,12 @@ def _check(model, measurements, heart_rate, sd, pressure, volume, flow):
     return values, sds, np.broadcast_to(hr, (B,)).astype(float), n is not None
 
 
-def _peak(x, sign: float = 1.0):
-    """Largest value of uniformly sampled beats (L, S + 1), refined by the parabola through the largest sample and
-    its neighbours: smooth in the parameters between changes of the largest sample, and within O(h^3) of the true
-    peak of a smooth waveform (a sample maximum is only within O(h^2))."""
-    y = sign * x
-    i = jnp.argmax(y, axis=1)
-    n = y.shape[1]
-    take = lambda j: jnp.take_along_axis(y, jnp.clip(j, 0, n - 1)[:, None], axis=1)[:, 0]
-    a, b, c = take(i - 1), take(i), take(i + 1)
-    curvature = a - 2.0 * b + c
-    interior = (i > 0) & (i < n - 1) & (curvature < 0)
-    refined = b - 0.125 * (c - a) ** 2 / jnp.where(interior, curvature, -1.0)
-    return sign * jnp.where(interior, refined, b)
-
-
 def indices(beat: Mapping[str, Any], period, names) -> dict:
-    """Haemodynamic indices of one sampled beat per lane (JAX): ``beat[name]`` is ``(L, S + 1)`` over the beat
-    (both ends included), ``period`` (L,) in s."""
-    out = {}
-    mean = lambda x: jnp.mean(0.5 * (x[:, 1:] + x[:, :-1]), axis=1)  # trapezoidal time average, uniform samples
-    if "pressure" in beat:
-        p = beat["pressure"]
-        out.update(SBP=_peak(p), DBP=_peak(p, -1.0), MAP=mean(p))
-        out["PP"] = out["SBP"] - out["DBP"]
-    if "volume" in beat:
-        v = beat["volume"]
-        out.update(EDV=_peak(v), ESV=_peak(v, -1.0))
-        out["SV"] = out["EDV"] - out["ESV"]
-        out["EF"] = out["SV"] / out["EDV"]
-        out["CO"] = out["SV"] * 60.0 / period / 1000.0
-    if "flow" in beat:  # mean ejection flow (mL/s) over the beat -> SV and CO
-        q = mean(beat["flow"])
-        out["SV"] = q * period
-        out["CO"] = q * 60.0 / 1000.0
-    return {k: out[k] for k in names}
+    """Haemodynamic indices ``names`` of one sampled beat per lane (JAX): ``beat[role]`` is ``(L, S + 1)`` over the
+    beat (both ends included), ``period`` (L,) in s. The shared implementation
+    (:func:`vhtwin.analysis.beat_indices`), with the extremes refined so that the objective is smooth."""
+    values = beat_indices(period, **beat, refine_peaks=True)
+    return {k: values[k] for k in names}
 
 
 @dataclass
@@ -279,9 +256,10 @@ def _outputs(s) -> dict:
 def _simulator(model, lanes_params, period, s) -> Simulator:
     """The solve of the last two beats; every state's start is given at each call (the warm start)."""
     grid = _beat_grid(period, s["beats"], s["samples"])
-    return Simulator(model, lanes_params, times=grid, n_patients=grid.shape[0], solver=s["solver"],
-                     rtol=s["rtol"], atol=s["atol"], precision="float64", outputs=sorted(set(_outputs(s).values())),
-                     max_steps=s["max_steps"], t0=0.0, initial=dict.fromkeys(model.state_names, 0.0))
+    o = s["options"]
+    return Simulator(model, lanes_params, times=grid, n_patients=grid.shape[0], solver=o.solver, rtol=o.rtol,
+                     atol=o.atol, precision=o.precision, outputs=sorted(set(_outputs(s).values())),
+                     max_steps=o.max_steps, t0=0.0, initial=dict.fromkeys(model.state_names, 0.0))
 
 
 def _split(out, s, L):
@@ -301,8 +279,9 @@ def _simulate_indices(model, prior, eta, typical_rows, hr, start, s, names) -> d
     params = {n: np.repeat(v, L // v.shape[0]) for n, v in s["fixed"].items()}
     params.update(_lane_params(prior, eta, typical_rows.T, s, hr))
     out = simulate(model, params, times=_beat_grid(period, s["beats"], s["samples"]),
-                   initial=start, solver=s["solver"], rtol=s["rtol"], atol=s["atol"], precision="float64",
-                   outputs=sorted(set(_outputs(s).values())), max_steps=s["max_steps"], t0=0.0)
+                   initial=start, solver=s["options"].solver, rtol=s["options"].rtol, atol=s["options"].atol,
+                   precision=s["options"].precision, outputs=sorted(set(_outputs(s).values())),
+                   max_steps=s["options"].max_steps, t0=0.0)
     last, _ = _split({k: out[k].values for k in _outputs(s).values()}, s, L)
     values = _indices_of(last, period, tuple(names))
     ok = out["status"].values == 0
@@ -319,14 +298,20 @@ def _lane_params(prior, eta, typical_rows, s, hr):
 
 
 def _steady_state(model, prior, eta, typical_rows, hr, s) -> dict:
-    """The state at the start of a beat after ``warmup`` beats from the model's initial state, per lane."""
+    """The state at the start of a beat after ``warmup`` beats from the model's initial state, per lane.
+
+    Not :func:`vhtwin.periodic.periodic_steady_state`: that one paces one period shared by the batch until a
+    tolerance is met, while here every patient beats at its own measured heart rate, and a fixed number of beats
+    keeps the warm start -- hence the objective -- the same function of the parameters in every round.
+    """
     params = _lane_params(prior, eta, typical_rows.T, s, hr)
     fixed = {k: np.asarray(v) for k, v in params.items()}
     for n, v in prior.typical.items():
         fixed.setdefault(n, np.asarray(v))
     end = (s["warmup"] * 60.0 / hr)[:, None]
-    out = simulate(model, fixed, times=end, solver=s["solver"], rtol=s["rtol"], atol=s["atol"], precision="float64",
-                   outputs=list(model.state_names), max_steps=max(1, s["warmup"]) * s["max_steps"], t0=0.0)
+    o = s["options"]
+    out = simulate(model, fixed, times=end, solver=o.solver, rtol=o.rtol, atol=o.atol, precision=o.precision,
+                   outputs=list(model.state_names), max_steps=max(1, s["warmup"]) * o.max_steps, t0=0.0)
     bad = out["status"].values != 0
     if bad.any():
         raise InputError(f"calibrate_circulation: the warm-up to the periodic steady state failed for patient(s) "
@@ -450,10 +435,10 @@ def calibrate_circulation(
     warmup: int = 40,
     rounds: int = 2,
     samples_per_beat: int = 200,
-    solver: str = "auto",
-    rtol: float = 1e-8,
-    atol: float = 1e-10,
-    max_steps: int = 20_000,
+    solver=DEFAULTS.solver,
+    rtol: float = RTOL,
+    atol: float = ATOL,
+    max_steps: int = DEFAULTS.max_steps,
     max_iter: int = 40,
 ) -> CirculationTwin:
     """Calibrate a circulation twin to measured haemodynamic indices (cuff pressures, cardiac output, volumes).
@@ -484,7 +469,8 @@ def calibrate_circulation(
     samples_per_beat : int
         Samples per beat for the extremes and the mean.
     solver, rtol, atol, max_steps
-        Passed to the solve.
+        Passed to the solve (:class:`vhtwin.options.SolverOptions`; float64 always). The tolerances default to
+        :data:`RTOL` and :data:`ATOL`, tighter than the general defaults; the rest to the general defaults.
     max_iter : int
         Most Newton iterations per round.
 
@@ -530,8 +516,10 @@ def calibrate_circulation(
     if beat[0] in pri.eta_names:
         raise InputError(f"calibrate_circulation prior: omega has an eta on {beat[0]!r}, which the measured heart rate "
                          "sets; remove it from omega")
-    s = dict(beats=int(beats), warmup=int(warmup), samples=int(samples_per_beat), solver=solver, rtol=float(rtol),
-             atol=float(atol), max_steps=int(max_steps), pressure=pressure, volume=volume, flow=flow, beat=beat, hr=hr)
+    options = SolverOptions(solver=solver, rtol=float(rtol), atol=float(atol), precision="float64",
+                            max_steps=int(max_steps))
+    s = dict(beats=int(beats), warmup=int(warmup), samples=int(samples_per_beat), options=options, pressure=pressure,
+             volume=volume, flow=flow, beat=beat, hr=hr)
     typical_rows = pri.typical_matrix().T  # (B, k)
     s["typical_rows"] = typical_rows
     names = list(values)

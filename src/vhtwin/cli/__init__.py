@@ -178,6 +178,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--describe", metavar="NAME", help="print the states, parameters and observables of one model")
     p.set_defaults(run=_models)
 
+    p = sub.add_parser("schema", help="print the JSON Schema of a spec file (for editors: completion and checks)",
+                       description="Print the JSON Schema of a spec file: trial (vhtwin run), prior and protocol "
+                                   "(vhtwin calibrate). An editor given the schema completes and checks the keys.")
+    p.add_argument("kind", choices=("trial", "prior", "protocol"), help="which spec file")
+    p.set_defaults(run=_schema)
+
     _add_calibrate(sub)
     return parser
 
@@ -196,6 +202,15 @@ def _version() -> str:
     from .. import __version__
 
     return __version__
+
+
+def _schema(args) -> int:
+    import json
+
+    from ..trial.spec_schema import json_schema
+
+    print(json.dumps(json_schema(args.kind), indent=2))
+    return 0
 
 
 def _models(args) -> int:

@@ -56,20 +56,19 @@ def read_prior(path: str, model):
 
     doc = _toml(path, "prior")
     table = doc["population"] if "population" in doc else doc
-    return population_from_toml(table, model)
+    return population_from_toml(table, model, Path(path).resolve().parent)
 
 
 def read_protocol(path: str | None, model, covariate_names):
     """The :class:`vhtwin.Regimen` of a protocol TOML file (``doses``, ``resets`` as in a trial arm), or None."""
-    from ..trial.toml_spec import arms_from_toml
+    from ..trial.toml_spec import protocol_from_toml
 
     if path is None:
         return None
-    doc = _toml(path, "protocol")
-    unknown = [k for k in doc if k not in ("doses", "resets")]
-    if unknown:
-        raise InputError(f"--protocol {path!r}: unknown key {unknown[0]!r}; allowed: doses, resets")
-    return arms_from_toml([{"name": "protocol", **doc}], model, covariate_names)["protocol"]
+    try:
+        return protocol_from_toml(_toml(path, "protocol"), model, covariate_names)
+    except InputError as err:
+        raise InputError(f"--protocol {path!r}: {err}") from None
 
 
 def read_data(path: str):

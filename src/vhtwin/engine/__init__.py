@@ -1,4 +1,5 @@
-"""The engine: a checked problem (:mod:`.problem`), laid out as padded arrays for a backend (:mod:`.backend`: the
+"""The engine: a request checked (:mod:`.request`) into a problem (:mod:`.problem`; steady-state doses solved by
+:mod:`.steady_state`), laid out as padded arrays for a backend (:mod:`.backend`: the
 integration loop in :mod:`.ode`, matrix exponentials in :mod:`.exact`), compiled once per key (:mod:`.compilation`,
 :mod:`.buckets`) and run (:mod:`.run`).
 
@@ -6,7 +7,8 @@ Nothing here knows a particular model.
 """
 
 from .compilation import cache_directory, cache_loads, compilation_count, compilation_seconds, counted, counting
-from .problem import Problem, prepare
+from .problem import Problem
+from .request import prepare
 from .run import BACKENDS, Compiled, execute, host_design, layout, run
 
 __all__ = [

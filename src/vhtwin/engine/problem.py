@@ -1,12 +1,12 @@
 """A ``Problem``: what to solve -- the model, the design as arrays, the outputs wanted and the solver options --
 checked before any compute, and the backend that will solve it.
 
-:func:`prepare` turns what a caller passes to ``simulate`` (parameters by name, a protocol, output times, options)
-into numpy arrays in the engine's batch-last layout: parameters ``(P, B)``, initial states, each patient's start
-and end time, the event table (:func:`vhtwin.protocols.events.build_events`) and the output times. Everything about
-doses that depends on the patient (amounts per kg, modelled infusions, steady states, lags) is resolved here, on the
-host, by :mod:`vhtwin.protocols.schedule`. Then the backend is chosen (:mod:`.backends`): the exact path for a linear
-model where it applies, otherwise the integration loop of the method asked for.
+:func:`assemble` lays out checked arrays (parameters ``(P, B)``, initial states, output times) and a fully resolved
+protocol in the engine's batch-last layout: each patient's start and end time, the event table
+(:func:`vhtwin.protocols.events.build_events`), the occasions and the loop settings. Then the backend is chosen
+(:mod:`.backend`): the exact path for a linear model where it applies, otherwise the integration loop of the method
+asked for. :func:`vhtwin.engine.prepare` (:mod:`.request`) checks a caller's request and ends here; the repeated-dose
+solve of a steady state (:mod:`.steady_state`) starts here.
 """
 
 from __future__ import annotations
@@ -22,16 +22,13 @@ import numpy as np
 from .._version import __version__
 from ..equations import equations
 from ..errors import InputError
-from ..limits import check_memory
 from ..model import Model
-from ..options import DEFAULTS, SolverOptions
-from ..protocols import occasions as _occasions, schedule, steady_state
+from ..options import DEFAULTS
+from ..protocols import occasions as _occasions
 from ..protocols.events import build_events
-from ..solvers import AbstractSolver, Exact, LoopConfig, PIController, get_solver
+from ..solvers import AbstractSolver, LoopConfig, PIController, get_solver
 from ..solvers.loop import Events
-from ..validation import (
-    check_precision, initial_states, output_selection, output_times, parameter_matrix, resolve_solver, tolerance,
-)
+from ..validation import output_selection
 from . import exact
 
 
@@ -123,70 +120,40 @@ def parameter_dependent_states(model: Model) -> tuple[int, ...]:
 _INITIAL_ROWS: dict[type, tuple[int, ...]] = {}
 
 
-def prepare(
+def assemble(
     model: Model,
-    params=None,
+    method: AbstractSolver,
+    solver,
+    precision: str,
+    P: np.ndarray,
+    batched: bool,
+    B: int,
+    y0: np.ndarray,
+    initial_given: tuple[str, ...],
+    shared: bool,
+    out_t: np.ndarray,
+    protocol,
     *,
-    times,
-    protocol=None,
-    initial=None,
-    solver=DEFAULTS.solver,
-    rtol=DEFAULTS.rtol,
-    atol=DEFAULTS.atol,
-    precision=DEFAULTS.precision,
     t0=None,
     dt0=DEFAULTS.dt0,
     dt_min=DEFAULTS.dt_min,
     dt_max=DEFAULTS.dt_max,
     max_steps=DEFAULTS.max_steps,
+    rtol: np.ndarray,
+    atol: np.ndarray,
     outputs=None,
-    covariates=None,
-    n_patients: int | None = None,
-    occasions=None,
-    steady_state_solve=None,
+    unreached: np.ndarray | None = None,
+    steady: bool = False,
+    by_occasion=None,
+    starts=None,
 ) -> Problem:
-    """Check a simulation request and lay it out for the engine (see :func:`vhtwin.simulate` for the arguments).
+    """A :class:`Problem` from checked arrays and a fully resolved protocol (no steady-state dose, lags applied).
 
-    ``steady_state_solve`` is the repeated-dose solve that steady-state doses need
-    (:func:`vhtwin.protocols.steady_state.resolve`); :func:`vhtwin.simulate` passes itself.
+    The last step of :func:`vhtwin.engine.prepare`, and all that the repeated-dose solve of a steady state needs
+    (:mod:`vhtwin.engine.steady_state`): the event table, each patient's start and end, the occasions, the loop
+    settings, and the exact path where it applies. ``solver`` is what the caller asked for (``"auto"`` may become the
+    exact path); ``method`` the method it resolved to.
     """
-    if not isinstance(model, Model):
-        raise InputError(f"model must be a vhtwin.Model instance, got {type(model).__name__}")
-    options = SolverOptions(solver=solver, rtol=rtol, atol=atol, precision=precision, dt0=dt0, dt_min=dt_min,
-                            dt_max=dt_max, max_steps=max_steps)
-    precision = check_precision(precision)
-    base, by_occasion, starts = _occasions.split_parameters(model, params, occasions)
-    P, batched, B = parameter_matrix(model, base)
-    if n_patients is not None:
-        if B not in (1, n_patients):
-            raise InputError(f"params describe {B} patients but n_patients is {n_patients}")
-        if n_patients > 1 and B == 1:
-            P, batched, B = np.repeat(P, n_patients, axis=1), True, n_patients
-    y0 = initial_states(model, initial, B)
-    shared, out_t = output_times(times, B)
-    # the outputs are held on the device, on the host and in the result: about three copies of B x T x variables
-    n_vars = len(outputs) if outputs is not None else len(model.observed) + len(model.states)
-    check_memory(f"simulating {B:,} patients x {out_t.shape[-1]:,} output times", 3 * 8.0 * B * out_t.shape[-1] * n_vars,
-                 "simulate fewer patients per call (a vh.Trial runs a cohort in batches) or fewer output times")
-    method = resolve_solver(model, solver)
-    rtol_v, atol_v = tolerance(model, rtol, "rtol", DEFAULTS.rtol), tolerance(model, atol, "atol", DEFAULTS.atol)
-    if not method.adaptive and dt0 is None and not isinstance(method, Exact):
-        raise InputError(f"solver {method.name!r} is fixed-step: give dt0 > 0 (the step)")
-    # Steady states are found by the same solver at the same tolerances (a repeated-dose simulation).
-    ss_options = dict(solver=solver, rtol=rtol, atol=atol, precision=precision, max_steps=max_steps)
-    steady = steady_state.has_steady_state(protocol)
-    if by_occasion and steady:
-        raise InputError(
-            "occasions: steady-state doses (steady_state=True) cannot be combined with occasions yet (the steady "
-            "state would be found for one occasion's parameters); simulate the run-in explicitly or drop occasions"
-        )
-    if by_occasion and (solver == "exact" or isinstance(method, Exact)):
-        raise InputError(
-            "solver 'exact' does not apply with occasions: parameters that switch at occasion boundaries need the "
-            "ODE path (solver='auto' uses it)"
-        )
-    protocol, unreached = schedule.resolve(model, protocol, params, covariates, P, B, initial=initial,
-                                          options=ss_options, simulate=steady_state_solve)
     events = build_events(model, protocol, B)
     batched = batched or not shared or y0.shape[1] > 1 or any(x is not None and x.shape[-1] > 1 for x in events)
 
@@ -199,15 +166,14 @@ def prepare(
         events, occasion_rows = _occasions.merge(model, events, by_occasion, starts, float(start.min()))
     t_end = np.full(B, out_t[-1]) if shared else np.nanmax(out_t, axis=1)
     names, save_rows = output_selection(model, outputs)
-    config = LoopConfig(max_steps=int(options.max_steps),
-                        controller=PIController(), save_rows=save_rows)
+    config = LoopConfig(max_steps=int(max_steps), controller=PIController(), save_rows=save_rows)
     problem = Problem(
         model, method, config, precision, P, y0, start, t_end, events, out_t, shared, batched, B,
-        math.nan if dt0 is None else float(dt0), float(dt_min), float(dt_max), rtol_v, atol_v, names,
-        tuple(initial or ()) + given, unreached if unreached.any() else None, steady, occasion_rows,
-        starts if by_occasion else None,
+        math.nan if dt0 is None else float(dt0), float(dt_min), float(dt_max), rtol, atol, names,
+        tuple(initial_given) + given, unreached if unreached is not None and unreached.any() else None, steady,
+        occasion_rows, starts if by_occasion else None,
     )
-    if not by_occasion:  # "auto" keeps the ODE method with occasions ("exact" was refused above)
+    if not by_occasion:  # "auto" keeps the ODE method with occasions ("exact" was refused by prepare)
         problem = _exact_if_it_applies(problem, solver)
     return problem
 

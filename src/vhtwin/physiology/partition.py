@@ -199,9 +199,6 @@ def partition_coefficients(composition, *, log_p, fu, kind="neutral", pka=None, 
     unbound : bool
         Return Kpu = Kp / fu (tissue:unbound plasma) instead of Kp.
 
-    Drug inputs broadcast together (e.g. arrays of shape (n,) for n drugs or n patients); the tissues are the last
-    axis of the result.
-
     Returns
     -------
     xarray.DataArray
@@ -214,6 +211,11 @@ def partition_coefficients(composition, *, log_p, fu, kind="neutral", pka=None, 
         Naming the field: an unknown method or kind, a missing pKa, fu outside (0, 1], a haematocrit outside
         (0, 1), B:P <= 0 or so low that fewer than no drug would be in the erythrocytes, non-finite values, or a
         composition without the needed keys or rows.
+
+    Notes
+    -----
+    Drug inputs broadcast together (e.g. arrays of shape (n,) for n drugs or n patients); the tissues are the last
+    axis of the result.
 
     Examples
     --------

@@ -1,11 +1,12 @@
 """From a protocol as written to the schedule the solve runs: everything about doses that depends on the patient.
 
-``resolve`` applies, in order:
+The engine (:func:`vhtwin.engine.prepare`) applies, in order:
 
-1. amounts per unit of a covariate (``per="WT"``: mg/kg times each patient's weight);
-2. infusions whose rate or duration the model supplies (NONMEM's RATE = -1 / -2);
-3. steady-state doses (:mod:`vhtwin.protocols.steady_state`), which need 1-2;
-4. dose lags (each patient's lag parameter moves the doses into that state later).
+1. amounts per unit of a covariate (``per="WT"``: mg/kg times each patient's weight) and
+2. infusions whose rate or duration the model supplies (NONMEM's RATE = -1 / -2), both by :func:`doses_per_patient`;
+3. steady-state doses (:mod:`vhtwin.protocols.steady_state` rewrites the protocol, the engine solves the repeated
+   dose: :mod:`vhtwin.engine.steady_state`), which need 1-2;
+4. dose lags (:func:`lagged`: each patient's lag parameter moves the doses into that state later).
 
 All of it runs on the host from concrete parameter values, before the compiled solve. A protocol shared by the
 batch stays shared (one event table, no per-patient loop) unless a step needs per-patient dose times: a lag that
@@ -19,25 +20,19 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import steady_state
 from .dosing import Dose, Regimen
 from .pacing import Combined, Pacing
 from ..errors import InputError
 from ..model import Model
 
 
-def resolve(model: Model, protocol, params, covariates, P: np.ndarray, B: int, *, initial=None, options=None,
-            simulate=None):
-    """The protocol ready for :func:`vhtwin.protocols.events.build_events`, and the patients without a steady state (B,).
+def doses_per_patient(model: Model, protocol, params, covariates, P: np.ndarray, B: int):
+    """Steps 1-2: amounts per unit of a covariate made per patient, and modelled infusions given their durations.
 
-    ``simulate`` is :func:`vhtwin.simulate`, which steady-state doses need for their repeated-dose solve.
+    ``params`` is what the caller passed (a population draw also supplies covariates), ``P`` (P, B) its values.
     """
-    check_protocol(protocol)
     protocol = per_patient_amounts(protocol, params, covariates, B)
-    protocol = modelled_infusions(model, protocol, P, B)
-    protocol, unreached = steady_state.resolve(model, protocol, P, B, initial=initial, options=options or {},
-                                               simulate=simulate)
-    return lagged(model, protocol, P, B), unreached
+    return modelled_infusions(model, protocol, P, B)
 
 
 def check_protocol(protocol) -> None:

@@ -4,7 +4,7 @@ A steady-state dose at time ``t`` with interval ``II`` starts the system as if t
 with the model's bioavailability and lag) had been given at ``t - II, t - 2 II, ...`` since long ago: at ``t`` the
 state is replaced by the steady-state value just before the dose, infusions from those earlier doses that would
 still be running continue, doses that a lag would still be holding back arrive, and then the dose at ``t`` is
-given. Any model works, linear or not: the steady state is found by simulating the repeated dose from the
+given. Any model works, linear or not: the steady state is found by solving the repeated dose from the
 initial state, with the caller's solver and tolerances, until successive pre-dose states agree. A trajectory
 whose repeated dose never settles (a dose rate above a saturable elimination's capacity) is flagged
 ``no_steady_state`` instead of being solved.
@@ -15,12 +15,16 @@ that is within the solve's own tolerance (``rtol * |x| + atol``) in every state,
 both are (they are then the solver's error, and their ratio is noise).
 
 Steady states are found on the host, from concrete parameter values, so they are not differentiable (like lags).
+
+This module is the protocol's side, plain numpy: which repeated doses a protocol needs (:func:`repeated_doses`),
+the convergence test (:func:`converged`) and the protocol rewritten from the steady states found
+(:func:`replace`). The engine solves the repeated doses (:mod:`vhtwin.engine.steady_state`).
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 
@@ -32,12 +36,65 @@ REPETITIONS = (48, 384, 3072)
 
 
 def has_steady_state(protocol) -> bool:
+    """Whether any dose of ``protocol`` (a regimen, or one per patient) is a steady-state dose."""
     regimens = protocol if isinstance(protocol, (list, tuple)) else [protocol]
     return any(isinstance(r, Regimen) and any(d.ss_interval for d in r.doses) for r in regimens)
 
 
-def resolve(model: Model, protocol, P: np.ndarray, B: int, *, initial: Mapping[str, Any] | None, options: dict,
-            simulate=None):
+@dataclass(frozen=True, eq=False)
+class RepeatedDose:
+    """One repeated-dose solve: ``amounts[k]`` into ``into`` every ``interval`` (over ``duration``) for patient
+    ``lanes[k]``; ``members`` are the (patient, dose index) pairs it serves (patient -1: a protocol shared by all)."""
+
+    into: str
+    interval: float
+    duration: float
+    lanes: np.ndarray  # (L,) patients
+    amounts: np.ndarray  # (L,) mg per dose
+    members: tuple[tuple[int, int], ...]
+
+
+def repeated_doses(protocol, B: int) -> list[RepeatedDose]:
+    """The repeated-dose solves a protocol's steady-state doses need: one per kind (target, interval, duration)."""
+    shared = isinstance(protocol, Regimen)
+    regimens = [protocol] if shared else list(protocol)
+    jobs: dict[tuple, list[tuple[int, int]]] = {}
+    for b, reg in enumerate(regimens):
+        if not isinstance(reg, Regimen):
+            continue
+        for j, d in enumerate(reg.doses):
+            if d.ss_interval:
+                jobs.setdefault((d.into, d.ss_interval, d.duration), []).append((b, j))
+    out = []
+    for (into, interval, duration), members in jobs.items():
+        if shared:
+            (_, j), = members
+            lanes = np.arange(B)
+            amounts = np.broadcast_to(np.asarray(protocol.doses[j].amount, float), (B,))
+            members = [(-1, j)]
+        else:
+            lanes = np.array([b for b, _ in members])
+            amounts = np.array([np.asarray(regimens[b].doses[j].amount, float).reshape(-1)[0] for b, j in members])
+        out.append(RepeatedDose(into, interval, duration, lanes, amounts, tuple(members)))
+    return out
+
+
+def converged(x: np.ndarray, rtol: np.ndarray, atol: np.ndarray) -> np.ndarray:
+    """Whether the pre-dose states ``x`` (n, L, 3) of the last three intervals have reached the steady state (L,).
+
+    ``rtol`` and ``atol`` (n,) are the solve's tolerances per state; see the module docstring for the test.
+    """
+    d_last, d_prev = np.abs(x[:, :, 2] - x[:, :, 1]), np.abs(x[:, :, 1] - x[:, :, 0])
+    ratio = np.where(d_prev > 0, d_last / np.where(d_prev > 0, d_prev, 1.0), 0.0)
+    to_go = np.where(ratio < 1.0, d_last / np.maximum(1.0 - ratio, 1e-300), np.inf)
+    scale = rtol[:, None] * np.abs(x[:, :, 2]) + atol[:, None]
+    # Near the steady state the changes are the solver's own error, whose ratio means nothing: two successive
+    # changes within tolerance count too (far from it the change per interval is well above tolerance).
+    settled = (d_last <= scale) & (d_prev <= scale)
+    return np.all((to_go <= scale) | settled, axis=0)
+
+
+def replace(model: Model, protocol, P: np.ndarray, B: int, found: Mapping[RepeatedDose, np.ndarray]):
     """The protocol with every steady-state dose replaced by a reset to its steady state, plus the dose.
 
     Parameters
@@ -46,58 +103,29 @@ def resolve(model: Model, protocol, P: np.ndarray, B: int, *, initial: Mapping[s
     protocol : Regimen or list of Regimen
         Shared by the batch or one per patient; amounts already per patient where they differ.
     P : ndarray (P, B)
-        Parameter values per patient.
+        Parameter values per patient (the lags).
     B : int
         Number of patients.
-    initial : dict, optional
-        The caller's initial states (the repeated dose starts from them).
-    options : dict
-        Solver settings for the repeated-dose solve (``solver``, ``rtol``, ``atol``, ``precision``, ...).
-    simulate : callable
-        :func:`vhtwin.simulate` (passed in, so that this module does not depend on the one that uses it).
+    found : mapping
+        The pre-dose steady state (n, L) of each of :func:`repeated_doses`, lanes in its order.
 
     Returns
     -------
-    protocol : Regimen or list of Regimen
+    Regimen or list of Regimen
         Without steady-state doses. Shared when the input was shared and no dose into a lagged state is lagged.
-    unreached : ndarray (B,) bool
-        Patients whose steady state was not reached (their reset values are placeholders).
     """
-    unreached = np.zeros(B, bool)
-    if not has_steady_state(protocol):
-        return protocol, unreached
     lag_of = {state: P[model.parameter_names.index(name)] for state, name in model.lags().items()}
     shared = isinstance(protocol, Regimen)
     lagged = any(np.any(lag_of[d.into] != 0) for d in (protocol.doses if shared else []) if d.ss_interval and d.into in lag_of)
     regimens = [protocol] * B if shared else list(protocol)
-
-    # 1. one repeated-dose solve per kind of steady-state dose (target, interval, duration), over its patients
-    jobs: dict[tuple, list[tuple[int, int]]] = {}
-    for b, reg in enumerate(regimens if not shared else [protocol]):
-        if not isinstance(reg, Regimen):
-            continue
-        for j, d in enumerate(reg.doses):
-            if d.ss_interval:
-                jobs.setdefault((d.into, d.ss_interval, d.duration), []).append((b, j))
     x_ss: dict[tuple[int, int], np.ndarray] = {}  # (patient or -1 for shared, dose) -> state (n,) or (n, B)
-    for (into, interval, duration), members in jobs.items():
+    for job, states in found.items():
         if shared:
-            (_, j), = members
-            lanes = np.arange(B)
-            amounts = np.broadcast_to(np.asarray(protocol.doses[j].amount, float), (B,))
+            x_ss[job.members[0]] = states
         else:
-            lanes = np.array([b for b, _ in members])
-            amounts = np.array([np.asarray(regimens[b].doses[j].amount, float).reshape(-1)[0] for b, j in members])
-        states, ok = _repeated_dose(model, P[:, lanes], amounts, into, interval, duration, _subset(initial, lanes, B),
-                                    options, simulate)
-        unreached[lanes[~ok]] = True
-        if shared:
-            x_ss[(-1, members[0][1])] = states
-        else:
-            for k, key in enumerate(members):
+            for k, key in enumerate(job.members):
                 x_ss[key] = states[:, k]
 
-    # 2. rebuild the regimens: reset to the steady state, carried-over infusions and held-back doses, the dose
     names = model.state_names
     if shared and not lagged:
         doses, resets = [], list(protocol.resets)
@@ -108,7 +136,7 @@ def resolve(model: Model, protocol, P: np.ndarray, B: int, *, initial: Mapping[s
             x = x_ss[(-1, j)]
             resets.append(Reset(d.time, {s: x[i] for i, s in enumerate(names)}))
             doses.extend(_given_at_steady_state(d, 0.0))
-        return Regimen(tuple(doses), tuple(resets)), unreached
+        return Regimen(tuple(doses), tuple(resets))
     out = []
     for b, reg in enumerate(regimens):
         if not isinstance(reg, Regimen) or not any(d.ss_interval for d in reg.doses):
@@ -125,7 +153,19 @@ def resolve(model: Model, protocol, P: np.ndarray, B: int, *, initial: Mapping[s
             lag = float(lag_of[d.into][b]) if d.into in lag_of else 0.0
             doses.extend(_given_at_steady_state(Dose(d.time, pick(d.amount), d.into, d.duration, ss_interval=d.ss_interval), lag))
         out.append(Regimen(tuple(doses), tuple(resets)))
-    return out, unreached
+    return out
+
+
+def repeated_regimen(job: RepeatedDose, lanes: np.ndarray, repetitions: int) -> Regimen:
+    """``repetitions`` doses of ``job`` from time 0, for its lanes ``lanes`` (indices into ``job.lanes``)."""
+    return Regimen(tuple(Dose(k * job.interval, job.amounts[lanes], job.into, job.duration) for k in range(repetitions)))
+
+
+def initial_subset(initial, lanes: np.ndarray, B: int):
+    """The caller's initial states (scalar or per patient among ``B``) for the patients ``lanes``."""
+    if not initial:
+        return None
+    return {k: (np.broadcast_to(np.asarray(v, float), (B,))[lanes] if np.ndim(v) else v) for k, v in initial.items()}
 
 
 def _given_at_steady_state(d: Dose, lag: float) -> list[Dose]:
@@ -148,56 +188,3 @@ def _given_at_steady_state(d: Dose, lag: float) -> list[Dose]:
             doses.append(Dose(t - lag, amount * remaining / D, d.into, remaining))
         k += 1
     return doses
-
-
-def _subset(initial, lanes: np.ndarray, B: int):
-    if not initial:
-        return None
-    return {k: (np.broadcast_to(np.asarray(v, float), (B,))[lanes] if np.ndim(v) else v) for k, v in initial.items()}
-
-
-def _repeated_dose(model: Model, P: np.ndarray, amounts: np.ndarray, into: str, interval: float, duration: float,
-                   initial, options: dict, simulate):
-    """Pre-dose steady state (n, L) of ``amounts`` every ``interval`` per lane, and whether it was reached (L,).
-
-    The repeated-dose solve is an ordinary simulation (``simulate``), with the caller's solver settings.
-    """
-    names, L = model.state_names, P.shape[1]
-    result = np.full((len(names), L), np.nan)
-    reached = np.zeros(L, bool)
-    todo = np.arange(L)
-    rtol, atol = _tolerances(model, options)
-    for N in REPETITIONS:
-        reg = Regimen(tuple(Dose(k * interval, amounts[todo], into, duration) for k in range(N)))
-        params = {name: P[i, todo] for i, name in enumerate(model.parameter_names)}
-        out = simulate(
-            model, params, times=np.array([N - 2, N - 1, N], float) * interval, protocol=reg,
-            initial=_subset(initial, todo, L), t0=0.0, outputs=list(names),
-            max_steps=max(int(options.get("max_steps", 100_000)), 200 * N),
-            **{k: v for k, v in options.items() if k != "max_steps"},
-        )
-        if "patient" not in out.dims:
-            out = out.expand_dims("patient")
-        x = np.stack([out[s].transpose("patient", "time").values for s in names])  # (n, L', 3)
-        ok_solve = np.atleast_1d(out["status"].values) == 0
-        d_last, d_prev = np.abs(x[:, :, 2] - x[:, :, 1]), np.abs(x[:, :, 1] - x[:, :, 0])
-        ratio = np.where(d_prev > 0, d_last / np.where(d_prev > 0, d_prev, 1.0), 0.0)
-        to_go = np.where(ratio < 1.0, d_last / np.maximum(1.0 - ratio, 1e-300), np.inf)
-        scale = rtol[:, None] * np.abs(x[:, :, 2]) + atol[:, None]
-        # Near the steady state the changes are the solver's own error, whose ratio means nothing: two successive
-        # changes within tolerance count too (far from it the change per interval is well above tolerance).
-        settled = (d_last <= scale) & (d_prev <= scale)
-        ok = ok_solve & np.all((to_go <= scale) | settled, axis=0)
-        result[:, todo[ok]] = x[:, ok, 2]
-        result[:, todo[~ok]] = np.nan_to_num(x[:, ~ok, 2], nan=0.0, posinf=0.0, neginf=0.0)  # placeholder only
-        reached[todo[ok]] = True
-        todo = todo[~ok]
-        if not todo.size:
-            break
-    return result, reached
-
-
-def _tolerances(model: Model, options: dict):
-    from ..validation import tolerance
-
-    return (tolerance(model, options.get("rtol", 1e-6), "rtol", 1e-6), tolerance(model, options.get("atol", 1e-9), "atol", 1e-9))

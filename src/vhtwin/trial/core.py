@@ -20,11 +20,12 @@ import xarray as xr
 from ..errors import InputError
 from ..limits import MAX_PATIENTS, check_count
 from ..model import Model
+from ..options import DEFAULTS as SOLVER
 from ..population import Population
 from ..population.streams import check_seed
 from ..simulate import prepare, simulate
 from ..validation import check_precision, output_selection, output_times
-from .spec_codec import protocol_parts
+from .spec_codec import DEFAULTS as SPEC_DEFAULTS, protocol_parts
 from .store import per_patient_variables
 
 
@@ -87,15 +88,15 @@ class Trial:
         n_per_arm: int,
         times,
         outputs: Sequence[str] | None = None,
-        solver: str = "auto",
-        rtol: float | Mapping[str, float] = 1e-6,
-        atol: float | Mapping[str, float] = 1e-9,
-        precision: str | None = None,
+        solver: str = SOLVER.solver,
+        rtol: float | Mapping[str, float] = SOLVER.rtol,
+        atol: float | Mapping[str, float] = SOLVER.atol,
+        precision: str | None = SOLVER.precision,
         seed: int = 0,
-        independent_arms: bool = False,
-        max_failure_fraction: float = 0.01,
-        max_steps: int = 100_000,
-        dt0: float | None = None,
+        independent_arms: bool = SPEC_DEFAULTS["independent_arms"],
+        max_failure_fraction: float = SPEC_DEFAULTS["max_failure_fraction"],
+        max_steps: int = SOLVER.max_steps,
+        dt0: float | None = SOLVER.dt0,
     ):
         if not isinstance(model, Model):
             raise InputError(f"Trial model must be a vhtwin.Model, got {type(model).__name__}")

@@ -65,7 +65,7 @@ def check_scheduler(scheduler, insecure: bool) -> None:
     raise InputError(
         f"scheduler {address!r} is reached over {scheme}:// without TLS: the trial's spec and results would cross "
         "the network unencrypted, and an open scheduler runs anyone's code. Use a tls:// address with certificates "
-        "(distributed.security.Security; README: Running on a cluster), or pass insecure_scheduler=True "
+        "(distributed.security.Security; docs/guides/trials.md, On a cluster), or pass insecure_scheduler=True "
         "(vhtwin run --insecure-scheduler) on a network you trust"
     )
 
