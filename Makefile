@@ -20,7 +20,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-## test-fast: the inner loop -- the suite without the tests marked slow
+## test-fast: the inner loop, under 3 minutes on 2 cores -- the suite without the tests marked slow (one cheap test
+## file or more per package stays in; `make test` and CI run everything)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
 

@@ -10,6 +10,7 @@ TIMES = [0.25, 1.0, 2.0, 5.0, 12.0, 24.0]
 MG_PER_L = np.array([2.8, 6.6, 9.7, 8.4, 6.0, 3.3])
 
 
+@pytest.mark.slow  # fits a twin: compiles the model and its objective
 @pytest.mark.parametrize("unit, scale", [("ng/mL", 1.0), ("ug/L", 1.0), ("ng mL-1", 1.0), ("g/L", 1e-6)])
 def test_the_same_samples_in_another_concentration_unit_give_the_same_twin(oral, theoph_prior, unit, scale):
     reg = vh.Regimen.bolus(320.0, into="depot")
