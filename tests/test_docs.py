@@ -100,6 +100,15 @@ def test_the_api_reference_holds_the_docstrings(site):
 
 
 @pytest.mark.slow
+def test_the_api_reference_shows_cross_references_as_names_not_markup(site):
+    pages = [p for p in nav_pages() if p.startswith("api/")]
+    shown = {p: text_of(built_path(site, p)) for p in pages}
+    assert any("vhtwin.simulate" in text for text in shown.values())
+    for page, text in shown.items():
+        assert not re.search(r":(mod|func|class|meth|data|attr):", text), f"{page} shows a docstring role's markup"
+
+
+@pytest.mark.slow
 def test_the_notebooks_are_rendered_with_their_text_and_code(site):
     for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
         source = notebook.read_text()

@@ -94,7 +94,7 @@ def _kind(trial) -> str:
 
 
 def _beat_starts(trial, times) -> dict:
-    from ..analysis.cell_summary import last_stimulus
+    from ..analysis import last_stimulus
 
     starts = {}
     for name, protocol in trial.arms.items():
@@ -178,7 +178,7 @@ def _paced_columns(ds, trial, variable, unit, target) -> dict:
 
 
 def _free_columns(ds, trial, variable, unit, target) -> dict:
-    from ..analysis.summary import successful
+    from ..analysis import successful
 
     arms = range(len(trial.arm_names))
     out = {}
