@@ -68,8 +68,9 @@ class Outputs(NamedTuple):
 class LoopConfig:
     """Static settings of a compiled loop (hashable: part of the compile key)."""
 
-    #: Steps (accepted plus rejected) allowed between two consecutive events or output times of a lane.
-    max_steps: int = 100_000
+    #: Steps (accepted plus rejected) allowed between two consecutive events or output times of a lane (no default
+    #: here: the default of every solver setting is :class:`vhtwin.options.SolverOptions`'s).
+    max_steps: int
     #: The state rows saved at output times (None: all). Interpolating and writing only what the requested
     #: outputs need is a large share of the per-step work when few of many states are wanted.
     save_rows: tuple[int, ...] | None = None
