@@ -256,10 +256,8 @@ def _outputs(s) -> dict:
 def _simulator(model, lanes_params, period, s) -> Simulator:
     """The solve of the last two beats; every state's start is given at each call (the warm start)."""
     grid = _beat_grid(period, s["beats"], s["samples"])
-    o = s["options"]
-    return Simulator(model, lanes_params, times=grid, n_patients=grid.shape[0], solver=o.solver, rtol=o.rtol,
-                     atol=o.atol, precision=o.precision, outputs=sorted(set(_outputs(s).values())),
-                     max_steps=o.max_steps, t0=0.0, initial=dict.fromkeys(model.state_names, 0.0))
+    return Simulator(model, lanes_params, times=grid, n_patients=grid.shape[0], outputs=sorted(set(_outputs(s).values())),
+                     t0=0.0, initial=dict.fromkeys(model.state_names, 0.0), **s["options"].as_dict())
 
 
 def _split(out, s, L):
@@ -279,9 +277,7 @@ def _simulate_indices(model, prior, eta, typical_rows, hr, start, s, names) -> d
     params = {n: np.repeat(v, L // v.shape[0]) for n, v in s["fixed"].items()}
     params.update(_lane_params(prior, eta, typical_rows.T, s, hr))
     out = simulate(model, params, times=_beat_grid(period, s["beats"], s["samples"]),
-                   initial=start, solver=s["options"].solver, rtol=s["options"].rtol, atol=s["options"].atol,
-                   precision=s["options"].precision, outputs=sorted(set(_outputs(s).values())),
-                   max_steps=s["options"].max_steps, t0=0.0)
+                   initial=start, outputs=sorted(set(_outputs(s).values())), t0=0.0, **s["options"].as_dict())
     last, _ = _split({k: out[k].values for k in _outputs(s).values()}, s, L)
     values = _indices_of(last, period, tuple(names))
     ok = out["status"].values == 0
@@ -309,9 +305,8 @@ def _steady_state(model, prior, eta, typical_rows, hr, s) -> dict:
     for n, v in prior.typical.items():
         fixed.setdefault(n, np.asarray(v))
     end = (s["warmup"] * 60.0 / hr)[:, None]
-    o = s["options"]
-    out = simulate(model, fixed, times=end, solver=o.solver, rtol=o.rtol, atol=o.atol, precision=o.precision,
-                   outputs=list(model.state_names), max_steps=max(1, s["warmup"]) * o.max_steps, t0=0.0)
+    options = s["options"].replace(max_steps=max(1, s["warmup"]) * s["options"].max_steps)  # one output: the end
+    out = simulate(model, fixed, times=end, outputs=list(model.state_names), t0=0.0, **options.as_dict())
     bad = out["status"].values != 0
     if bad.any():
         raise InputError(f"calibrate_circulation: the warm-up to the periodic steady state failed for patient(s) "
