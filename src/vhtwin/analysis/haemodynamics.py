@@ -21,9 +21,9 @@ PP         mmHg      pulse pressure, SBP - DBP
 The indices of each beat are computed by :func:`vhtwin.analysis.beat_indices`, the implementation circulation
 calibration uses too. Extremes are taken over the output samples inside the beat (a coarse output grid misses the
 true peaks; sample at a few ms for a 1 s beat); the mean is the trapezoidal time average over the beat, with the
-values at the beat's edges interpolated linearly. Only beats that the output grid covers completely are returned. The variable names
-are keywords (defaults ``V_lv`` and ``P_ao``, those of ``cardio/smith2004``); any ventricle and artery work
-(``volume="V_rv", pressure="P_pa"`` for the right heart).
+values at the beat's edges interpolated linearly. Only beats that the output grid covers completely are returned.
+The variable names are keywords (defaults ``V_lv`` and ``P_ao``, those of ``cardio/smith2004``); any ventricle and
+artery work (``volume="V_rv", pressure="P_pa"`` for the right heart).
 
 :func:`steady_state_haemodynamics` gives the same indices at periodic steady state: those of the last complete beat
 of a long simulation, with the beat-to-beat change (the largest relative change of the indices between the last two
