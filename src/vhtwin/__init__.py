@@ -19,6 +19,7 @@ _EXPORTS = {
     ".protocols": ["Dose", "Pacing", "Regimen"],
     ".dataset": ["Dataset", "EventSet", "read_dataset", "read_events", "write_dataset"],
     ".engine": ["compilation_count"],
+    ".estimation": ["PopulationFit", "estimate"],
     ".errors": ["InputError", "ModelError", "SolverError", "StoreDamagedError", "TrialError", "VhtwinError"],
     ".library": ["list_models", "load_model"],
     ".model": ["Input", "Model", "Observable", "Parameter", "State"],
@@ -32,7 +33,7 @@ _EXPORTS = {
 }
 _SOURCE = {name: module for module, names in _EXPORTS.items() for name in names}
 #: Subpackages reachable as ``vh.analysis``, ``vh.calibration``, ...
-_SUBPACKAGES = ("analysis", "calibration", "pde", "physiology")
+_SUBPACKAGES = ("analysis", "calibration", "estimation", "pde", "physiology")
 
 __all__ = sorted(_SOURCE)
 

@@ -57,18 +57,20 @@ def residual_sd(f, table):
     return jnp.where(table["exponential"], table["c"], jnp.where(table["sum"], sum_form, var_form))
 
 
-def data_terms(f, value, lloq, censored, mask, table):
+def data_terms(f, value, lloq, censored, mask, table, f_variance=None):
     """``l_j`` for every measurement (L, N); zero at padding.
 
     ``f`` predictions, ``value`` observations (ignored where censored), ``lloq`` limits (ignored where not
-    censored), ``censored`` and ``mask`` booleans, ``table`` from :func:`residual_table`.
+    censored), ``censored`` and ``mask`` booleans, ``table`` from :func:`residual_table`. ``f_variance``: the
+    predictions the residual SD is computed from, when not ``f`` (population estimation without interaction, FOCE,
+    takes them at eta = 0).
     """
     exp = table["exponential"]
     # Each branch of a jnp.where is differentiated everywhere: logarithms get a stand-in argument (1) where their
     # branch is not used, or their derivatives at a zero prediction would turn the Hessian into NaN.
     log_of = lambda a: jnp.log(jnp.maximum(jnp.where(exp, a, 1.0), TINY_LOG_ARGUMENT))
     mu = jnp.where(exp, log_of(f), f)
-    sd = residual_sd(f, table)
+    sd = residual_sd(f if f_variance is None else f_variance, table)
     y = jnp.where(censored, 1.0, value)
     y = jnp.where(exp, log_of(y), y)
     quantified = 0.5 * ((y - mu) / sd) ** 2 + jnp.log(sd) + HALF_LOG_2PI

@@ -126,7 +126,7 @@ def build(model: Model, prior, ids: np.ndarray, has_id: bool, observables, covar
         if not np.all(np.isfinite(v)):
             raise InputError(f"calibrate: typical value of {n!r} after covariate models is not finite for some patient")
     kinds = tuple(prior.distribution[n] for n in names)
-    bounds = [prior._bounds[n] if kinds[j] == "logit" else (np.nan, np.nan) for j, n in enumerate(names)]
+    bounds = [prior.bounds[n] if kinds[j] == "logit" else (np.nan, np.nan) for j, n in enumerate(names)]
     for j, n in enumerate(names):
         if kinds[j] == "lognormal" and np.any(typical[n] <= 0):
             raise InputError(f"calibrate prior: {n!r} is log-normal but its typical value is <= 0 for some patient")

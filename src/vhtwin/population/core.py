@@ -247,6 +247,12 @@ class Population:
         return tv
 
     @property
+    def bounds(self) -> dict[str, tuple]:
+        """Per parameter, the ``(lower, upper)`` bounds of its distribution (a logit's bounds; the declared ones
+        otherwise, ``None`` where there is none)."""
+        return dict(self._bounds)
+
+    @property
     def covariates_needed(self) -> tuple[str, ...]:
         """The covariates the covariate models read, in order of first use."""
         return tuple(dict.fromkeys(cm.covariate for cm in self.covariate_models))

@@ -221,7 +221,7 @@ def encode_population(pop: vp.Population) -> dict:
     """Everything a :class:`vhtwin.Population` was given, normalised, as a JSON-safe dict (the model excluded)."""
     if not isinstance(pop, vp.Population):
         raise InputError(f"population = {type(pop).__name__}: must be a vhtwin.Population")
-    bounds = getattr(pop, "_bounds", {})
+    bounds = pop.bounds
     return {
         "typical": {k: float(v) for k, v in pop.typical.items()},
         "omega": {"diagonal": {k: float(v) for k, v in pop.omega.diagonal.items()},
