@@ -38,9 +38,14 @@ class CovarianceStep:
         return self.status == "ok"
 
 
+#: A matrix whose smallest eigenvalue is below this fraction of its largest is singular to the precision of a
+#: finite-difference Hessian of an objective resolved to ~1e-10: a parameter the data do not determine.
+SINGULAR = 1e-10
+
+
 def _positive_definite(m: np.ndarray) -> tuple[bool, float]:
     w = np.linalg.eigvalsh(0.5 * (m + m.T)) if np.all(np.isfinite(m)) else np.array([np.nan])
-    return bool(np.all(w > 0)), float(np.min(w))
+    return bool(np.all(w > SINGULAR * np.max(np.abs(w)))), float(np.min(w))
 
 
 def step(evaluator: Evaluator, x: np.ndarray, *, kind: str = "sandwich", h: float = 1e-4) -> CovarianceStep:
@@ -62,8 +67,9 @@ def step(evaluator: Evaluator, x: np.ndarray, *, kind: str = "sandwich", h: floa
     r_ok, r_low = _positive_definite(r)
     s_ok, s_low = _positive_definite(s)
     if kind in ("sandwich", "R") and not r_ok:
-        return CovarianceStep(f"failed: the R matrix is not positive definite (smallest eigenvalue {r_low:.3g}); the "
-                              "estimate is not a minimum in every direction or a parameter is not identifiable",
+        return CovarianceStep(f"failed: the R matrix is not positive definite (smallest eigenvalue {r_low:.3g} of "
+                              f"{np.max(np.abs(np.linalg.eigvalsh(r))):.3g}); the estimate is not a minimum in every "
+                              "direction or a parameter is not identifiable",
                               kind, nan, r, s)
     if kind == "S" and not s_ok:
         return CovarianceStep(f"failed: the S matrix is not positive definite (smallest eigenvalue {s_low:.3g}); too "

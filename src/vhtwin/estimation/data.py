@@ -48,8 +48,9 @@ def subjects(data: Dataset, model: Model, covariates_needed=()) -> Subjects:
                          f"read it with vh.read_dataset(path, model)")
     rec = data.records
     if (rec["TIME"] < 0).any():
-        row = rec.loc[rec["TIME"] < 0].iloc[0]
-        raise InputError(f"estimate data: record {int(row['ROW'])} (ID {row['ID']}) has TIME = {row['TIME']:g}; "
+        first = rec.index[rec["TIME"] < 0][0]
+        raise InputError(f"estimate data: record {int(rec.at[first, 'ROW'])} (ID {rec.at[first, 'ID']}) has TIME = "
+                         f"{rec.at[first, 'TIME']:g}: "
                          "times must be >= 0 (hours from the study start)")
     measured = rec[(rec["EVID"] == 0) & (rec["MDV"] == 0)]
     if measured.empty:

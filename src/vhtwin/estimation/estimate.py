@@ -14,18 +14,19 @@ from ..population import Population
 from . import covariance as _covariance
 from .assemble import assemble, problem
 from .data import subjects as _subjects
-from .objective import METHODS
-from .outer import Evaluator, search
+from . import saem as _saem
+from .objective import METHODS as FIRST_ORDER
+from .outer import Evaluator, Outcome, search
 from .parameters import build
 from .result import PopulationFit
 
-ALL_METHODS = METHODS
+METHODS = (*FIRST_ORDER, "saem")
 
 
 def estimate(model, data, population, *, method: str = "focei", fix=(), covariance: str | None = "sandwich",
              max_iter: int = 200, gtol: float = 1e-3, inner_max_iter: int = 100, inner_gtol: float = 1e-8,
-             solver="auto", rtol: float = 1e-10, atol: float = 1e-12, max_steps: int = DEFAULTS.max_steps
-             ) -> PopulationFit:
+             saem: _saem.SaemSettings | None = None, solver="auto", rtol: float = 1e-10, atol: float = 1e-12,
+             max_steps: int = DEFAULTS.max_steps) -> PopulationFit:
     """Estimate a population model -- typical values, covariate effects, Omega and residual error -- from a dataset.
 
     Every step solves all subjects at once: the conditional modes (each subject's etas) by batched Newton steps with
@@ -45,8 +46,10 @@ def estimate(model, data, population, *, method: str = "focei", fix=(), covarian
         The structure and the starting values: typical values, covariate models, Omega (its parameters are
         estimated; variance 0 for a fixed effect without variability; blocks for correlated etas) and the residual
         model (additive, proportional, combined, exponential = log-transformed both sides).
-    method : {"focei", "foce", "laplace"}
-        First-order conditional estimation with interaction, without interaction, or the Laplace approximation.
+    method : {"focei", "foce", "laplace", "saem"}
+        First-order conditional estimation with interaction, without interaction, the Laplace approximation, or
+        stochastic approximation EM (:mod:`vhtwin.estimation.saem`; its objective and standard errors are the
+        FOCE-I approximation at the SAEM estimates).
     fix : sequence of str
         Parameters held at their starting value, by the names of :attr:`PopulationFit.parameter_names`
         (``"ka"``, ``"CL~WT"``, ``"omega(CL)"``, ``"sigma(additive)"``).
@@ -57,6 +60,8 @@ def estimate(model, data, population, *, method: str = "focei", fix=(), covarian
         the unconstrained parameters is below ``gtol``.
     inner_max_iter, inner_gtol
         The conditional-mode search per evaluation.
+    saem : SaemSettings, optional
+        Iterations, chains, kernels and seed of SAEM (:class:`vhtwin.estimation.saem.SaemSettings`).
     solver, rtol, atol, max_steps
         The solve (:func:`vhtwin.simulate`); linear models with shared sampling times are solved exactly.
 
@@ -101,20 +106,35 @@ def estimate(model, data, population, *, method: str = "focei", fix=(), covarian
     for name, value in (("gtol", gtol), ("inner_gtol", inner_gtol)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise InputError(f"estimate {name} = {value!r}: must be a number > 0")
+    if saem is not None and not isinstance(saem, _saem.SaemSettings):
+        raise InputError(f"estimate saem = {type(saem).__name__}: must be a vhtwin.estimation.saem.SaemSettings")
     started = time.perf_counter()
     subj = _subjects(data, model, population.covariates_needed)
     par = build(population, subj.covariates, subj.obs.observables, fix)
+    if method == "saem":
+        _saem.check(par, subj.obs)
     prob = problem(model, population, subj, par, solver=solver, rtol=rtol, atol=atol, max_steps=max_steps)
-    assembled = assemble(prob, par, method)
+    assembled = assemble(prob, par, "focei" if method == "saem" else method)
     evaluator = Evaluator(assembled, inner_max_iter=int(inner_max_iter), inner_gtol=float(inner_gtol))
     start_value, _ = evaluator(par.u0[par.free])
     if not start_value < 1e300:
         raise InputError("estimate population: the objective is not finite at the starting values (the solve failed "
                          "or a measurement has zero likelihood for some subject); check the starting values and units")
-    outcome = search(evaluator, par.u0[par.free], max_iter=max_iter, gtol=gtol)
+    trace = None
+    if method == "saem":
+        settings = saem or _saem.SaemSettings()
+        B = subj.obs.n_patients
+        chains = settings.chains or max(1, -(-50 // B))
+        u, _, trace = _saem.run(assemble(prob, par, "focei", repeat=chains), par, B, settings, par.u0)
+        x = u[par.free]
+        _, gradient = evaluator(x)
+        outcome = Outcome(x, True, f"SAEM: {settings.exploration} + {settings.smoothing} iterations, {chains} chain(s)",
+                          settings.exploration + settings.smoothing, evaluator.evaluations, gradient)
+    else:
+        outcome = search(evaluator, par.u0[par.free], max_iter=max_iter, gtol=gtol)
     step = _covariance.step(evaluator, outcome.x, kind=covariance) if covariance is not None else None
-    fit = PopulationFit.build(population, subj, par, assembled, evaluator, outcome, step,
-                              elapsed=time.perf_counter() - started)
+    fit = PopulationFit(population, subj, par, assembled, evaluator, outcome, step,
+                        elapsed=time.perf_counter() - started, method=method, trace=trace)
     if not outcome.converged:
         warnings.warn(f"estimate: the {method} search did not converge ({outcome.message}; largest gradient "
                       f"{float(np.max(np.abs(outcome.gradient))):.3g}); see fit.status", stacklevel=2)

@@ -55,6 +55,7 @@ class Evaluator:
         B = self.assembled.n_lanes
         with jax.enable_x64(True), engine.counting():
             value, gradient = jax.device_get(self.f["gradients"](np.asarray(x, float), np.asarray(result.x),
+                                                                 np.asarray(result.gradient),
                                                                  np.asarray(result.hessian), self.assembled.data))
         self.evaluations += 1
         total = float(np.sum(value[:B]))

@@ -37,7 +37,7 @@ class PopulationFit:
     Attributes
     ----------
     method : str
-        ``"focei"``, ``"foce"`` or ``"laplace"``.
+        ``"focei"``, ``"foce"``, ``"laplace"`` or ``"saem"``.
     converged : bool
         The outer search met its gradient tolerance.
     message : str
@@ -58,16 +58,11 @@ class PopulationFit:
     outcome: Outcome
     step: _covariance.CovarianceStep | None
     elapsed: float
+    method: str = "focei"
+    trace: object = None  # SAEM: the parameters and acceptance rates per iteration
     _cache: dict = field(default_factory=dict, repr=False)
 
-    @classmethod
-    def build(cls, start, subjects, par, assembled, evaluator, outcome, step, elapsed) -> "PopulationFit":
-        return cls(start, subjects, par, assembled, evaluator, outcome, step, elapsed)
-
     # -- status ----------------------------------------------------------------------------------------------------------
-    @property
-    def method(self) -> str:
-        return self.assembled.static.method
 
     @property
     def converged(self) -> bool:
@@ -338,7 +333,8 @@ class PopulationFit:
             raise InputError(f"n_replicates = {n_replicates!r}: must be an integer >= 1")
         key = ("assembled", int(n_replicates))
         if key not in self._cache:
-            self._cache[key] = assemble(self.assembled.problem, self.par, self.method, repeat=int(n_replicates))
+            self._cache[key] = assemble(self.assembled.problem, self.par, self.assembled.static.method,
+                                        repeat=int(n_replicates))
         rep: Assembled = self._cache[key]
         obs = self.subjects.obs
         B, N = obs.mask.shape

@@ -1,0 +1,135 @@
+"""FOCE-I on the Theophylline dataset: the estimates, their uncertainty, residuals and what a fit gives a trial."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import vhtwin as vh
+
+from .conftest import ROOT, bateman, theoph_start
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fit(oral, theoph):
+    return vh.estimate(oral, theoph, theoph_start(oral))
+
+
+def test_converges_with_a_covariance_step(fit):
+    assert fit.converged and fit.covariance_status == "ok"
+    assert list(fit.theta.index) == ["ka", "CL", "V"]
+    assert list(fit.sigma.index) == ["additive"]
+    assert list(fit.omega.index) == ["ka", "CL", "V"] and np.allclose(fit.omega, fit.omega.T)
+
+
+def test_objective_reported_as_nonmem_does(fit):
+    n = fit.n_observations
+    assert n == 132 and fit.n_subjects == 12 and fit.n_estimated == 7
+    assert fit.ofv == pytest.approx(fit.minus_2_log_likelihood - n * math.log(2 * math.pi), rel=1e-12)
+    assert fit.aic == pytest.approx(fit.minus_2_log_likelihood + 14)
+    assert fit.bic == pytest.approx(fit.minus_2_log_likelihood + 7 * math.log(132))
+
+
+def test_table_has_estimates_uncertainty_and_shrinkage(fit):
+    table = fit.table()
+    assert list(table.index) == ["ka", "CL", "V", "omega(ka)", "omega(CL)", "omega(V)", "sigma(additive)"]
+    assert (table["se"] > 0).all() and (table["rse_percent"] > 0).all()
+    assert np.allclose(table["rse_percent"], 100 * table["se"] / table["estimate"])
+    assert (table["ci_low"] < table["estimate"]).all() and (table["estimate"] < table["ci_high"]).all()
+    shrink = table["shrinkage_percent"].dropna()
+    assert list(shrink.index) == ["omega(ka)", "omega(CL)", "omega(V)"] and (shrink.abs() < 100).all()
+    corr = fit.correlation.to_numpy()
+    assert np.allclose(np.diag(corr), 1.0) and np.all(np.abs(corr) <= 1 + 1e-9)
+
+
+def published():
+    """Published fits of the same model to the same data (tests/data/estimation/theoph_published.json, README there)."""
+    entries = json.loads((ROOT / "tests" / "data" / "estimation" / "theoph_published.json").read_text())
+    return {e["id"]: e for e in entries if e["same_model"]["value"]}
+
+
+def test_matches_nonmem_focei(fit):
+    """NONMEM 7.4.4 FOCE-I of the same model and data (Wiczling/theopd run 1): the issue asks for 2 %; the fit
+    agrees to better than 0.05 % in every fixed effect, Omega, the residual SD and the OFV (to 0.001)."""
+    nonmem = published()["nonmem744_focei_theopd_run1"]
+    for name, key in (("ka", "ka"), ("CL", "cl"), ("V", "v")):
+        assert fit.theta[name] == pytest.approx(nonmem["theta"][key], rel=5e-4), name
+        assert fit.omega.loc[name, name] == pytest.approx(nonmem["omega"]["variance"][key], rel=5e-3), name
+    assert fit.sigma["additive"] == pytest.approx(nonmem["sigma"]["additive_sd"], rel=5e-4)
+    assert fit.ofv == pytest.approx(nonmem["ofv"]["value"], abs=1e-3)
+
+
+def test_within_the_published_spread_of_every_same_model_fit(fit):
+    """Within 2 % of every published fixed effect and residual SD (NONMEM, nlmixr2 focei/saem, saemix, nlme), and
+    Omega within the range the published fits span."""
+    refs = published()
+    for ref in refs.values():
+        for name, key in (("ka", "ka"), ("CL", "cl"), ("V", "v")):
+            if ref["theta"].get(key) is not None:
+                assert fit.theta[name] == pytest.approx(ref["theta"][key], rel=0.02), (ref["id"], name)
+        assert fit.sigma["additive"] == pytest.approx(ref["sigma"]["additive_sd"], rel=0.02), ref["id"]
+    for name, key in (("ka", "ka"), ("CL", "cl"), ("V", "v")):
+        values = [r["omega"]["variance"][key] for r in refs.values() if (r["omega"].get("variance") or {}).get(key)]
+        assert len(values) >= 4 and min(values) <= fit.omega.loc[name, name] <= max(values), (name, values)
+
+
+def test_wres_matches_an_independent_linearisation(fit, theoph):
+    """WRES of subject 1 recomputed in numpy: finite-difference sensitivities of the closed-form model at eta = 0."""
+    res = fit.predictions
+    one = res.where(res.ID == 1, drop=True)
+    t, y = one.TIME.to_numpy(), one.DV.to_numpy()
+    dose = float(theoph.records.query("ID == 1 and EVID == 1")["AMT"].iloc[0])
+    theta, omega, sd = fit.theta, fit.omega.to_numpy(), fit.sigma["additive"]
+    f = lambda eta: bateman(t, dose, theta["ka"] * np.exp(eta[0]), theta["CL"] * np.exp(eta[1]), theta["V"] * np.exp(eta[2]))
+    h = 1e-6
+    G = np.stack([(f(h * e) - f(-h * e)) / (2 * h) for e in np.eye(3)], axis=1)
+    C = G @ omega @ G.T + sd**2 * np.eye(t.size)
+    wres = np.linalg.solve(np.linalg.cholesky(C), y - f(np.zeros(3)))
+    assert np.allclose(one.PRED, f(np.zeros(3)), rtol=1e-8, atol=1e-10)
+    assert np.allclose(one.WRES, wres, rtol=1e-5, atol=1e-6)
+
+
+def test_residuals_are_standardised(fit):
+    res = fit.predictions
+    for name in ("CWRES", "NPDE"):
+        v = res[name].to_numpy()
+        assert np.isfinite(v).all()
+        assert abs(v.mean()) < 0.3 and 0.7 < v.std() < 1.3, (name, v.mean(), v.std())
+    assert np.allclose(res.RES, res.DV - res.PRED) and np.allclose(res.IWRES, (res.DV - res.IPRED) / fit.sigma["additive"])
+
+
+def test_a_new_dataset_of_the_same_shape_does_not_recompile(fit, oral, theoph):
+    frame = theoph.to_frame()
+    frame.loc[frame.EVID == 0, "DV"] = frame.loc[frame.EVID == 0, "DV"] * 1.1
+    before = vh.compilation_count()
+    again = vh.estimate(oral, vh.read_dataset(frame, oral), theoph_start(oral), covariance=None)
+    assert vh.compilation_count() == before
+    assert again.theta["V"] == pytest.approx(fit.theta["V"] / 1.1, rel=0.05)
+
+
+def test_gradient_matches_finite_differences(fit):
+    """The exact gradient (implicit differentiation through the modes) against central differences of the OFV."""
+    ev = fit.evaluator
+    x = np.asarray(fit.outcome.x) + np.array([0.05, -0.04, 0.03, 0.1, -0.1, 0.1, 0.05])  # away from the optimum
+    _, per_subject, _ = ev.value_and_gradient(x)
+    gradient = per_subject.sum(axis=0)
+    for j in range(x.size):
+        e = np.zeros(x.size)
+        e[j] = 1e-5
+        plus = ev.value_and_gradient(x + e)[0].sum()
+        minus = ev.value_and_gradient(x - e)[0].sum()
+        assert gradient[j] == pytest.approx((plus - minus) / 2e-5, rel=1e-4, abs=1e-4), j
+
+
+def test_to_population_simulates_the_fit(fit):
+    pop = fit.to_population()
+    assert pop.typical["CL"] == pytest.approx(fit.theta["CL"]) and pop.residual.additive == pytest.approx(fit.sigma["additive"])
+    names, omega = pop.omega.matrix()
+    assert np.allclose(omega, fit.omega.loc[list(names), list(names)])
+    draws = [fit.to_population(uncertainty=True, replicate=r, seed=7).typical["CL"] for r in (0, 1, 0)]
+    assert draws[0] == draws[2] != draws[1]
+    spread = np.std([fit.to_population(uncertainty=True, replicate=r).typical["CL"] for r in range(200)])
+    assert spread == pytest.approx(fit.standard_errors["CL"], rel=0.25)
