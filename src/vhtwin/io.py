@@ -24,6 +24,8 @@ import json
 import math
 import os
 import shutil
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,14 @@ from .store_safety import check_codecs
 
 #: Target number of values in one chunk when ``patient_chunk`` is not given (8 MiB of float64).
 _VALUES_PER_CHUNK = 2**20
+
+
+@contextmanager
+def quiet_zarr():
+    """Silence zarr's notice that fixed-length strings (names: arms, parameters) have no Zarr v3 specification yet."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
+        yield
 
 
 def write_zarr(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False, patient_chunk: int | None = None) -> Path:

@@ -29,8 +29,8 @@ def test_the_trial_schema_declares_every_key(capsys):
     assert schema["properties"]["max_steps"]["default"] == 100_000
 
 
-@pytest.mark.parametrize("kind", ["prior", "protocol"])
-def test_the_calibration_schemas_are_json(kind, capsys):
+@pytest.mark.parametrize("kind", ["prior", "protocol", "estimate"])
+def test_the_calibration_and_estimation_schemas_are_json(kind, capsys):
     assert _schema(kind, capsys)["title"] == f"vhtwin {kind} spec"
 
 
@@ -43,8 +43,8 @@ def test_an_unknown_schema_is_a_usage_error(capsys):
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_the_examples_satisfy_the_schema_and_a_typo_does_not(path, capsys):
     jsonschema = pytest.importorskip("jsonschema")
-    schema = _schema("trial", capsys)
     doc = tomllib.loads(path.read_text())
+    schema = _schema("estimate" if "estimation" in doc else "trial", capsys)
     jsonschema.validate(doc, schema)
     with pytest.raises(jsonschema.ValidationError, match="sed"):
         jsonschema.validate({**doc, "sed": 1}, schema)

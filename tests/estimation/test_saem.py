@@ -67,3 +67,26 @@ def test_refuses_what_it_cannot_estimate(oral):
                            covariate_models=[vh.LinearCovariate("CL", "WT", 70.0, 0.01)], residual=vh.Residual(additive=0.2))
     with pytest.raises(vh.InputError, match="linear covariate model on 'CL'"):
         vh.estimate(oral, data, linear, method="saem")
+
+
+def test_resumes_from_a_checkpoint_exactly(oral, theoph):
+    """SAEM's state (statistics, chains, random key) saved at iteration 25 and resumed gives the uninterrupted run."""
+    from vhtwin.estimation.assemble import assemble, problem
+    from vhtwin.estimation.data import subjects
+    from vhtwin.estimation.parameters import build
+    from vhtwin.estimation.saem import run
+
+    start = theoph_start(oral)
+    subj = subjects(theoph, oral)
+    par = build(start, subj.covariates, subj.obs.observables)
+    prob = problem(oral, start, subj, par, solver="auto", rtol=1e-10, atol=1e-12, max_steps=100_000)
+    lanes = assemble(prob, par, "focei", repeat=5)
+    settings = SaemSettings(exploration=30, smoothing=10, seed=9)
+    saved = []
+    u_full, eta_full, _ = run(lanes, par, 12, settings, par.u0, checkpoint=saved.append, every=25)
+    assert [s["iteration"] for s in saved] == [25, 40]
+    import json
+    state = json.loads(json.dumps(saved[0]))  # as read back from the checkpoint file
+    u_resumed, eta_resumed, trace = run(lanes, par, 12, settings, par.u0, state=state)
+    assert np.array_equal(u_resumed, u_full) and np.array_equal(eta_resumed, eta_full)
+    assert len(trace.parameters) == 40

@@ -103,6 +103,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     from .calibrate import add_parser as _add_calibrate
+    from .estimate import add_parser as _add_estimate
     from .trial import _export, _info, _plot, _run, _verify
 
     parser = _Parser(prog="vhtwin", description="Virtual human twin simulation engine.")
@@ -180,11 +181,12 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the JSON Schema of a spec file (for editors: completion and checks)",
                        description="Print the JSON Schema of a spec file: trial (vhtwin run), prior and protocol "
-                                   "(vhtwin calibrate). An editor given the schema completes and checks the keys.")
-    p.add_argument("kind", choices=("trial", "prior", "protocol"), help="which spec file")
+                                   "(vhtwin calibrate), estimate (vhtwin estimate). An editor given the schema completes and checks the keys.")
+    p.add_argument("kind", choices=("trial", "prior", "protocol", "estimate"), help="which spec file")
     p.set_defaults(run=_schema)
 
     _add_calibrate(sub)
+    _add_estimate(sub)
     return parser
 
 

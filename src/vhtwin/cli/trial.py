@@ -388,7 +388,3 @@ def _trial_info(path: Path, st) -> str:
                 "model", "model_source_sha256", "seed"):
         lines.append(f"  {key}: {attrs.get(key)}")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

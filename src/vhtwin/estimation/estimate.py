@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -11,12 +14,13 @@ from ..errors import InputError
 from ..model import Model
 from ..options import DEFAULTS
 from ..population import Population
+from . import checkpoint as _checkpoint
 from . import covariance as _covariance
 from .assemble import assemble, problem
 from .data import subjects as _subjects
 from . import saem as _saem
 from .objective import METHODS as FIRST_ORDER
-from .outer import Evaluator, Outcome, search
+from .outer import Evaluator, Outcome, SearchState, search
 from .parameters import build
 from .result import PopulationFit
 
@@ -25,8 +29,8 @@ METHODS = (*FIRST_ORDER, "saem")
 
 def estimate(model, data, population, *, method: str = "focei", fix=(), covariance: str | None = "sandwich",
              max_iter: int = 200, gtol: float = 1e-3, inner_max_iter: int = 100, inner_gtol: float = 1e-8,
-             saem: _saem.SaemSettings | None = None, solver="auto", rtol: float = 1e-10, atol: float = 1e-12,
-             max_steps: int = DEFAULTS.max_steps) -> PopulationFit:
+             saem: _saem.SaemSettings | None = None, checkpoint=None, solver="auto", rtol: float = 1e-10,
+             atol: float = 1e-12, max_steps: int = DEFAULTS.max_steps) -> PopulationFit:
     """Estimate a population model -- typical values, covariate effects, Omega and residual error -- from a dataset.
 
     Every step solves all subjects at once: the conditional modes (each subject's etas) by batched Newton steps with
@@ -62,6 +66,11 @@ def estimate(model, data, population, *, method: str = "focei", fix=(), covarian
         The conditional-mode search per evaluation.
     saem : SaemSettings, optional
         Iterations, chains, kernels and seed of SAEM (:class:`vhtwin.estimation.saem.SaemSettings`).
+    checkpoint : str or path-like, optional
+        A JSON file the search saves its state to (after every outer iteration; every 25 SAEM iterations). If it
+        exists and holds a checkpoint of the same estimation, the search resumes from it and ends where the
+        uninterrupted search would have; a checkpoint of another estimation is refused
+        (:mod:`vhtwin.estimation.checkpoint`). The file is left in place when the fit ends.
     solver, rtol, atol, max_steps
         The solve (:func:`vhtwin.simulate`); linear models with shared sampling times are solved exactly.
 
@@ -117,21 +126,33 @@ def estimate(model, data, population, *, method: str = "focei", fix=(), covarian
     assembled = assemble(prob, par, "focei" if method == "saem" else method)
     evaluator = Evaluator(assembled, inner_max_iter=int(inner_max_iter), inner_gtol=float(inner_gtol))
     start_value, _ = evaluator(par.u0[par.free])
-    if not start_value < 1e300:
+    if not math.isfinite(start_value):
         raise InputError("estimate population: the objective is not finite at the starting values (the solve failed "
                          "or a measurement has zero likelihood for some subject); check the starting values and units")
     trace = None
+    settings = saem or _saem.SaemSettings()
+    # What decides the search's path (max_iter and gtol only decide where it stops: a resumed fit may change them).
+    options = {"inner_max_iter": int(inner_max_iter),
+               "inner_gtol": float(inner_gtol), "solver": str(solver), "rtol": float(rtol), "atol": float(atol),
+               "saem": dataclasses.asdict(settings) if method == "saem" else None}
+    saved, save = None, None
+    if checkpoint is not None:
+        path = Path(checkpoint)
+        key = _checkpoint.fingerprint(model, data, par, method, options)
+        saved = _checkpoint.read(path, key)
+        save = lambda state: _checkpoint.write(path, key, method, state if isinstance(state, dict) else state.to_json())
     if method == "saem":
-        settings = saem or _saem.SaemSettings()
         B = subj.obs.n_patients
         chains = settings.chains or max(1, -(-50 // B))
-        u, _, trace = _saem.run(assemble(prob, par, "focei", repeat=chains), par, B, settings, par.u0)
+        u, _, trace = _saem.run(assemble(prob, par, "focei", repeat=chains), par, B, settings, par.u0, state=saved,
+                                checkpoint=save)
         x = u[par.free]
         _, gradient = evaluator(x)
         outcome = Outcome(x, True, f"SAEM: {settings.exploration} + {settings.smoothing} iterations, {chains} chain(s)",
                           settings.exploration + settings.smoothing, evaluator.evaluations, gradient)
     else:
-        outcome = search(evaluator, par.u0[par.free], max_iter=max_iter, gtol=gtol)
+        outcome = search(evaluator, par.u0[par.free], max_iter=max_iter, gtol=gtol,
+                         state=None if saved is None else SearchState.from_json(saved), checkpoint=save)
     step = _covariance.step(evaluator, outcome.x, kind=covariance) if covariance is not None else None
     fit = PopulationFit(population, subj, par, assembled, evaluator, outcome, step,
                         elapsed=time.perf_counter() - started, method=method, trace=trace)

@@ -2,12 +2,14 @@
 
 Each evaluation solves every subject's inner problem at once (the batched Newton search of
 :mod:`vhtwin.calibration.fit`, warm-started from the previous modes), then the objective and its exact gradient
-(:func:`vhtwin.estimation.objective.gradients`). The search is BFGS (scipy) on the unconstrained parameters.
+(:func:`vhtwin.estimation.objective.gradients`). The search is BFGS on the unconstrained parameters, with scipy's
+strong-Wolfe line search; its state is saved after every iteration, so an interrupted search resumes exactly.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import jax
@@ -66,7 +68,7 @@ class Evaluator:
         value, gradient, _ = self.value_and_gradient(x)
         total = float(np.sum(value))
         if not math.isfinite(total) or not np.all(np.isfinite(gradient)):
-            return 1e300, np.zeros_like(np.asarray(x, float))  # a failed solve: the line search steps back
+            return math.inf, np.zeros_like(np.asarray(x, float))  # a failed solve: the line search steps back
         return total, np.sum(gradient, axis=0)
 
 
@@ -82,14 +84,111 @@ class Outcome:
     gradient: np.ndarray
 
 
-def search(evaluator: Evaluator, x0, *, max_iter: int, gtol: float) -> Outcome:
-    """BFGS from ``x0`` until every gradient component is below ``gtol`` (OFV units per unconstrained unit)."""
-    result = optimize.minimize(evaluator, np.asarray(x0, float), jac=True, method="BFGS",
-                               options={"maxiter": int(max_iter), "gtol": float(gtol)})
-    _, gradient = evaluator(result.x)
-    small = float(np.max(np.abs(gradient))) < max(gtol, 1e-12) * 10.0
-    # BFGS stops with "precision loss" when the line search cannot improve on a point whose gradient is at the
-    # objective's resolution: that is convergence as far as the objective can tell; a large gradient is not.
-    converged = bool(result.success or small)
-    return Outcome(np.asarray(result.x), converged, str(result.message), int(result.nit), evaluator.evaluations,
-                   np.asarray(gradient))
+@dataclass
+class SearchState:
+    """Everything BFGS carries from one iteration to the next: saved after each iteration, a search resumed from it
+    continues exactly as the uninterrupted one would (the modes are the warm start of the next inner search)."""
+
+    x: np.ndarray
+    value: float
+    gradient: np.ndarray
+    inverse_hessian: np.ndarray
+    iteration: int
+    modes: np.ndarray
+
+    def to_json(self) -> dict:
+        return {"x": self.x.tolist(), "value": self.value, "gradient": self.gradient.tolist(),
+                "inverse_hessian": self.inverse_hessian.tolist(), "iteration": self.iteration,
+                "modes": self.modes.tolist()}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "SearchState":
+        return cls(np.asarray(d["x"], float), float(d["value"]), np.asarray(d["gradient"], float),
+                   np.asarray(d["inverse_hessian"], float), int(d["iteration"]), np.asarray(d["modes"], float))
+
+
+def search(evaluator: Evaluator, x0, *, max_iter: int, gtol: float, state: SearchState | None = None,
+           checkpoint=None) -> Outcome:
+    """BFGS from ``x0`` (or from a saved ``state``) until every gradient component is below ``gtol`` (OFV units per
+    unconstrained unit). Each step is a strong-Wolfe line search (scipy's), backtracking where it fails;
+    ``checkpoint(state)`` is called after every iteration."""
+    cache: dict = {}
+
+    def evaluate(x):
+        key = np.asarray(x, float).tobytes()
+        if key not in cache:
+            cache.clear()
+            cache[key] = evaluator(np.asarray(x, float))
+        return cache[key]
+
+    message, converged = "maximum number of iterations reached", False
+    if state is None:
+        x = np.asarray(x0, float)
+        value, gradient = evaluate(x)
+        state = SearchState(x, value, gradient, np.eye(x.size), 0, np.asarray(evaluator.modes))
+    else:
+        evaluator.modes = np.asarray(state.modes, float)
+        cache[state.x.tobytes()] = (state.value, state.gradient)
+    f = lambda z: evaluate(z)[0]
+    fprime = lambda z: evaluate(z)[1]
+    while state.iteration < max_iter:
+        x, value, g, H = state.x, state.value, state.gradient, state.inverse_hessian
+        if float(np.max(np.abs(g))) < gtol:
+            converged, message = True, "gradient below tolerance"
+            break
+        p = -H @ g
+        alpha = _step(f, fprime, x, p, g, value, first=state.iteration == 0)
+        if alpha is None and not np.allclose(H, np.eye(x.size)):  # a poor curvature model: restart it
+            H = np.eye(x.size)
+            p = -g
+            alpha = _step(f, fprime, x, p, g, value, first=True)
+        if alpha is None:
+            converged = float(np.max(np.abs(g))) < 10.0 * gtol
+            message = "the line search found no lower point (the objective's resolution is reached)"
+            break
+        x_new = x + alpha * p
+        value_new, g_new = evaluate(x_new)
+        s_vec, y_vec = x_new - x, g_new - g
+        sy = float(s_vec @ y_vec)
+        if sy > 1e-300:
+            if state.iteration == 0 and np.allclose(H, np.eye(x.size)):
+                H = np.eye(x.size) * sy / float(y_vec @ y_vec)  # scale the first curvature model
+            rho = 1.0 / sy
+            I = np.eye(x.size)
+            H = (I - rho * np.outer(s_vec, y_vec)) @ H @ (I - rho * np.outer(y_vec, s_vec)) + rho * np.outer(s_vec, s_vec)
+        evaluator.inner(x_new)  # the modes at the accepted point are the next warm start
+        state = SearchState(x_new, value_new, g_new, H, state.iteration + 1, np.asarray(evaluator.modes))
+        if checkpoint is not None:
+            checkpoint(state)
+    else:
+        converged = float(np.max(np.abs(state.gradient))) < gtol
+        message = "gradient below tolerance" if converged else message
+    evaluator.inner(state.x)
+    return Outcome(np.asarray(state.x), bool(converged), message, state.iteration, evaluator.evaluations,
+                   np.asarray(state.gradient))
+
+
+def _step(f, fprime, x, p, g, value, *, first: bool):
+    """A step length along ``p``: a strong-Wolfe line search (scipy's), else backtracking to a sufficient decrease.
+
+    On a first step (no curvature known yet) the trial length makes the predicted decrease one unit of the objective
+    -- as scipy's BFGS starts -- so that a large gradient does not throw the parameters out of range.
+    """
+    slope = float(g @ p)
+    if not slope < 0:
+        return None
+    start = min(1.0, 1.0 / abs(slope)) if first else 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "did not converge": the backtracking below takes over
+        alpha = optimize.line_search(f, fprime, x, p, gfk=g, old_fval=value,
+                                     old_old_fval=value - 0.5 * slope * start if first else None, c1=1e-4, c2=0.9,
+                                     maxiter=30)[0]
+    if alpha is not None and np.isfinite(alpha) and alpha > 0:
+        return float(alpha)
+    alpha = start
+    for _ in range(40):  # backtracking: an objective that fails (inf) or rises is stepped back from
+        trial = f(x + alpha * p)
+        if np.isfinite(trial) and trial <= value + 1e-4 * alpha * slope:
+            return alpha
+        alpha *= 0.5
+    return None

@@ -449,14 +449,50 @@ class PopulationFit:
                                         else start.distribution[n] for n in start.model.parameter_names},
                           iov=start.iov if isinstance(start.iov, IOV) else None)
 
-    # -- figures ---------------------------------------------------------------------------------------------------------
+    # -- checks and figures ----------------------------------------------------------------------------------------------
     def observed(self) -> pd.DataFrame:
-        """The measurement records with PRED (for :func:`vhtwin.estimation.vpc.vpc_statistics`)."""
+        """The measurement records with PRED and each subject's baseline covariates (for
+        :func:`vhtwin.estimation.vpc.vpc_statistics`; a covariate column can stratify a VPC)."""
         rec = self.subjects.records
         pred = self.residuals(npde_simulations=0)["PRED"].to_numpy()
-        return pd.DataFrame({"ID": rec["ID"].to_numpy(), "TIME": rec["TIME"].to_numpy(float),
-                             "DV": rec["DV"].to_numpy(float), "CENS": rec["CENS"].to_numpy(bool),
-                             "LIMIT": rec["LIMIT"].to_numpy(float), "PRED": pred})
+        out = pd.DataFrame({"ID": rec["ID"].to_numpy(), "TIME": rec["TIME"].to_numpy(float),
+                            "DV": rec["DV"].to_numpy(float), "CENS": rec["CENS"].to_numpy(bool),
+                            "LIMIT": rec["LIMIT"].to_numpy(float), "PRED": pred})
+        for name in self.subjects.covariates.columns:
+            out[name] = self.subjects.covariates[name].reindex(out["ID"]).to_numpy()
+        return out
+
+    def vpc(self, n_replicates: int = 500, seed: int = 0, **options) -> xr.Dataset:
+        """A visual predictive check: observed percentiles per time bin against their intervals over
+        ``n_replicates`` datasets simulated from the fit (:func:`vhtwin.estimation.vpc.vpc_statistics` takes the
+        ``options``: ``bins``, ``n_bins``, ``edges``, ``percentiles``, ``ci``, ``prediction_corrected``,
+        ``stratify``, ``lower_bound``)."""
+        from .vpc import vpc_statistics
+
+        return vpc_statistics(self.observed(), self.simulate_records(n_replicates, seed), **options)
+
+    def plot_vpc(self, n_replicates: int = 500, seed: int = 0, *, ax=None, log: bool = False, **options):
+        """The figure of :meth:`vpc`, observed points drawn (:func:`vhtwin.estimation.figures.vpc`)."""
+        from .figures import vpc
+
+        model = self.assembled.problem.model
+        units = {x.name: x.unit for x in model.observed}
+        unit = units.get(self.subjects.obs.observables[0], "")
+        return vpc(self.vpc(n_replicates, seed, **options), self.observed(), ax=ax, log=log,
+                   xlabel=f"TIME [{model.time_unit}]", ylabel=f"DV [{unit}]")
+
+    def plot_goodness_of_fit(self, *, axes=None, log: bool = False):
+        """DV against PRED and IPRED, CWRES against TIME and PRED (:func:`vhtwin.estimation.figures.goodness_of_fit`)."""
+        from .figures import goodness_of_fit
+
+        return goodness_of_fit(self.residuals(npde_simulations=0), axes=axes, log=log)
+
+    def plot_etas(self, *, axes=None):
+        """Each eta's empirical Bayes estimates against ``N(0, omega)``, with shrinkage
+        (:func:`vhtwin.estimation.figures.eta_distributions`)."""
+        from .figures import eta_distributions
+
+        return eta_distributions(self.etas, self.omega, axes=axes, shrinkage=self.shrinkage)
 
 
 __all__ = ["PopulationFit"]

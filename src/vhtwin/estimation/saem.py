@@ -217,8 +217,18 @@ def _residual_update(par: Parametrisation, f: np.ndarray, y: np.ndarray, use: np
     return out
 
 
-def run(assembled: Assembled, par: Parametrisation, n_subjects: int, settings: SaemSettings, u0: np.ndarray):
-    """SAEM from ``u0``; returns the final ``u`` (every parameter, unconstrained) and the trace."""
+def _state_json(it, u, eta, scale, stats, key, trace) -> dict:
+    return {"iteration": it, "u": u.tolist(), "eta": eta.tolist(), "scale": scale.tolist(),
+            "stats": {k: np.asarray(v).tolist() for k, v in stats.items()}, "key": np.asarray(key).tolist(),
+            "trace": {"parameters": [p.tolist() for p in trace.parameters],
+                      "acceptance": [a.tolist() for a in trace.acceptance]}}
+
+
+def run(assembled: Assembled, par: Parametrisation, n_subjects: int, settings: SaemSettings, u0: np.ndarray, *,
+        state: dict | None = None, checkpoint=None, every: int = 25):
+    """SAEM from ``u0`` (or from a saved ``state``); returns the final ``u`` (every parameter, unconstrained), the
+    etas and the trace. ``checkpoint(state)`` is called every ``every`` iterations with everything a resumed run
+    needs to continue exactly as the uninterrupted one (the random key included)."""
     static, data = assembled.static, assembled.data
     C = assembled.n_lanes // n_subjects
     L = par.layout
@@ -234,18 +244,22 @@ def run(assembled: Assembled, par: Parametrisation, n_subjects: int, settings: S
     use = np.repeat(obs.mask & ~obs.censored, C, axis=0)
     which = np.repeat(obs.observable, C, axis=0)
     Nm = obs.mask.shape[1]
-    u = np.asarray(u0, float).copy()
     run_mcmc = _compiled_mcmc(static, tuple(settings.kernels))
-    key = jax.random.PRNGKey(settings.seed)
-    eta = np.zeros((W, k))
-    scale = np.ones((3, k))
-    stats: dict = {}
     trace = SaemTrace()
+    if state is None:
+        first, u, eta, scale, stats = 0, np.asarray(u0, float).copy(), np.zeros((W, k)), np.ones((3, k)), {}
+        key = jax.random.PRNGKey(settings.seed)
+    else:
+        first, u, eta, scale = state["iteration"], np.asarray(state["u"]), np.asarray(state["eta"]), np.asarray(state["scale"])
+        stats = {name: np.asarray(v) for name, v in state["stats"].items()}
+        key = jnp.asarray(np.asarray(state["key"], np.uint32))
+        trace.parameters = [np.asarray(p) for p in state["trace"]["parameters"]]
+        trace.acceptance = [np.asarray(a) for a in state["trace"]["acceptance"]]
     sigma_slice = slice(L.n_theta + L.n_omega, L.n_theta + L.n_omega + len(L.sigma))
     omega_fixed = [all(fixed[i] for i in _omega_entries(par, g)) for g in range(len(L.groups))]
     total = settings.exploration + settings.smoothing
     lanes = slice(0, assembled.n_lanes)
-    for it in range(total):
+    for it in range(first, total):
         gamma = 1.0 if it < settings.exploration else 1.0 / (it - settings.exploration + 1)
         key, sub = jax.random.split(key)
         x = u[par.free]
@@ -306,6 +320,8 @@ def run(assembled: Assembled, par: Parametrisation, n_subjects: int, settings: S
         with jax.enable_x64(True):
             trace.parameters.append(np.asarray(par.reported(jnp.asarray(u))))
         trace.acceptance.append(rates)
+        if checkpoint is not None and ((it + 1) % every == 0 or it + 1 == total):
+            checkpoint(_state_json(it + 1, u, eta, scale, stats, key, trace))
     return u, eta, trace
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, StoreDamagedError
+from ..io import quiet_zarr
 from . import store as st
 
 #: Bytes read at once per variable when verifying (groups of whole chunks), so verifying a large store stays in
@@ -250,7 +251,7 @@ def _arrays(path: Path):
         if name == st.MARKERS or name.startswith("."):
             continue
         try:
-            with st.quiet_zarr():
+            with quiet_zarr():
                 arrays[name] = zarr.open_array(str(meta.parent), mode="r", zarr_format=3)
         except Exception as err:  # unparsable or inconsistent metadata
             broken.append(Damage(name, f"{name}/zarr.json", f"is not readable metadata ({_reason(err)})"))

@@ -16,6 +16,7 @@ import xarray as xr
 from dask.base import tokenize
 
 from ..errors import InputError, StoreDamagedError
+from ..io import quiet_zarr
 from ..store_safety import check_codecs
 from . import store as st
 from .integrity import checked_array
@@ -51,7 +52,7 @@ def open_trial(store) -> xr.Dataset:
     check_codecs(path)
     done = st.done_batches(path)
     try:
-        with st.quiet_zarr():
+        with quiet_zarr():
             ds = xr.open_zarr(path, zarr_format=3, consolidated=False, decode_timedelta=False, chunks=None)
             group = zarr.open_group(str(path), mode="r", zarr_format=3)
             arrays = {name: group[name] for name in ds.data_vars}

@@ -19,7 +19,7 @@ import inspect
 import math
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, NamedTuple, Union
+from typing import Annotated, Any, Literal, Mapping, NamedTuple
 
 import numpy as np
 from pydantic import ConfigDict, Field

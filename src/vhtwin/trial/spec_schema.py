@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapt
 from ..errors import InputError
 from ..options import DEFAULTS
 
-__all__ = ["TrialSpec", "PopulationSpec", "ProtocolSpec", "PriorSpec", "SCHEMAS", "validate", "key_path", "json_schema"]
+__all__ = ["TrialSpec", "PopulationSpec", "ProtocolSpec", "PriorSpec", "EstimationSpec", "SCHEMAS", "validate", "key_path",
+           "json_schema"]
 
 Pos = Annotated[float, Field(gt=0)]
 NonNeg = Annotated[float, Field(ge=0)]
@@ -404,11 +405,46 @@ class PriorSpec(Spec):
     population: PopulationSpec
 
 
-SCHEMAS = {"trial": TrialSpec, "prior": Union[PriorSpec, PopulationSpec], "protocol": ProtocolSpec}
+# -- population estimation (vhtwin estimate) ----------------------------------------------------------------------------
+class DataRef(Spec):
+    path: str = Field(description="a NONMEM-style CSV dataset, relative to the TOML file")
+    compartments: dict[str, str] | None = Field(None, description="CMT number -> state name, e.g. {1 = 'depot'}")
+
+
+class SaemSpec(Spec):
+    exploration: Count = 300
+    smoothing: Count = 100
+    chains: Count | None = None
+    kernels: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=3, max_length=3)] = [2, 2, 2]
+    annealing: Annotated[int, Field(ge=0)] = 100
+    seed: Annotated[int, Field(ge=0, lt=2**32)] = 0
+
+
+class EstimationOptions(Spec):
+    method: Literal["focei", "foce", "laplace", "saem"] = "focei"
+    fix: list[str] = []
+    covariance: Literal["sandwich", "R", "S", "none"] = "sandwich"
+    max_iter: Count = 200
+    gtol: Pos = 1e-3
+    npde_simulations: Annotated[int, Field(ge=0)] = 1000
+    saem: SaemSpec | None = None
+
+
+class EstimationSpec(Spec):
+    """A population estimation (``vhtwin estimate``): model, dataset, starting population and options."""
+
+    model: ModelRef
+    data: DataRef
+    population: PopulationSpec
+    estimation: EstimationOptions = EstimationOptions()
+
+
+SCHEMAS = {"trial": TrialSpec, "prior": Union[PriorSpec, PopulationSpec], "protocol": ProtocolSpec,
+           "estimate": EstimationSpec}
 
 
 def json_schema(name: str) -> dict:
     """The JSON Schema (draft 2020-12) of a spec file: one of :data:`SCHEMAS` (``"trial"``, ``"prior"``,
-    ``"protocol"``)."""
+    ``"protocol"``, ``"estimate"``)."""
     schema = TypeAdapter(SCHEMAS[name]).json_schema()
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": f"vhtwin {name} spec"}

@@ -21,9 +21,7 @@ import json
 import os
 import shutil
 import subprocess
-import warnings
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError, StoreDamagedError
+from ..io import quiet_zarr
 from .lock import process_alive
 from .paths import MARKERS, marker_name, replacement, sibling
 
@@ -42,14 +41,6 @@ _WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vhtwin-zarr")
 LAYOUT = "vhtwin-trial-store/2"
 #: Layouts this version opens and verifies (it writes and resumes only :data:`LAYOUT`).
 READABLE_LAYOUTS = ("vhtwin-trial-store/1", LAYOUT)
-
-
-@contextmanager
-def quiet_zarr():
-    """Silence zarr's notice that fixed-length strings (the arm names) have no Zarr v3 specification yet."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
-        yield
 
 
 def create(path: Path, template: xr.Dataset, attrs: dict, encoding: dict) -> None:

@@ -25,7 +25,7 @@ from ..protocols.pacing import Pacing
 from . import spec_schema as sch
 from .spec_codec import TRIAL_FIELDS
 
-__all__ = ["load_trial_toml", "parse_trial_toml", "population_from_toml", "protocol_from_toml"]
+__all__ = ["load_trial_toml", "model_from_toml", "parse_trial_toml", "population_from_toml", "protocol_from_toml"]
 
 _COVARIATES = {"normal": vp.Normal, "lognormal": vp.LogNormal, "uniform": vp.Uniform, "bernoulli": vp.Bernoulli,
                "cockcroft_gault": vp.CockcroftGault, "body_mass_index": vp.BodyMassIndex}
@@ -61,7 +61,8 @@ def _known(names, path: str, known, what: str):
             _fail(_join(path, i if isinstance(names, list) else name), name, f"unknown {what}; allowed: {list(known)}")
 
 
-def _model(ref: sch.ModelRef, base: Path) -> Model:
+def model_from_toml(ref: sch.ModelRef, base: Path) -> Model:
+    """The model a spec's ``[model]`` table names (a library name, or a ``.py`` file relative to ``base``)."""
     from ..library import list_models, load_model
 
     if ref.name is not None:
@@ -264,7 +265,7 @@ def protocol_from_toml(doc: Mapping, model: Model, covariate_names=()):
 def parse_trial_toml(data: Mapping[str, Any], base: str | Path = ".") -> dict:
     """Constructor fields from an already parsed TOML document; relative paths are relative to ``base``."""
     spec, base = sch.validate(sch.TrialSpec, dict(data)), Path(base)
-    model = _model(spec.model, base)
+    model = model_from_toml(spec.model, base)
     population = _population(spec.population, model, base)
     covariate_names = () if population.covariates is None else population.covariates.names
     _known(spec.outputs, "outputs", model.observable_names + model.state_names, "output (observable or state)")
