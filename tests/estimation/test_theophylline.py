@@ -162,3 +162,15 @@ def test_an_interrupted_fit_resumes_where_it_stopped(fit, oral, theoph, tmp_path
                           residual=vh.Residual(additive=0.7))
     with pytest.raises(vh.InputError, match="is of another estimation"):
         vh.estimate(oral, theoph, other, checkpoint=checkpoint)
+
+
+def test_r_matrix_standard_errors_match_nonmem(oral, theoph):
+    """NONMEM's run used $COV MATRIX=R: the same covariance (inverse observed information) gives its standard errors
+    to within 1 % -- typical values, Omega variances and the residual SD."""
+    nonmem = published()["nonmem744_focei_theopd_run1"]["se"]
+    fit = vh.estimate(oral, theoph, theoph_start(oral), covariance="R")
+    se = fit.standard_errors
+    for name, key in (("ka", "ka"), ("CL", "cl"), ("V", "v")):
+        assert se[name] == pytest.approx(nonmem["theta"][key], rel=0.01), name
+        assert se[f"omega({name})"] == pytest.approx(nonmem["omega_variance"][key], rel=0.01), name
+    assert se["sigma(additive)"] == pytest.approx(nonmem["sigma_sd"], rel=0.01)
