@@ -30,7 +30,7 @@ SHELL = {"bash", "sh", "console", "shell"}
 # programs, so a page that follows one with the same model and buckets (compile-once.md after README.md) is quick.
 SLOW = {"docs/getting-started/clinician.md", "docs/guides/twins.md", "docs/guides/solvers.md",
         "docs/guides/dosing.md", "docs/getting-started/trial-team.md", "docs/guides/trials.md",
-        "docs/guides/heart.md"}
+        "docs/guides/heart.md", "docs/guides/estimation.md"}
 
 # vhtwin commands run as written (seconds each).
 CHEAP = {("--help",), ("models",), ("schema", "trial")}
@@ -44,6 +44,7 @@ COVERED = {
     "vhtwin export": "tests/trial/test_export.py::test_the_command_line_exports_and_keeps_an_existing_file",
     "vhtwin plot": "tests/cli/test_cli.py::test_plot_writes_svg_with_observed_data",
     "vhtwin calibrate": "tests/cli/test_calibrate.py::test_calibrate_prints_the_twins_with_intervals_and_draws_their_forecasts",
+    "vhtwin estimate": "tests/cli/test_estimate.py::test_writes_a_checked_store_table_and_figures",
     "openssl": "tests/trial/test_dask.py::test_the_documented_tls_setup_runs_a_trial",
     # `make run` is the built-in trial of `vhtwin run` without a spec; `make test`, `test-fast`, `bench`, `docs` and
     # `venv` are checked to exist only (the suite, the benchmarks, the docs build: tests/test_docs.py).
@@ -85,7 +86,7 @@ def scratch(tmp_path, monkeypatch):
 
 def test_the_pages_have_examples_and_the_readme_a_quick_start():
     readme = blocks(ROOT / "README.md", {"python"})
-    assert len(readme) == 1 and "import vhtwin as vh" in readme[0]
+    assert readme and "import vhtwin as vh" in readme[0]  # the quick start comes first
     assert len(PYTHON_PAGES) >= 10 and len(SHELL_PAGES) >= 5
     assert SLOW <= {name(p) for p in PYTHON_PAGES}, "SLOW names a page without Python examples"
     assert all(name(p) in {name(q) for q in PYTHON_PAGES} for p in ROOT.glob("docs/guides/*.md")

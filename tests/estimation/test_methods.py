@@ -67,36 +67,42 @@ def test_blq_records_need_laplace_and_use_m3(oral):
     assert np.isfinite(res.CWRES.to_numpy()[~censored]).all()
 
 
-def test_foce_differs_from_focei_with_proportional_error(oral):
-    """With a proportional part the residual variance depends on the etas: FOCE (variance at PRED) and FOCE-I (at
-    IPRED) are different objectives; both recover the proportional SD."""
-    times = TIMES[:-1]  # to 12 h: concentrations well above the additive noise
-    frame = simulated_frame(16, 12, typical=TRUTH, omega=OMEGA, additive=0.05, times=times)
+@pytest.fixture(scope="module")
+def recovery(oral):
+    """80 simulated subjects with an allometric weight effect on CL and combined error (additive 0.2 mg/L,
+    proportional 10 %), fitted by FOCE-I and by FOCE from a start 20-30 % off."""
+    frame = simulated_frame(80, 2024, typical=TRUTH, omega=OMEGA, additive=0.2, times=TIMES[:-1])
     obs = frame.EVID == 0
-    rng = np.random.default_rng(2)
-    frame.loc[obs, "DV"] = frame.loc[obs, "DV"] * (1 + rng.normal(0, 0.15, obs.sum()))
-    data = vh.read_dataset(frame, oral)
-    start = vh.Population(oral, typical=TRUTH, omega=OMEGA, residual=vh.Residual(additive=0.05, proportional=0.15))
-    a = vh.estimate(oral, data, start, method="focei", covariance=None)
-    b = vh.estimate(oral, data, start, method="foce", covariance=None)
-    assert a.converged and b.converged
-    assert abs(a.ofv - b.ofv) > 1e-3
-    assert a.sigma["proportional"] == pytest.approx(0.15, rel=0.3) and b.sigma["proportional"] == pytest.approx(0.15, rel=0.3)
-
-
-def test_recovers_a_known_truth_within_its_confidence_intervals(oral):
-    """80 simulated subjects with an allometric weight effect on CL; the fit starts 20-30 % off. Every estimate within
-    3 standard errors of the truth (eight parameters at once: 95 % intervals would miss one in three datasets by
-    chance)."""
-    frame = simulated_frame(80, 2024, typical=TRUTH, omega=OMEGA, additive=0.3, times=TIMES[:-1])
+    rng = np.random.default_rng(7)
+    frame.loc[obs, "DV"] = frame.loc[obs, "DV"] * (1.0 + 0.1 * rng.standard_normal(int(obs.sum())))
     data = vh.read_dataset(frame, oral)
     start = vh.Population(oral, typical={"ka": 1.5, "CL": 2.4, "V": 38.0}, omega={"ka": 0.1, "CL": 0.2, "V": 0.1},
                           covariate_models=[vh.PowerCovariate("CL", "WT", 70.0, 0.5)],
-                          residual=vh.Residual(additive=0.5))
-    fit = vh.estimate(oral, data, start)
+                          residual=vh.Residual(additive=0.4, proportional=0.2))
+    return {"focei": vh.estimate(oral, data, start),
+            "foce": vh.estimate(oral, data, start, method="foce", covariance=None)}
+
+
+TRUE_ALL = {**TRUTH, "CL~WT": 0.75, "sigma(additive)": 0.2, "sigma(proportional)": 0.1,
+            **{f"omega({k})": v for k, v in OMEGA.items()}}
+
+
+def test_recovers_a_known_truth(recovery):
+    """Every estimate within 3 standard errors of the truth (nine parameters at once: 95 % intervals would miss one
+    in three datasets by chance)."""
+    fit = recovery["focei"]
     assert fit.converged and fit.covariance_status == "ok"
     table = fit.table()
-    truth = {**TRUTH, "CL~WT": 0.75, "sigma(additive)": 0.3, **{f"omega({k})": v for k, v in OMEGA.items()}}
-    for name, value in truth.items():
+    for name, value in TRUE_ALL.items():
         z = (table.loc[name, "estimate"] - value) / table.loc[name, "se"]
         assert abs(z) < 3, (name, value, table.loc[name].to_dict())
+
+
+def test_foce_differs_from_focei_with_proportional_error(recovery):
+    """With a proportional part the residual variance depends on the etas: FOCE (variance at PRED) and FOCE-I (at
+    IPRED) are different objectives, with different optima; both near the truth."""
+    a, b = recovery["focei"], recovery["foce"]
+    assert b.converged and abs(a.ofv - b.ofv) > 1e-2
+    assert not np.allclose(a.estimates, b.estimates, rtol=1e-4)
+    for name in ("ka", "CL", "V", "sigma(proportional)"):  # FOCE's additive SD may go to 0 here: no SEs to use
+        assert b.estimates[name] == pytest.approx(TRUE_ALL[name], rel=0.25), name

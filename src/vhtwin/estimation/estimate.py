@@ -159,6 +159,10 @@ def estimate(model, data, population, *, method: str = "focei", fix=(), covarian
     if not outcome.converged:
         warnings.warn(f"estimate: the {method} search did not converge ({outcome.message}; largest gradient "
                       f"{float(np.max(np.abs(outcome.gradient))):.3g}); see fit.status", stacklevel=2)
+    flagged = fit.subjects_status.index[~fit.subjects_status["converged"].to_numpy()]
+    if len(flagged):
+        warnings.warn(f"estimate: the conditional modes of {len(flagged)} subject(s) did not converge at the estimate "
+                      f"(IDs {list(flagged[:10])}); see fit.subjects_status", stacklevel=2)
     if step is not None and not step.ok:
         warnings.warn(f"estimate: covariance step {step.status}; standard errors are NaN", stacklevel=2)
     return fit

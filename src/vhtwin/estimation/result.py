@@ -212,6 +212,19 @@ class PopulationFit:
         return pd.DataFrame(modes, index=pd.Index(self.subjects.obs.ids, name="ID"), columns=list(self.par.eta_names))
 
     @property
+    def subjects_status(self) -> pd.DataFrame:
+        """Per subject (index ID): ``ofv`` (its contribution to the objective, -2 log likelihood with constants) and
+        ``converged`` (its conditional-mode search converged at the estimate); a subject whose model failed to solve
+        or whose modes did not converge is flagged here, never hidden in a NaN objective."""
+        if "subjects" not in self._cache:
+            value, _, result = self.evaluator.value_and_gradient(self.outcome.x)
+            B = self.n_subjects
+            self._cache["subjects"] = pd.DataFrame(
+                {"ofv": np.asarray(value)[:B], "converged": np.asarray(result.converged)[:B]},
+                index=pd.Index(self.subjects.obs.ids, name="ID"))
+        return self._cache["subjects"]
+
+    @property
     def shrinkage(self) -> pd.Series:
         """Eta shrinkage per eta: ``1 - SD(eta_hat) / omega_kk^(1/2)`` (SD with n - 1)."""
         etas = self.etas

@@ -4,7 +4,8 @@ The store (format ``vhtwin-fit/1``) holds
 
 - per parameter (dim ``parameter``): ``estimate``, ``fixed``, ``se``, ``rse_percent``, ``ci_low``, ``ci_high``,
   ``shrinkage_percent``, and ``covariance`` / ``correlation`` (``parameter`` x ``parameter_2``; NaN for fixed ones);
-- ``omega`` (``eta`` x ``eta_2``) and the subjects' ``etas`` (``subject`` x ``eta``);
+- ``omega`` (``eta`` x ``eta_2``), the subjects' ``etas`` (``subject`` x ``eta``), each subject's objective
+  contribution ``subject_ofv`` and whether its modes converged (``subject_converged``);
 - per measurement record (dim ``record``): ID, TIME, DV, CENS, DVID, PRED, IPRED, RES, IRES, WRES, CWRES, IWRES,
   NPDE;
 - the objective per evaluation (``history``) and, for SAEM, the parameters per iteration (``trace``);
@@ -53,6 +54,8 @@ def fit_dataset(fit: PopulationFit, *, spec: dict | None = None, data_sha256: st
             "correlation": (("parameter", "parameter_2"), cov / np.outer(sd, sd)),
             "omega": (("eta", "eta_2"), fit.omega.to_numpy()),
             "etas": (("subject", "eta"), fit.etas.to_numpy()),
+            "subject_ofv": ("subject", fit.subjects_status["ofv"].to_numpy()),
+            "subject_converged": ("subject", fit.subjects_status["converged"].to_numpy()),
             "history": ("evaluation", np.asarray([v for _, v in fit.evaluator.history], float)),
             **{f"record_{v}": ("record", res[v].to_numpy()) for v in res.data_vars},
         },
