@@ -181,6 +181,19 @@ def _chunks(var: xr.Variable, patient_chunk: int | None) -> tuple[int, ...]:
     return tuple(rows if d == "patient" else max(1, s) for d, s in sizes.items())
 
 
+def read_toml(path: str | os.PathLike, what: str) -> dict:
+    """A TOML file as a dict (``tomllib``: data only); a missing or unparsable file is one sentence naming ``what``."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise InputError(f"{what} {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"{what} {str(path)!r} is not valid TOML: {err}") from None
+
+
 def read_csv_table(path: str | os.PathLike, what: str):
     """A CSV file as a pandas DataFrame; a missing, empty or unparsable file is one sentence naming ``what``.
 

@@ -9,12 +9,12 @@ their 95 % intervals, and their forecast (data, posterior median and interval) i
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from ..io import read_toml
 
 #: Columns of the data table that are not covariates.
 DATA_COLUMNS = ("time", "value", "unit", "observable", "lloq", "id")
@@ -40,21 +40,11 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _toml(path: str, what: str) -> dict:
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise InputError(f"--{what} {path!r} does not exist") from None
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"--{what} {path!r} is not valid TOML: {err}") from None
-
-
 def read_prior(path: str, model):
     """The :class:`vhtwin.Population` of a prior TOML file (a ``[population]`` table, or its keys at top level)."""
     from ..trial.toml_spec import population_from_toml
 
-    doc = _toml(path, "prior")
+    doc = read_toml(path, "--prior")
     table = doc["population"] if "population" in doc else doc
     return population_from_toml(table, model, Path(path).resolve().parent)
 
@@ -66,7 +56,7 @@ def read_protocol(path: str | None, model, covariate_names):
     if path is None:
         return None
     try:
-        return protocol_from_toml(_toml(path, "protocol"), model, covariate_names)
+        return protocol_from_toml(read_toml(path, "--protocol"), model, covariate_names)
     except InputError as err:
         raise InputError(f"--protocol {path!r}: {err}") from None
 

@@ -11,10 +11,10 @@ iteration; ``--resume`` continues from it after an interruption or a kill.
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from pathlib import Path
 
 from ..errors import InputError
+from ..io import read_toml
 
 
 def add_parser(sub) -> None:
@@ -42,13 +42,7 @@ def add_parser(sub) -> None:
 def _spec(path: Path):
     from ..trial.spec_schema import EstimationSpec, validate
 
-    try:
-        with open(path, "rb") as f:
-            doc = tomllib.load(f)
-    except FileNotFoundError:
-        raise InputError(f"estimation spec {str(path)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"estimation spec {str(path)!r} is not valid TOML: {err}") from None
+    doc = read_toml(path, "estimation spec")
     return doc, validate(EstimationSpec, doc)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from .. import population as vp
 from ..errors import InputError
+from ..io import read_toml
 from ..model import Model
 from ..protocols.dosing import Dose, Regimen, Reset
 from ..protocols.pacing import Pacing
@@ -297,11 +297,4 @@ def load_trial_toml(path: str | Path) -> dict:
         the message names the key path (e.g. ``population.omega.CL``), the value and what is allowed.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise InputError(f"trial TOML file {str(path)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise InputError(f"trial TOML file {str(path)!r} is not valid TOML: {e}") from None
-    return parse_trial_toml(data, path.resolve().parent)
+    return parse_trial_toml(read_toml(path, "trial TOML file"), path.resolve().parent)
