@@ -127,8 +127,11 @@ def estimate(model, data, population, *, method: str = "focei", fix=(), covarian
     evaluator = Evaluator(assembled, inner_max_iter=int(inner_max_iter), inner_gtol=float(inner_gtol))
     start_value, _ = evaluator(par.u0[par.free])
     if not math.isfinite(start_value):
-        raise InputError("estimate population: the objective is not finite at the starting values (the solve failed "
-                         "or a measurement has zero likelihood for some subject); check the starting values and units")
+        values, _, _ = evaluator.value_and_gradient(par.u0[par.free])
+        bad = [subj.obs.ids[i].item() for i in np.flatnonzero(~np.isfinite(values))]
+        raise InputError(f"estimate population: the objective is not finite at the starting values for ID(s) "
+                         f"{bad[:10]} ({len(bad)} of {subj.obs.n_patients}): the solve failed for them (try solver, "
+                         "max_steps) or a measurement has zero likelihood; check the starting values and units")
     trace = None
     settings = saem or _saem.SaemSettings()
     # What decides the search's path (max_iter and gtol only decide where it stops: a resumed fit may change them).
