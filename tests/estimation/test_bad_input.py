@@ -85,3 +85,8 @@ def test_estimating_a_lag_is_refused(oral, frame):
     pop = vh.Population(oral, typical={"ka": 1.2, "CL": 3.0, "V": 30.0, "ALAG": 0.5}, omega={"ALAG": 0.1},
                         residual=vh.Residual(additive=0.2))
     refused(oral, vh.read_dataset(frame, oral), pop, match="'ALAG' is a dose lag")
+
+
+def test_fixing_a_parameter_that_is_not_estimated_says_why(oral, frame):
+    refused(oral, vh.read_dataset(frame, oral), match="fix = 'F': 'F' is not estimated -- only the parameters named in "
+            "omega", fix=("F",))

@@ -287,7 +287,7 @@ def build(population: Population, covariates, observables: tuple[str, ...], fix=
         combined.append(r.combined)
         exponential.append(r.exponential is not None)
 
-    fixed = _fixed(fix, names, groups)
+    fixed = _fixed(fix, names, groups, model.parameter_names)
     free = np.array([i for i in range(len(names)) if i not in fixed], int)
     if free.size == 0:
         raise InputError("estimate fix: every parameter is fixed; nothing to estimate")
@@ -299,12 +299,16 @@ def build(population: Population, covariates, observables: tuple[str, ...], fix=
                            tuple(iiv_names), tuple(observables), tuple(combined), tuple(exponential), references)
 
 
-def _fixed(fix, names: list[str], groups) -> set[int]:
+def _fixed(fix, names: list[str], groups, model_parameters=()) -> set[int]:
     if isinstance(fix, str):
         fix = (fix,)
     out = set()
     for f in fix:
         label = f"omega({f[6:-1]})" if isinstance(f, str) and f.startswith("omega(") else f
+        if label in model_parameters and label not in names:
+            raise InputError(f"estimate fix = {f!r}: {f!r} is not estimated -- only the parameters named in omega or in "
+                             "a covariate model are -- so it is held at its typical value already; allowed: "
+                             f"{names}")
         if label not in names:
             raise InputError(f"estimate fix = {f!r}: unknown parameter; allowed: {names}")
         i = names.index(label)
