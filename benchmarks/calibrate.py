@@ -40,11 +40,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _machine import machine_info  # benchmarks/_machine.py (the scripts run from this folder)
 
 # Before numpy is imported: the scipy peer's tiny products gain nothing from BLAS threads (see the docstring).
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -230,41 +230,6 @@ def agreement(eta_a: np.ndarray, eta_b: np.ndarray, y: np.ndarray) -> dict:
 
 
 # -- machine -----------------------------------------------------------------------------------------------------------
-def machine_info() -> dict:
-    import jax
-
-    import vhtwin  # noqa: F401 - sets up the devices as in the runs
-
-    root = Path(__file__).resolve().parents[1]
-    info = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
-            "jax_version": jax.__version__, "jax_backend": jax.default_backend(),
-            "jax_devices": [str(d) for d in jax.devices()],
-            "blas_threads": {v: os.environ.get(v)
-                             for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
-    try:
-        info["cpu_affinity"] = len(os.sched_getaffinity(0))
-    except AttributeError:
-        pass
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu_model"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        import scipy
-
-        info["scipy_version"] = scipy.__version__
-        info["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=root,
-                                            timeout=10).stdout.strip() or None
-        info["git_dirty"] = bool(subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
-                                                cwd=root, timeout=10).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return info
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=1000, help="patients in the batch call (default 1000)")
@@ -276,7 +241,7 @@ def main(argv=None) -> int:
     if a.quick:
         a.n, a.repeats = 50, 1
     started = time.time()
-    machine = machine_info()
+    machine = machine_info(blas_threads={v: os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
     records = []
 
     def emit(r):

@@ -46,12 +46,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
+
+from _machine import machine_info  # benchmarks/_machine.py (the scripts run from this folder)
 
 import numpy as np
 import pandas as pd
@@ -296,38 +297,6 @@ def run_worker(args: list[str]) -> dict:
 
 
 # -- machine -----------------------------------------------------------------------------------------------------------
-def machine_info() -> dict:
-    vh = _import_vhtwin()
-    import jax
-
-    info = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
-            "jax_version": jax.__version__, "jax_backend": jax.default_backend(),
-            "jax_devices": [str(d) for d in jax.devices()], "vhtwin_version": vh.__version__,
-            "vhtwin_file": vh.__file__}
-    try:
-        info["cpu_affinity"] = len(os.sched_getaffinity(0))
-    except AttributeError:
-        pass
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu_model"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        import scipy
-
-        info["scipy_version"] = scipy.__version__
-        info["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT,
-                                            timeout=10).stdout.strip() or None
-        info["git_dirty"] = bool(subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
-                                                cwd=ROOT, timeout=10).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return info
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--subjects", type=int, default=1000, help="subjects of the two-compartment dataset (default 1000)")
