@@ -152,7 +152,8 @@ def test_vpc_and_figures_of_the_fit(fit):
     assert np.array_equal(stats.simulated_median.to_numpy(), again.simulated_median.to_numpy(), equal_nan=True)
     pc = fit.vpc(n_replicates=100, seed=3, n_bins=6, prediction_corrected=True)
     assert pc.attrs["prediction_corrected"]
-    for figure in (fit.plot_goodness_of_fit(), fit.plot_etas(), fit.plot_vpc(n_replicates=50)):
+    # 100 replicates again: the program compiled for the statistics above draws the figure
+    for figure in (fit.plot_goodness_of_fit(), fit.plot_etas(), fit.plot_vpc(n_replicates=100)):
         assert len(figure.axes) >= 1
 
 
