@@ -120,3 +120,11 @@ def test_a_killed_run_resumes_to_the_same_fit(fitted, spec, tmp_path):
     resumed, whole = read_fit(out), read_fit(fitted)
     assert np.allclose(resumed.estimate.values, whole.estimate.values, rtol=1e-8)
     assert not checkpoint.exists()
+
+
+def test_overwrite_leaves_a_file_it_did_not_write(spec, tmp_path, capsys):
+    foreign = tmp_path / "mine.zarr.checkpoint.json"
+    foreign.write_text("my own notes")
+    assert main(["estimate", str(spec), "--out", str(tmp_path / "mine.zarr"), "--overwrite"]) == 2
+    assert "is not a vhtwin estimation checkpoint" in capsys.readouterr().err
+    assert foreign.read_text() == "my own notes"

@@ -59,6 +59,7 @@ def run(args) -> int:
     import vhtwin as vh
 
     from ..dataset import read_dataset
+    from ..estimation.checkpoint import is_checkpoint
     from ..estimation.saem import SaemSettings
     from ..estimation.store import read_fit, write_fit
     from ..trial.toml_spec import model_from_toml, population_from_toml
@@ -91,7 +92,10 @@ def run(args) -> int:
     population = population_from_toml(doc["population"], model, base)
     options = spec.estimation
     if args.overwrite and files["checkpoint"].exists():
-        files["checkpoint"].unlink()  # a checkpoint beside the store is vhtwin's own
+        if not is_checkpoint(files["checkpoint"]):
+            raise InputError(f"{files['checkpoint']} is not a vhtwin estimation checkpoint, so --overwrite leaves it "
+                             "alone; move it away or choose another --out")
+        files["checkpoint"].unlink()  # vhtwin's own checkpoint of an earlier run
     files["store"].parent.mkdir(parents=True, exist_ok=True)
     saem = None if options.saem is None else SaemSettings(**{**options.saem.model_dump(),
                                                             "kernels": tuple(options.saem.kernels)})

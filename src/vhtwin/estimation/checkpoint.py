@@ -54,6 +54,15 @@ def read(path: Path, expected: str) -> dict | None:
     return doc["state"]
 
 
+def is_checkpoint(path: Path) -> bool:
+    """True when ``path`` is a file vhtwin wrote as an estimation checkpoint (what vhtwin may remove)."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("format") == FORMAT
+
+
 def write(path: Path, fingerprint_: str, method: str, state: dict) -> None:
     """Replace the checkpoint atomically (a kill mid-write leaves the previous one)."""
     path = Path(path)
