@@ -230,7 +230,11 @@ class Lanes:
 
 def predictions(static: Static, eta, data):
     """Predictions at every measurement (W, N) and the solve status (W,), all lanes (pure: jit-able)."""
-    values = individual(static.kinds, eta, data["typical"], data["lower"], data["upper"])
+    return predictions_at(static, individual(static.kinds, eta, data["typical"], data["lower"], data["upper"]), data)
+
+
+def predictions_at(static: Static, values, data):
+    """:func:`predictions` at the estimated rows' values (k, W) in model units (pure: jit-able)."""
     p = jnp.asarray(data["p"]).at[jnp.asarray(static.eta_rows)].set(values)
     _, observed, status, _, _ = engine.execute(static.compiled, p, jnp.asarray(data["y0"]), data["lanes"], data["shared"])
     rows = jnp.asarray(static.observable_rows)[data["which"]]  # (W, N) model observable of each measurement

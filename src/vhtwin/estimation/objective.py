@@ -25,6 +25,16 @@ The gradient of ``sum_i OFV_i`` with respect to the free parameters ``x`` is exa
 eta . d eta*/dx`` with ``d eta*/dx = -H_exact^-1 d^2 g / d eta dx`` (the implicit function theorem at the mode), all
 derivatives from JAX through the solver's forward sensitivities. Every array is data, so a new dataset of the same
 shapes, new starting values or a new iteration run the programs already compiled.
+
+Differentiating through the solve is what costs (a second derivative of the solve costs tens of solves), so FOCE-I
+and FOCE differentiate it as little as they can. Everything they need is a smooth function of the predictions and
+of their first (inner search) or first and second (gradient) derivatives with respect to the individual parameters,
+so the solve is differentiated once per point into a :class:`Jet` -- predictions, first and second derivatives --
+and every other derivative (the conditional gradient and Hessian, the FOCE-I information, the total gradient) is
+taken through the jet's Taylor polynomial, whose derivatives up to that order equal the solve's at the point. The
+inner search is Fisher scoring: the exact gradient of ``g_i`` and the expected-information Hessian above, from first
+derivatives only; the exact Hessian is taken once, at the modes, from the second-order jet. Laplace needs third
+derivatives of the solve for its gradient and keeps the direct route.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ import numpy as np
 from ..calibration import fit as _fit
 from ..calibration import problem as _problem
 from ..calibration.objective import data_terms, residual_sd, TINY_LOG_ARGUMENT
+from ..calibration.prior import individual
 from .parameters import Layout, unpack
 
 METHODS = ("focei", "foce", "laplace")
@@ -67,16 +78,67 @@ def _full_eta(static: Static, eta):
     return jnp.zeros((W, R), eta.dtype).at[:, jnp.asarray(static.layout.iiv, int)].set(eta)
 
 
-def predictions(static: Static, x, eta, data):
-    """Individual predictions (W, N) at etas ``eta`` (W, k), and the solve status (W,)."""
+class Jet(NamedTuple):
+    """The predictions at one point and their derivatives with respect to the individual parameters there."""
+
+    values: jax.Array  # (R, W) the individual parameters (model units) of the layout's rows: the expansion point
+    f: jax.Array  # (W, N) predictions
+    status: jax.Array  # (W,) solve status
+    first: jax.Array  # (R, W, N) d f / d values
+    second: jax.Array | None  # (R, R, W, N) d2 f / d values2; None for a first-order jet
+
+
+def individual_values(static: Static, x, eta, data):
+    """The individual parameters (R, W) of the layout's rows, model units, at etas ``eta`` (W, k)."""
     typical, _, _ = population(static, x, data)
-    return _problem.predictions(static.lanes, _full_eta(static, eta), {**data, "typical": typical})
+    return individual(static.lanes.kinds, _full_eta(static, eta), typical, data["lower"], data["upper"])
+
+
+def jet(static: Static, x, eta, data, order: int = 2) -> Jet:
+    """Differentiate the solve at ``(x, eta)``: predictions and their derivatives to ``order`` (1 or 2), one
+    batched forward pass per direction (each row moved in every lane at once)."""
+    values = jax.lax.stop_gradient(individual_values(static, x, eta, data))
+    R, W = values.shape
+    solve = lambda v: _problem.predictions_at(static.lanes, v, data)
+    basis = jnp.broadcast_to(jnp.eye(R, dtype=values.dtype)[:, :, None], (R, R, W))
+    first_of = lambda v: jax.vmap(lambda t: jax.jvp(lambda w: solve(w)[0], (v,), (t,))[1])(basis)
+    f, status = solve(values)
+    second = jax.vmap(lambda t: jax.jvp(first_of, (values,), (t,))[1])(basis) if order == 2 else None
+    return Jet(values, f, status, first_of(values), second)
+
+
+def with_jets(static: Static, x, eta, data, order: int):
+    """``data`` with the jet at ``(x, eta)`` (and, for FOCE, the first-order jet at eta = 0, where the residual
+    variances are taken): :func:`predictions` then reads the jet's Taylor polynomial instead of solving. Valid at
+    ``(x, eta)`` only -- the polynomial agrees with the solve there, to ``order`` derivatives."""
+    out = {**data, "jet": jet(static, x, eta, data, order)}
+    if static.method == "foce":
+        out["jet_pred"] = jet(static, x, jnp.zeros_like(eta), data, 1)
+    return out
+
+
+def _taylor(j: Jet, values):
+    delta = values - jax.lax.stop_gradient(values)  # zero at the expansion point; carries the derivatives
+    f = j.f + jnp.einsum("rwn,rw->wn", j.first, delta)
+    if j.second is not None:
+        f = f + 0.5 * jnp.einsum("rswn,rw,sw->wn", j.second, delta, delta)
+    return f
+
+
+def predictions(static: Static, x, eta, data):
+    """Individual predictions (W, N) at etas ``eta`` (W, k), and the solve status (W,); from the jet in ``data``
+    where :func:`with_jets` put one."""
+    values = individual_values(static, x, eta, data)
+    if "jet" in data:
+        return _taylor(data["jet"], values), data["jet"].status
+    return _problem.predictions_at(static.lanes, values, data)
 
 
 def _variance_predictions(static: Static, x, eta, data, f):
     if static.method != "foce":
         return f
-    f0, _ = predictions(static, x, jnp.zeros_like(eta), data)
+    at_pred = {**data, "jet": data["jet_pred"]} if "jet_pred" in data else data
+    f0, _ = predictions(static, x, jnp.zeros_like(eta), at_pred)
     return f0
 
 
@@ -139,14 +201,32 @@ def lane_partials(f, eta):
     return columns.T
 
 
+def scoring(static: Static, x, data):
+    """The inner search's derivatives for FOCE-I and FOCE: ``eta -> (g_i, its exact gradient, Omega^-1 + the
+    expected information)`` per lane (Fisher scoring), from first derivatives of the solve only."""
+
+    def derivatives_of(eta):
+        d = {**data, "jet": jet(static, x, eta, data, order=1)}
+        value, pullback = jax.vjp(lambda e: conditional(static, x, e, d), eta)
+        _, omega, _ = population(static, x, d)
+        return value, pullback(jnp.ones_like(value))[0], jnp.linalg.inv(omega)[None] + _information(static, x, eta, d)
+
+    return derivatives_of
+
+
 def gradients(static: Static, x, eta, gradient, hessian, data):
-    """``OFV_i`` (W,) and its total derivative with respect to ``x`` per lane (W, p), at the modes ``eta`` where
-    ``g_i`` has the gradient ``gradient`` (W, k; zero up to the search's tolerance) and the exact Hessian
-    ``hessian`` (W, k, k).
+    """``OFV_i`` (W,) and its total derivative with respect to ``x`` per lane (W, p), at the modes ``eta``.
+
+    For Laplace, ``gradient`` (W, k; zero up to the search's tolerance) and ``hessian`` (W, k, k, exact) are those
+    of ``g_i`` at the modes; FOCE-I and FOCE take both, exactly, from the second-order jet at the modes (their
+    search's Hessian is the expected one) and ignore the arguments.
 
     ``OFV_i`` depends to first order on the modes (through ``log det H``), so the value is corrected by one Newton
     step's worth, ``-dF/d eta . H^-1 grad g``: its error is then second order in the modes' error.
     """
+    if static.method != "laplace":
+        data = with_jets(static, x, eta, data, order=2)
+        _, gradient, hessian = _fit.derivatives(lambda e: conditional(static, x, e, data), eta)
     F = lambda xx, e: contributions(static, xx, e, data)
     W, k = eta.shape
     p = x.shape[0]
@@ -171,8 +251,14 @@ def compiled(static: Static):
     def modes(x, eta0, data, settings):
         # ftol 0: the modes converge on the gradient (or the objective's resolution), not on the Newton decrement --
         # the objective depends to first order on the modes through log det H, so they must be tight.
-        return _fit.minimise(lambda e: conditional(static, x, e, data), eta0, max_iter=settings["max_iter"],
-                             gtol=settings["gtol"], ftol=0.0, noise=settings["noise"])
+        if static.method == "laplace":
+            objective, derivatives_of = (lambda e: conditional(static, x, e, data)), None
+        else:
+            at_pred = {**data, "jet_pred": jet(static, x, jnp.zeros_like(eta0), data, 1)} \
+                if static.method == "foce" else data
+            objective, derivatives_of = None, scoring(static, x, at_pred)
+        return _fit.minimise(objective, eta0, max_iter=settings["max_iter"], gtol=settings["gtol"], ftol=0.0,
+                             noise=settings["noise"], derivatives_of=derivatives_of)
 
     return {
         "modes": jax.jit(modes),
