@@ -201,21 +201,31 @@ def lane_partials(f, eta):
     return columns.T
 
 
-def scoring(static: Static, x, data):
+def _expected_hessian(static: Static, x, eta, data):
+    _, omega, _ = population(static, x, data)
+    return jnp.linalg.inv(omega)[None] + _information(static, x, eta, data)
+
+
+def scoring(static: Static, x, data, curvature):
     """The inner search's derivatives for FOCE-I and FOCE: ``eta -> (g_i, its exact gradient, Omega^-1 + the
-    expected information)`` per lane (Fisher scoring), from first derivatives of the solve only."""
+    expected information + curvature)`` per lane, from first derivatives of the solve only.
+
+    ``curvature`` (W, k, k) is what the exact Hessian exceeded the expected one by at the previous evaluation's
+    modes (zero at the first): with it the search is nearly Newton's (the population parameters move little between
+    evaluations); without it, Fisher scoring, which converges only linearly where residuals are large.
+    """
 
     def derivatives_of(eta):
         d = {**data, "jet": jet(static, x, eta, data, order=1)}
         value, pullback = jax.vjp(lambda e: conditional(static, x, e, d), eta)
-        _, omega, _ = population(static, x, d)
-        return value, pullback(jnp.ones_like(value))[0], jnp.linalg.inv(omega)[None] + _information(static, x, eta, d)
+        return value, pullback(jnp.ones_like(value))[0], _expected_hessian(static, x, eta, d) + curvature
 
     return derivatives_of
 
 
 def gradients(static: Static, x, eta, gradient, hessian, data):
-    """``OFV_i`` (W,) and its total derivative with respect to ``x`` per lane (W, p), at the modes ``eta``.
+    """``OFV_i`` (W,), its total derivative with respect to ``x`` per lane (W, p), the modes' derivative
+    ``d eta* / dx`` (W, k, p) and the exact Hessian's excess over the expected one (W, k, k), at the modes ``eta``.
 
     For Laplace, ``gradient`` (W, k; zero up to the search's tolerance) and ``hessian`` (W, k, k, exact) are those
     of ``g_i`` at the modes; FOCE-I and FOCE take both, exactly, from the second-order jet at the modes (their
@@ -240,7 +250,12 @@ def gradients(static: Static, x, eta, gradient, hessian, data):
     cross = jax.jacfwd(lambda xx: jax.grad(lambda e: jnp.sum(conditional(static, xx, e, data)))(eta))(x)  # (W, k, p)
     v = jnp.linalg.solve(hessian, d_eta[..., None])[..., 0]
     corrected = value - jnp.sum(v * gradient, axis=1)
-    return corrected, d_x - jnp.einsum("wk,wkp->wp", v, cross)
+    # For the next inner search: its predicted start (d eta* / dx, W x k x p) and the curvature its expected
+    # Hessian misses (Laplace's search is Newton's already).
+    slope = -jnp.linalg.solve(hessian, cross)
+    curvature = jnp.zeros_like(hessian) if static.method == "laplace" else \
+        hessian - _expected_hessian(static, x, eta, data)
+    return corrected, d_x - jnp.einsum("wk,wkp->wp", v, cross), slope, curvature
 
 
 # -- compiled entry points (one program per Static and shapes) -----------------------------------------------------------
@@ -248,7 +263,7 @@ def gradients(static: Static, x, eta, gradient, hessian, data):
 def compiled(static: Static):
     """The jitted ``modes``, ``values``, ``gradients`` and ``predictions`` of ``static``."""
 
-    def modes(x, eta0, data, settings):
+    def modes(x, eta0, data, settings, curvature):
         # ftol 0: the modes converge on the gradient (or the objective's resolution), not on the Newton decrement --
         # the objective depends to first order on the modes through log det H, so they must be tight.
         if static.method == "laplace":
@@ -256,7 +271,7 @@ def compiled(static: Static):
         else:
             at_pred = {**data, "jet_pred": jet(static, x, jnp.zeros_like(eta0), data, 1)} \
                 if static.method == "foce" else data
-            objective, derivatives_of = None, scoring(static, x, at_pred)
+            objective, derivatives_of = None, scoring(static, x, at_pred, curvature)
         return _fit.minimise(objective, eta0, max_iter=settings["max_iter"], gtol=settings["gtol"], ftol=0.0,
                              noise=settings["noise"], derivatives_of=derivatives_of)
 

@@ -28,6 +28,9 @@ class Evaluator:
     inner_max_iter: int = 100
     inner_gtol: float = 1e-8
     modes: np.ndarray | None = None
+    slope: np.ndarray | None = None  # d modes / dx at ``at`` (W, k, p), from the last gradient
+    at: np.ndarray | None = None  # the x of ``slope``
+    curvature: np.ndarray | None = None  # exact minus expected Hessian at the last gradient's modes (W, k, k)
     evaluations: int = 0
     history: list = field(default_factory=list)  # (evaluation, OFV) -- the -2LL with constant
 
@@ -36,19 +39,32 @@ class Evaluator:
         k = len(a.static.layout.iiv)
         if self.modes is None:
             self.modes = np.zeros((a.width, k))
+        if self.curvature is None:
+            self.curvature = np.zeros((a.width, k, k))
         noise = 1e-12 if a.solve_method == "exact" else max(1e-12, 10.0 * a.problem.rtol)
         self.settings = {"max_iter": np.int32(self.inner_max_iter), "gtol": np.float64(self.inner_gtol),
                          "noise": np.float64(noise)}
         self.f = a.functions()
 
+    def start(self, x) -> np.ndarray:
+        """Where the inner search at ``x`` starts: the last modes moved along their derivative (the implicit function
+        theorem), so that the search starts second-order close; each lane's move is capped at one eta unit."""
+        if self.slope is None or self.at is None:
+            return self.modes
+        move = np.einsum("wkp,p->wk", self.slope, np.asarray(x, float) - self.at)
+        norm = np.linalg.norm(move, axis=1, keepdims=True)
+        move = np.where(np.isfinite(move), move, 0.0) * np.minimum(1.0, 1.0 / np.maximum(norm, 1e-300))
+        return self.modes + move
+
     def inner(self, x):
-        """The conditional modes at ``x`` (a Result over all lanes; warm start from the last modes)."""
+        """The conditional modes at ``x`` (a Result over all lanes; warm start predicted from the last modes)."""
         with jax.enable_x64(True), engine.counting():
-            result = jax.device_get(self.f["modes"](np.asarray(x, float), self.modes, self.assembled.data,
-                                                    self.settings))
+            result = jax.device_get(self.f["modes"](np.asarray(x, float), self.start(x), self.assembled.data,
+                                                    self.settings, self.curvature))
         finite = np.isfinite(np.asarray(result.value))
         if finite[: self.assembled.n_lanes].all():
             self.modes = np.asarray(result.x)
+            self.slope, self.at = None, None  # the slope was of the previous modes
         return result
 
     def value_and_gradient(self, x):
@@ -56,9 +72,13 @@ class Evaluator:
         result = self.inner(x)
         B = self.assembled.n_lanes
         with jax.enable_x64(True), engine.counting():
-            value, gradient = jax.device_get(self.f["gradients"](np.asarray(x, float), np.asarray(result.x),
-                                                                 np.asarray(result.gradient),
-                                                                 np.asarray(result.hessian), self.assembled.data))
+            value, gradient, slope, curvature = jax.device_get(self.f["gradients"](
+                np.asarray(x, float), np.asarray(result.x), np.asarray(result.gradient), np.asarray(result.hessian),
+                self.assembled.data))
+        if np.array_equal(self.modes, np.asarray(result.x)):
+            self.slope, self.at = np.asarray(slope), np.asarray(x, float).copy()
+            if np.all(np.isfinite(curvature)):
+                self.curvature = np.asarray(curvature)
         self.evaluations += 1
         total = float(np.sum(value[:B]))
         self.history.append((self.evaluations, total))
@@ -95,16 +115,29 @@ class SearchState:
     inverse_hessian: np.ndarray
     iteration: int
     modes: np.ndarray
+    slope: np.ndarray | None = None  # d modes / dx at x, where known
+    curvature: np.ndarray | None = None  # exact minus expected Hessian of g_i at the modes
 
     def to_json(self) -> dict:
         return {"x": self.x.tolist(), "value": self.value, "gradient": self.gradient.tolist(),
                 "inverse_hessian": self.inverse_hessian.tolist(), "iteration": self.iteration,
-                "modes": self.modes.tolist()}
+                "modes": self.modes.tolist(), "slope": None if self.slope is None else self.slope.tolist(),
+                "curvature": None if self.curvature is None else self.curvature.tolist()}
 
     @classmethod
     def from_json(cls, d: dict) -> "SearchState":
+        optional = lambda key: None if d.get(key) is None else np.asarray(d[key], float)
         return cls(np.asarray(d["x"], float), float(d["value"]), np.asarray(d["gradient"], float),
-                   np.asarray(d["inverse_hessian"], float), int(d["iteration"]), np.asarray(d["modes"], float))
+                   np.asarray(d["inverse_hessian"], float), int(d["iteration"]), np.asarray(d["modes"], float),
+                   optional("slope"), optional("curvature"))
+
+    def restore(self, evaluator: "Evaluator") -> None:
+        """Put the saved warm start back into ``evaluator``."""
+        evaluator.modes = np.asarray(self.modes, float)
+        evaluator.slope = self.slope
+        evaluator.at = None if self.slope is None else np.asarray(self.x, float)
+        if self.curvature is not None:
+            evaluator.curvature = np.asarray(self.curvature, float)
 
 
 def search(evaluator: Evaluator, x0, *, max_iter: int, gtol: float, state: SearchState | None = None,
@@ -125,9 +158,10 @@ def search(evaluator: Evaluator, x0, *, max_iter: int, gtol: float, state: Searc
     if state is None:
         x = np.asarray(x0, float)
         value, gradient = evaluate(x)
-        state = SearchState(x, value, gradient, np.eye(x.size), 0, np.asarray(evaluator.modes))
+        state = SearchState(x, value, gradient, np.eye(x.size), 0, np.asarray(evaluator.modes), evaluator.slope,
+                            evaluator.curvature)
     else:
-        evaluator.modes = np.asarray(state.modes, float)
+        state.restore(evaluator)
         cache[state.x.tobytes()] = (state.value, state.gradient)
     f = lambda z: evaluate(z)[0]
     fprime = lambda z: evaluate(z)[1]
@@ -156,8 +190,10 @@ def search(evaluator: Evaluator, x0, *, max_iter: int, gtol: float, state: Searc
             rho = 1.0 / sy
             I = np.eye(x.size)
             H = (I - rho * np.outer(s_vec, y_vec)) @ H @ (I - rho * np.outer(y_vec, s_vec)) + rho * np.outer(s_vec, s_vec)
-        evaluator.inner(x_new)  # the modes at the accepted point are the next warm start
-        state = SearchState(x_new, value_new, g_new, H, state.iteration + 1, np.asarray(evaluator.modes))
+        if evaluator.at is None or not np.array_equal(evaluator.at, x_new):
+            evaluator(x_new)  # the modes (and their slope) at the accepted point are the next warm start
+        state = SearchState(x_new, value_new, g_new, H, state.iteration + 1, np.asarray(evaluator.modes),
+                            evaluator.slope, evaluator.curvature)
         if checkpoint is not None:
             checkpoint(state)
     else:
