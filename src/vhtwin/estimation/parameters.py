@@ -89,23 +89,27 @@ class Parametrisation:
     # -- reporting (numpy or JAX) ------------------------------------------------------------------------------------
     def reported(self, u):
         """The natural-scale value of every entry of ``u`` (JAX-differentiable; same order as :attr:`names`)."""
-        L = self.layout
-        out = []
-        for r, kind in enumerate(L.kinds):
-            out.append(_natural(kind, u[r], self.lower[r], self.upper[r]))
-        for kind, _, first, size in L.effects:
-            for j in range(size):
-                c = u[len(L.rows) + first + j]
-                out.append(jnp.exp(c) if kind == "categorical" else c)
-        start = L.n_theta
-        for positions in L.groups:
-            m = len(positions)
-            chol = _cholesky(u[start:start + m * (m + 1) // 2], m)
-            cov = chol @ chol.T
-            out.extend(cov[i, j] for i in range(m) for j in range(i + 1))
-            start += m * (m + 1) // 2
-        out.extend(jnp.exp(u[start + i]) for i in range(len(L.sigma)))
-        return jnp.stack(out)
+        return reported(self.layout, u, self.lower, self.upper)
+
+
+def reported(L: Layout, u, lower, upper):
+    """:meth:`Parametrisation.reported` from the layout and the rows' logit bounds (jit-able, ``L`` static)."""
+    out = []
+    for r, kind in enumerate(L.kinds):
+        out.append(_natural(kind, u[r], lower[r], upper[r]))
+    for kind, _, first, size in L.effects:
+        for j in range(size):
+            c = u[len(L.rows) + first + j]
+            out.append(jnp.exp(c) if kind == "categorical" else c)
+    start = L.n_theta
+    for positions in L.groups:
+        m = len(positions)
+        chol = _cholesky(u[start:start + m * (m + 1) // 2], m)
+        cov = chol @ chol.T
+        out.extend(cov[i, j] for i in range(m) for j in range(i + 1))
+        start += m * (m + 1) // 2
+    out.extend(jnp.exp(u[start + i]) for i in range(len(L.sigma)))
+    return jnp.stack(out)
 
 
 def _natural(kind, v, lo, hi):

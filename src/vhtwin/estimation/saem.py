@@ -36,7 +36,7 @@ from .. import engine
 from ..errors import InputError
 from . import objective as _objective
 from .assemble import Assembled
-from .parameters import Parametrisation, unpack
+from .parameters import Parametrisation, reported, unpack
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,22 @@ def check(par: Parametrisation, obs) -> None:
                              "models on log-normal parameters -- use method='focei'")
 
 
+@functools.lru_cache(maxsize=8)
+def _host_programs(layout):
+    """``unpack`` and ``reported`` compiled for ``layout``: the M step calls them every iteration, and op-by-op
+    they would cost more than the E step."""
+    return (jax.jit(lambda u, features, lower, upper: unpack(layout, u, features, lower, upper)),
+            jax.jit(lambda u, lower, upper: reported(layout, u, lower, upper)))
+
+
+def _unpacked(par: Parametrisation, u: np.ndarray, features: np.ndarray):
+    with jax.enable_x64(True):
+        return jax.device_get(_host_programs(par.layout)[0](np.asarray(u, float), features, par.lower, par.upper))
+
+
 def _phi_offset(par: Parametrisation, u: np.ndarray, features: np.ndarray) -> np.ndarray:
     """The typical individual parameter on its distribution scale, per lane (W, k): ``h(TV_i)``."""
-    typical, _, _ = unpack(par.layout, jnp.asarray(u), jnp.asarray(features), par.lower, par.upper)
+    typical, _, _ = _unpacked(par, u, features)
     typical = np.asarray(typical)
     out = []
     for r in par.layout.iiv:
@@ -276,8 +289,7 @@ def run(assembled: Assembled, par: Parametrisation, n_subjects: int, settings: S
         stats["m"] = m_new if "m" not in stats else stats["m"] + gamma * (m_new - stats["m"])
         stats["M"] = M_new if "M" not in stats else stats["M"] + gamma * (M_new - stats["M"])
         # M step: beta by GLS with the current Omega, then Omega from the statistics
-        with jax.enable_x64(True):
-            _, omega, sigma = unpack(L, jnp.asarray(u), jnp.asarray(features), par.lower, par.upper)
+        _, omega, sigma = _unpacked(par, u, features)
         omega, sigma = np.asarray(omega), np.asarray(sigma)
         Xs = X[::C][:n_subjects]  # one design per subject
         beta = u[beta_index].copy()
@@ -318,7 +330,7 @@ def run(assembled: Assembled, par: Parametrisation, n_subjects: int, settings: S
         eta = _phi_offset(par, u, features) + eta - _phi_offset(par, u_new, features)
         u = u_new
         with jax.enable_x64(True):
-            trace.parameters.append(np.asarray(par.reported(jnp.asarray(u))))
+            trace.parameters.append(np.asarray(_host_programs(L)[1](u, par.lower, par.upper)))
         trace.acceptance.append(rates)
         if checkpoint is not None and ((it + 1) % every == 0 or it + 1 == total):
             checkpoint(_state_json(it + 1, u, eta, scale, stats, key, trace))
