@@ -184,15 +184,16 @@ class SubjectLoop:
         self.evaluators = evaluators
         self.evaluations = 0
 
-    @property
-    def modes(self) -> np.ndarray:
-        """Every subject's conditional modes (the warm starts), stacked (B, lanes, k)."""
-        return np.stack([ev.modes for ev in self.evaluators])
+    def warm_start(self) -> dict:
+        """Every subject's warm start (each evaluator keeps its own)."""
+        return {"subjects": [ev.warm_start() for ev in self.evaluators]}
 
-    @modes.setter
-    def modes(self, value):
-        for ev, m in zip(self.evaluators, np.asarray(value, float)):
-            ev.modes = m
+    def restore(self, warm: dict, x) -> None:
+        for ev, w in zip(self.evaluators, warm["subjects"]):
+            ev.restore(w, x)
+
+    def evaluated_at(self, x) -> bool:
+        return all(ev.evaluated_at(x) for ev in self.evaluators)
 
     def inner(self, x):
         """Every subject's conditional modes at ``x`` (each evaluator keeps its own as the next warm start)."""

@@ -17,7 +17,7 @@
 # A pharmacometrician's first job: typical values, between-subject variability and residual error, with their
 # uncertainty, from a clinical dataset -- and then trials simulated from the fitted model. `vh.estimate` does it with
 # every subject's inner problem solved in one batched, compiled step: the conditional modes of all subjects move
-# together by Newton steps with exact JAX derivatives, and the objective's gradient is exact too.
+# together by Newton-type steps with exact JAX derivatives, and the objective's gradient is exact too.
 #
 # The model is the one NONMEM's and nlmixr2's Theophylline examples fit: one compartment, first-order absorption,
 # exponential between-subject variability on ka, CL and V, additive residual error. The published NONMEM 7.4.4 FOCE-I

@@ -53,6 +53,13 @@ def test_table_has_estimates_uncertainty_and_shrinkage(fit):
     assert np.allclose(np.diag(corr), 1.0) and np.all(np.abs(corr) <= 1 + 1e-9)
 
 
+def test_individual_parameters_are_the_typical_values_moved_by_the_etas(fit):
+    individual = fit.individual_parameters
+    assert list(individual.columns) == ["ka", "CL", "V"] and list(individual.index) == list(fit.etas.index)
+    for name in individual.columns:  # log-normal, no covariate model: theta * exp(eta)
+        assert np.allclose(individual[name], fit.theta[name] * np.exp(fit.etas[name]), rtol=1e-12)
+
+
 def published():
     """Published fits of the same model to the same data (tests/data/estimation/theoph_published.json, README there)."""
     entries = json.loads((ROOT / "tests" / "data" / "estimation" / "theoph_published.json").read_text())

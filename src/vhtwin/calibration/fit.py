@@ -164,7 +164,10 @@ def minimise(objective: Callable | None, x0, *, max_iter: int = 50, gtol: float 
         pick = lambda new, old: jnp.where(accept.reshape(accept.shape + (1,) * (new.ndim - 1)), new, old)
         x, value, g, hessian = pick(x_new, x), pick(value_new, value), pick(g_new, g), pick(hessian_new, hessian)
         conv_now = _converged(value, g, hessian, gtol, ftol)
-        resolved = ~first & ~done & ~accept & (w[:, 0] > 0) & (predicted <= noise * (1.0 + jnp.abs(value)))
+        # (A step rejected because the objective is undefined there -- the model failed -- says nothing about
+        # resolution: such a lane goes on shrinking its step, and stalls unconverged if it is held at the edge.)
+        resolved = ~first & ~done & ~accept & jnp.isfinite(value_new) & (w[:, 0] > 0) & \
+            (predicted <= noise * (1.0 + jnp.abs(value)))
         conv_now = conv_now | resolved
         stalled = (mu_new > 1e12 * scale) | (first & ~accept)  # damping beyond use, or no finite start
         count = count + (~done & ~first).astype(jnp.int32)

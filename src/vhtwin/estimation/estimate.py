@@ -33,8 +33,8 @@ def estimate(model, data, population, *, method: str = "focei", fix=(), covarian
              atol: float = 1e-12, max_steps: int = DEFAULTS.max_steps) -> PopulationFit:
     """Estimate a population model -- typical values, covariate effects, Omega and residual error -- from a dataset.
 
-    Every step solves all subjects at once: the conditional modes (each subject's etas) by batched Newton steps with
-    exact gradients and Hessians from JAX, then the objective (:mod:`vhtwin.estimation.objective` states it exactly)
+    Every step solves all subjects at once: the conditional modes (each subject's etas) by batched Newton-type steps
+    with exact gradients from JAX, then the objective (:mod:`vhtwin.estimation.objective` states it exactly)
     and its exact gradient; the outer search is BFGS over the unconstrained parameters
     (:mod:`vhtwin.estimation.parameters`). The programs are compiled once per model and dataset shape: iterations,
     starting values and new datasets of the same shape run them again.

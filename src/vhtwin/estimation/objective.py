@@ -261,7 +261,7 @@ def gradients(static: Static, x, eta, gradient, hessian, data):
 # -- compiled entry points (one program per Static and shapes) -----------------------------------------------------------
 @functools.lru_cache(maxsize=16)
 def compiled(static: Static):
-    """The jitted ``modes``, ``values``, ``gradients`` and ``predictions`` of ``static``."""
+    """The jitted ``modes``, ``gradients``, ``predictions`` and ``linearisation`` of ``static``."""
 
     def modes(x, eta0, data, settings, curvature):
         # ftol 0: the modes converge on the gradient (or the objective's resolution), not on the Newton decrement --
@@ -277,11 +277,9 @@ def compiled(static: Static):
 
     return {
         "modes": jax.jit(modes),
-        "values": jax.jit(lambda x, eta, data: contributions(static, x, eta, data)),
         "gradients": jax.jit(lambda x, eta, gradient, hessian, data: gradients(static, x, eta, gradient, hessian,
                                                                                data)),
         "predictions": jax.jit(lambda x, eta, data: predictions(static, x, eta, data)),
-        "conditional": jax.jit(lambda x, eta, data: conditional(static, x, eta, data)),
         "linearisation": jax.jit(lambda x, eta, data: linearisation(static, x, eta, data)),
     }
 

@@ -67,6 +67,22 @@ class Evaluator:
             self.slope, self.at = None, None  # the slope was of the previous modes
         return result
 
+    def evaluated_at(self, x) -> bool:
+        """Whether the warm start holds the modes (and their slope) at ``x``."""
+        return self.at is not None and np.array_equal(self.at, np.asarray(x, float))
+
+    def warm_start(self) -> dict:
+        """The warm start of the next inner search (arrays; the slope only where known)."""
+        return {"modes": np.asarray(self.modes), "slope": self.slope, "curvature": np.asarray(self.curvature)}
+
+    def restore(self, warm: dict, x) -> None:
+        """Put a saved :meth:`warm_start`, taken at ``x``, back."""
+        self.modes = np.asarray(warm["modes"], float)
+        self.slope = None if warm.get("slope") is None else np.asarray(warm["slope"], float)
+        self.at = None if self.slope is None else np.asarray(x, float)
+        if warm.get("curvature") is not None:
+            self.curvature = np.asarray(warm["curvature"], float)
+
     def value_and_gradient(self, x):
         """Per subject ``OFV_i`` (B,) and gradients (B, p) at ``x``, with the modes used."""
         result = self.inner(x)
@@ -107,37 +123,27 @@ class Outcome:
 @dataclass
 class SearchState:
     """Everything BFGS carries from one iteration to the next: saved after each iteration, a search resumed from it
-    continues exactly as the uninterrupted one would (the modes are the warm start of the next inner search)."""
+    continues exactly as the uninterrupted one would (``warm``: the evaluator's warm start of the next inner
+    search)."""
 
     x: np.ndarray
     value: float
     gradient: np.ndarray
     inverse_hessian: np.ndarray
     iteration: int
-    modes: np.ndarray
-    slope: np.ndarray | None = None  # d modes / dx at x, where known
-    curvature: np.ndarray | None = None  # exact minus expected Hessian of g_i at the modes
+    warm: dict
 
     def to_json(self) -> dict:
         return {"x": self.x.tolist(), "value": self.value, "gradient": self.gradient.tolist(),
                 "inverse_hessian": self.inverse_hessian.tolist(), "iteration": self.iteration,
-                "modes": self.modes.tolist(), "slope": None if self.slope is None else self.slope.tolist(),
-                "curvature": None if self.curvature is None else self.curvature.tolist()}
+                "warm": {k: None if v is None else np.asarray(v).tolist() for k, v in self.warm.items()}}
 
     @classmethod
     def from_json(cls, d: dict) -> "SearchState":
-        optional = lambda key: None if d.get(key) is None else np.asarray(d[key], float)
+        warm = d.get("warm") or {"modes": d["modes"]}  # a state saved before the warm start had more than modes
         return cls(np.asarray(d["x"], float), float(d["value"]), np.asarray(d["gradient"], float),
-                   np.asarray(d["inverse_hessian"], float), int(d["iteration"]), np.asarray(d["modes"], float),
-                   optional("slope"), optional("curvature"))
-
-    def restore(self, evaluator: "Evaluator") -> None:
-        """Put the saved warm start back into ``evaluator``."""
-        evaluator.modes = np.asarray(self.modes, float)
-        evaluator.slope = self.slope
-        evaluator.at = None if self.slope is None else np.asarray(self.x, float)
-        if self.curvature is not None:
-            evaluator.curvature = np.asarray(self.curvature, float)
+                   np.asarray(d["inverse_hessian"], float), int(d["iteration"]),
+                   {k: None if v is None else np.asarray(v, float) for k, v in warm.items()})
 
 
 def search(evaluator: Evaluator, x0, *, max_iter: int, gtol: float, state: SearchState | None = None,
@@ -158,10 +164,9 @@ def search(evaluator: Evaluator, x0, *, max_iter: int, gtol: float, state: Searc
     if state is None:
         x = np.asarray(x0, float)
         value, gradient = evaluate(x)
-        state = SearchState(x, value, gradient, np.eye(x.size), 0, np.asarray(evaluator.modes), evaluator.slope,
-                            evaluator.curvature)
+        state = SearchState(x, value, gradient, np.eye(x.size), 0, evaluator.warm_start())
     else:
-        state.restore(evaluator)
+        evaluator.restore(state.warm, state.x)
         cache[state.x.tobytes()] = (state.value, state.gradient)
     f = lambda z: evaluate(z)[0]
     fprime = lambda z: evaluate(z)[1]
@@ -190,10 +195,9 @@ def search(evaluator: Evaluator, x0, *, max_iter: int, gtol: float, state: Searc
             rho = 1.0 / sy
             I = np.eye(x.size)
             H = (I - rho * np.outer(s_vec, y_vec)) @ H @ (I - rho * np.outer(y_vec, s_vec)) + rho * np.outer(s_vec, s_vec)
-        if evaluator.at is None or not np.array_equal(evaluator.at, x_new):
+        if not evaluator.evaluated_at(x_new):
             evaluator(x_new)  # the modes (and their slope) at the accepted point are the next warm start
-        state = SearchState(x_new, value_new, g_new, H, state.iteration + 1, np.asarray(evaluator.modes),
-                            evaluator.slope, evaluator.curvature)
+        state = SearchState(x_new, value_new, g_new, H, state.iteration + 1, evaluator.warm_start())
         if checkpoint is not None:
             checkpoint(state)
     else:

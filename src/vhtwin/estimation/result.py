@@ -22,6 +22,7 @@ from ..population import IOV, Omega, Population
 from ..population.covariate_models import (CategoricalCovariate, ExponentialCovariate, LinearCovariate,
                                            PowerCovariate)
 from . import covariance as _covariance
+from . import objective as _objective
 from .assemble import Assembled, assemble
 from .data import Subjects
 from .outer import Evaluator, Outcome
@@ -206,6 +207,16 @@ class PopulationFit:
         """Each subject's conditional mode of the etas (empirical Bayes estimates), index ID."""
         modes = np.asarray(self.evaluator.modes)[: self.n_subjects]
         return pd.DataFrame(modes, index=pd.Index(self.subjects.obs.ids, name="ID"), columns=list(self.par.eta_names))
+
+    @property
+    def individual_parameters(self) -> pd.DataFrame:
+        """Each subject's parameters at its conditional modes (model units; index ID, a column per parameter with a
+        typical value estimated): typical values after covariate models, with the subject's etas."""
+        with jax.enable_x64(True):
+            values = jax.device_get(_objective.individual_values(self.assembled.static, np.asarray(self.outcome.x),
+                                                                 np.asarray(self.evaluator.modes), self.assembled.data))
+        return pd.DataFrame(np.asarray(values).T[: self.n_subjects],
+                            index=pd.Index(self.subjects.obs.ids, name="ID"), columns=list(self.par.layout.rows))
 
     @property
     def subjects_status(self) -> pd.DataFrame:
