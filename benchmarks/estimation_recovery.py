@@ -9,8 +9,8 @@ additive SD 0.1 mg/L and proportional SD 0.1 (``y = f + sqrt(0.1^2 + (0.1 f)^2) 
 
 Simulation: in numpy, independently of the engine -- the closed-form one-compartment oral concentration
 (Bateman function) plus normal noise, replicate ``r`` drawn with ``numpy.random.default_rng([base_seed, r])``.
-A simulated measurement below 0 is dropped from the dataset (``vh.read_dataset`` accepts no negative DV; about 1
-sample in 1,500, at 0.25 h in slow absorbers or at 24 h in fast eliminators): the count is recorded per replicate
+A simulated measurement below 0 is dropped from the dataset, as most assays report no negative concentration (about
+1 sample in 1,500, at 0.25 h in slow absorbers or at 24 h in fast eliminators): the count is recorded per replicate
 (``negative_dropped``). Dropping low values is a small informative censoring, visible if at all in
 ``sigma(additive)``.
 

@@ -42,9 +42,14 @@ def test_unknown_observable(oral, theoph_prior):
             match=r"column 'observable'.*'Cp'.*its observables are \['Cc'\]")
 
 
-def test_negative_value(oral, theoph_prior):
-    refused(oral, theoph_prior, data={"time": [1.0, 2.0], "value": [3.0, -0.2], "unit": "mg/L"},
-            match=r"column 'value': row 1 has value -0.2; measurements must be >= 0")
+def test_negative_value_is_data_unless_the_error_is_exponential(oral, theoph_prior):
+    from vhtwin.calibration import data as calibration_data
+
+    data = {"time": [1.0, 2.0], "value": [3.0, -0.2], "unit": "mg/L"}
+    obs = calibration_data.read(oral, data)  # additive or combined error gives a value below 0 a likelihood
+    assert obs.value[obs.mask].tolist() == [3.0, -0.2] and not obs.censored[obs.mask].any()
+    refused(oral, theoph_prior, data=data, residual=vh.Residual(exponential=0.2),
+            match=r"value of -0.2 but its residual model is exponential")
 
 
 def test_every_measurement_below_the_limit(oral, theoph_prior):

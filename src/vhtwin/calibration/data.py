@@ -111,7 +111,7 @@ def read(model: Model, data) -> Observations:
     Raises
     ------
     InputError
-        On a missing ``time`` or ``value`` column, a non-finite time, a negative value, a missing value without an
+        On a missing ``time`` or ``value`` column, a non-finite time or value, a missing value without an
         ``lloq``, a negative or non-finite ``lloq``, an unknown observable, no rows, or a patient whose every
         measurement is below the limit of quantification.
     """
@@ -153,12 +153,8 @@ def read(model: Model, data) -> Observations:
         )
     if np.isinf(value).any():
         raise InputError(f"calibrate data column 'value': {_row(df, np.isinf(value))} has value {plain(value[np.isinf(value)][0])!r}; it must be finite")
-    negative = value < 0
-    if negative.any():
-        raise InputError(
-            f"calibrate data column 'value': {_row(df, negative)} has value {value[negative][0]:g}; measurements must "
-            "be >= 0 (a sample below the limit of quantification is given by the lloq column, not a negative value)"
-        )
+    # A negative value is kept: an assay's noise near zero can read below it, and additive or combined error gives
+    # it a likelihood (exponential error refuses values <= 0 where the residual models are known).
     censored = no_value | (value < lloq)  # NaN lloq compares False: no censoring
 
     names = model.observable_names

@@ -78,7 +78,7 @@ def calibrate(
     Raises
     ------
     InputError
-        Before any compute: a missing column, a non-finite time, a negative value, an unknown observable, a
+        Before any compute: a missing column, a non-finite time or value, an unknown observable, a
         patient whose every measurement is BLQ, a measurement before the first dose, a prior built for another
         model, covariates that miss a patient or a covariate the prior needs.
 

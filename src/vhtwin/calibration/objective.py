@@ -94,10 +94,11 @@ def check_exponential_data(residuals: dict, observables, which, value, censored,
             continue
         rows = mask & (which == i)
         if (rows & ~censored & (value <= 0)).any():
+            v = float(value[rows & ~censored & (value <= 0)][0])
             raise InputError(
-                f"calibrate data: observable {o!r} has a value of 0 but its residual model is exponential (log-normal), "
-                "which gives zero probability to 0; mark the sample as BLQ with an lloq > 0, or use additive or "
-                "combined error"
+                f"calibrate data: observable {o!r} has a value of {v:g} but its residual model is exponential "
+                "(log-normal), which gives zero probability to values <= 0; mark the sample as BLQ with an lloq > 0, "
+                "or use additive or combined error"
             )
         bad_limit = rows & censored & ~(np.nan_to_num(lloq) > 0)
         if bad_limit.any():
