@@ -1,6 +1,5 @@
 """Bad input to vh.estimate is refused with one sentence naming the field, before any compute."""
 
-import numpy as np
 import pytest
 
 import vhtwin as vh

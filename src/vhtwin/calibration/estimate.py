@@ -5,12 +5,11 @@ from __future__ import annotations
 import warnings
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..errors import InputError
 from ..model import Model
-from . import data as _data, fit as _fit, prior as _prior
+from . import data as _data, prior as _prior
 from .objective import check_exponential_data
 from .problem import Problem, check_protocols, per_patient_protocols
 from .twin import Twin

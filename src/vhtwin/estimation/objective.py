@@ -189,18 +189,6 @@ def contributions(static: Static, x, eta, data):
     return jnp.where((sign_o > 0) & (sign_h > 0) & jnp.isfinite(total), total, jnp.inf)
 
 
-def lane_partials(f, eta):
-    """``d f_w / d eta_wj`` (W, k) of a lane-wise function ``f: (W, k) -> (W,)``, by ``k`` forward passes.
-
-    Forward mode because ``f`` holds derivatives of the solve already (its sensitivities are forward-mode, and a
-    reverse pass cannot go through their loops); each pass moves eta ``j`` in every lane at once.
-    """
-    W, k = eta.shape
-    basis = jnp.broadcast_to(jnp.eye(k, dtype=eta.dtype)[:, None, :], (k, W, k))
-    _, columns = jax.vmap(lambda t: jax.jvp(f, (eta,), (t,)))(basis)  # (k, W)
-    return columns.T
-
-
 def _expected_hessian(static: Static, x, eta, data):
     _, omega, _ = population(static, x, data)
     return jnp.linalg.inv(omega)[None] + _information(static, x, eta, data)
