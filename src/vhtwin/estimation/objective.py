@@ -32,9 +32,10 @@ of their first (inner search) or first and second (gradient) derivatives with re
 so the solve is differentiated once per point into a :class:`Jet` -- predictions, first and second derivatives --
 and every other derivative (the conditional gradient and Hessian, the FOCE-I information, the total gradient) is
 taken through the jet's Taylor polynomial, whose derivatives up to that order equal the solve's at the point. The
-inner search is Fisher scoring: the exact gradient of ``g_i`` and the expected-information Hessian above, from first
-derivatives only; the exact Hessian is taken once, at the modes, from the second-order jet. Laplace needs third
-derivatives of the solve for its gradient and keeps the direct route.
+inner search needs first derivatives only: the exact gradient of ``g_i``, and as its Hessian the expected
+information above plus the curvature it missed at the previous evaluation's modes (:func:`scoring`); the exact
+Hessian is taken once per evaluation, at the modes, from the second-order jet. Laplace needs third derivatives of the
+solve for its gradient and keeps the direct route.
 """
 
 from __future__ import annotations
@@ -79,9 +80,9 @@ def _full_eta(static: Static, eta):
 
 
 class Jet(NamedTuple):
-    """The predictions at one point and their derivatives with respect to the individual parameters there."""
+    """The predictions at one point and their derivatives with respect to the individual parameters (model units)
+    of the layout's rows there."""
 
-    values: jax.Array  # (R, W) the individual parameters (model units) of the layout's rows: the expansion point
     f: jax.Array  # (W, N) predictions
     status: jax.Array  # (W,) solve status
     first: jax.Array  # (R, W, N) d f / d values
@@ -104,7 +105,7 @@ def jet(static: Static, x, eta, data, order: int = 2) -> Jet:
     first_of = lambda v: jax.vmap(lambda t: jax.jvp(lambda w: solve(w)[0], (v,), (t,))[1])(basis)
     f, status = solve(values)
     second = jax.vmap(lambda t: jax.jvp(first_of, (values,), (t,))[1])(basis) if order == 2 else None
-    return Jet(values, f, status, first_of(values), second)
+    return Jet(f, status, first_of(values), second)
 
 
 def with_jets(static: Static, x, eta, data, order: int):
