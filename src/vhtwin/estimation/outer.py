@@ -52,8 +52,9 @@ class Evaluator:
         if self.slope is None or self.at is None:
             return self.modes
         move = np.einsum("wkp,p->wk", self.slope, np.asarray(x, float) - self.at)
+        move = np.where(np.isfinite(move), move, 0.0)  # a lane without a finite slope starts at its last mode
         norm = np.linalg.norm(move, axis=1, keepdims=True)
-        move = np.where(np.isfinite(move), move, 0.0) * np.minimum(1.0, 1.0 / np.maximum(norm, 1e-300))
+        move = move * np.minimum(1.0, 1.0 / np.maximum(norm, 1e-300))
         return self.modes + move
 
     def inner(self, x):
