@@ -18,19 +18,30 @@ from .equations import equations
 from .model import Model
 from .solvers import AbstractSolver, get_solver
 
-#: Default precision per JAX platform. float64 where the hardware has it: pharmacokinetic tolerances such as
-#: rtol 1e-8 are below float32's resolution (eps 1.2e-7). TPUs have no float64, so float32 there.
-DEFAULT_PRECISION = {"cpu": "float64", "gpu": "float64", "cuda": "float64", "rocm": "float64", "tpu": "float32"}
+#: Default precision per JAX platform. float64 on CPUs: it costs little there, and pharmacokinetic tolerances such
+#: as rtol 1e-8 are below float32's resolution (eps 1.2e-7). float32 on GPUs, where it is what the hardware is built
+#: for (twice the lanes per register file, a fraction of the memory traffic), as long as the tolerances asked for
+#: are within its reach (:data:`FLOAT32_MIN_RTOL`). TPUs have no float64.
+DEFAULT_PRECISION = {"cpu": "float64", "gpu": "float32", "cuda": "float32", "rocm": "float32", "tpu": "float32"}
+#: The smallest relative tolerance float32 is the default for: below it a GPU's default is float64 (a step's
+#: error estimate then falls to within a few roundings of float32's eps, and the controller chases noise).
+FLOAT32_MIN_RTOL = 1e-6
 
 
-def default_precision() -> str:
-    """The precision ``simulate`` uses when none is given, for the current default JAX backend."""
-    return DEFAULT_PRECISION.get(jax.default_backend(), "float32")
+def default_precision(rtol=None) -> str:
+    """The precision ``simulate`` uses when none is given, for the current default JAX backend and the smallest
+    relative tolerance asked for (``rtol``, a number or None)."""
+    platform = jax.default_backend()
+    precision = DEFAULT_PRECISION.get(platform, "float32")
+    if precision == "float32" and platform != "tpu" and rtol is not None and float(rtol) < FLOAT32_MIN_RTOL:
+        return "float64"
+    return precision
 
 
-def check_precision(precision):
+def check_precision(precision, rtol=None):
+    """``precision`` checked, or the default for this platform and the smallest relative tolerance ``rtol``."""
     if precision is None:
-        return default_precision()
+        return default_precision(rtol)
     if precision not in ("float64", "float32"):
         raise InputError(f"precision {precision!r} must be 'float64' or 'float32'")
     return precision

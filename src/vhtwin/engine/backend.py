@@ -22,8 +22,18 @@ import numpy as np
 
 from .buckets import lane_bucket
 
-#: Lanes (patients) per device in one compiled solve; larger batches run in chunks of this width.
+#: Lanes (patients) per CPU device in one compiled solve; larger batches run in chunks of this width.
 LANES_PER_DEVICE = 8192
+#: Lanes per accelerator (GPU, TPU) in one compiled solve: a GPU needs hundreds of thousands of threads in flight
+#: to hide its latencies, and a chunk of 2**20 lanes of a few-state model holds well under a gigabyte.
+ACCELERATOR_LANES_PER_DEVICE = 1 << 20
+
+
+def lanes_per_device() -> int:
+    """The chunk width per device on the default JAX backend."""
+    import jax
+
+    return LANES_PER_DEVICE if jax.default_backend() == "cpu" else ACCELERATOR_LANES_PER_DEVICE
 
 
 @dataclass(frozen=True)
@@ -58,9 +68,9 @@ class Backend:
 
 
 def chunking(n_patients: int, n_devices: int, chunked: bool = True) -> tuple[int, int]:
-    """``(width, n_chunks)``: equal chunks of at most ``LANES_PER_DEVICE * n_devices`` lanes, each a lane bucket
-    divisible by the device count (``chunked=False``: one chunk)."""
-    n_chunks = -(-n_patients // (LANES_PER_DEVICE * n_devices)) if chunked else 1
+    """``(width, n_chunks)``: equal chunks of at most :func:`lanes_per_device` ``* n_devices`` lanes, each a lane
+    bucket divisible by the device count (``chunked=False``: one chunk)."""
+    n_chunks = -(-n_patients // (lanes_per_device() * n_devices)) if chunked else 1
     return lane_bucket(-(-n_patients // n_chunks), n_devices), n_chunks
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from ..equations import equations
 from ..model import Model
 from ..solvers import AbstractSolver, LoopConfig, VectorField, integrate
-from ..solvers.loop import Events, Outputs
+from ..solvers.loop import Events, LoopResult, Outputs
 from .backend import Backend, Layout, chunking, pad_lanes
 from . import buckets
 from .sensitivities import with_sensitivities
@@ -51,10 +51,11 @@ def _vector_field_factory(model: Model, occasion_rows: tuple[int, ...]):
     U = len(model.dosable_states) + len(model.inputs)  # the model's own input channels
 
     def vector_field(p, u):
-        p_rows = [p[i] for i in range(p.shape[0])]
+        # p (P, B) and u (U, B) as arrays or as tuples of rows (inside the lane kernel)
+        p_rows = [p[i] for i in range(len(p))]
         for j, r in enumerate(occasion_rows):
             p_rows[r] = u[U + j]
-        u_rows = tuple(u[i] for i in range(U if occasion_rows else u.shape[0]))
+        u_rows = tuple(u[i] for i in range(U if occasion_rows else len(u)))
         p_rows = tuple(p_rows)
         return VectorField(lambda t, y_rows: row_rhs(t, tuple(y_rows), p_rows, u_rows))
 
@@ -69,8 +70,16 @@ def initial_state(model: Model, p, y0, rows: tuple[int, ...]):
     return jnp.stack([values[i] if i in rows else y0[i] for i in range(y0.shape[0])])
 
 
-def _solve_fn(key: OdeKey):
+def loop_integrator(field, p, *args) -> LoopResult:
+    """:func:`vhtwin.solvers.integrate` with the vector field ``field(p, u)`` of the parameters ``p``."""
+    return integrate(lambda u: field(p, u), *args)
+
+
+def _solve_fn(key: OdeKey, integrator=loop_integrator):
     """The solve on one device's lanes, without jit or sensitivities.
+
+    ``integrator(field, p, method, config, t0, y0, t_end, events, outputs, dt0, dt_min, dt_max, rtol, atol)``
+    integrates the lanes (:func:`loop_integrator`, or the per-lane GPU kernel of :mod:`.kernel`).
 
     ``occasion_rows`` (inter-occasion variability, :mod:`vhtwin.protocols.occasions`): parameter rows whose values
     come from the trailing input channels of the event table (one channel per row, after the model's own inputs)
@@ -103,8 +112,8 @@ def _solve_fn(key: OdeKey):
             events = events._replace(jumps=events.jumps * jnp.moveaxis(eq.dose_fractions(p_ev), 1, 0))
         elif eq.has_bioavailability:  # doses scaled per patient, inside the solve (so differentiable)
             events = events._replace(jumps=events.jumps * eq.dose_fractions(p)[None])
-        res = integrate(
-            lambda u: vector_field(p, u), method, config, lanes["t0"], y0, lanes["t_end"], events, Outputs(out_times),
+        res = integrator(
+            vector_field, p, method, config, lanes["t0"], y0, lanes["t_end"], events, Outputs(out_times),
             lanes["dt0"], lanes["dt_min"], lanes["dt_max"], shared["rtol"], shared["atol"],
         )
         (n, B), T = y0.shape, out_times.shape[0]
@@ -146,7 +155,11 @@ def _solve_fn(key: OdeKey):
 @functools.lru_cache(maxsize=128)
 def program(key: OdeKey):
     """The jitted solve for ``key`` (jax.jit adds the per-shape cache: shapes are buckets)."""
-    solve = with_sensitivities(_solve_fn(key), key.sensitivities)
+    return over_devices(key, with_sensitivities(_solve_fn(key), key.sensitivities))
+
+
+def over_devices(key: OdeKey, solve):
+    """``solve`` jitted, its lanes split over ``key.n_devices`` local devices."""
     if key.n_devices == 1:
         return jax.jit(solve)
     # Each device integrates its own slice of the batch in its own loop (no cross-device step synchronisation):

@@ -51,7 +51,7 @@ def prepare(
         raise InputError(f"model must be a vhtwin.Model instance, got {type(model).__name__}")
     SolverOptions(solver=solver, rtol=rtol, atol=atol, precision=precision, dt0=dt0, dt_min=dt_min, dt_max=dt_max,
                   max_steps=max_steps)  # checks every setting, naming the bad one
-    precision = check_precision(precision)
+    requested_precision = precision
     base, by_occasion, starts = _occasions.split_parameters(model, params, occasions)
     P, batched, B = parameter_matrix(model, base)
     if n_patients is not None:
@@ -67,6 +67,7 @@ def prepare(
                  "simulate fewer patients per call (a vh.Trial runs a cohort in batches) or fewer output times")
     method = resolve_solver(model, solver)
     rtol_v, atol_v = tolerance(model, rtol, "rtol", DEFAULTS.rtol), tolerance(model, atol, "atol", DEFAULTS.atol)
+    precision = check_precision(requested_precision, float(rtol_v.min()))
     if not method.adaptive and dt0 is None and not isinstance(method, Exact):
         raise InputError(f"solver {method.name!r} is fixed-step: give dt0 > 0 (the step)")
     steady = has_steady_state(protocol)

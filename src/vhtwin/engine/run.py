@@ -18,10 +18,11 @@ import numpy as np
 from ..solvers import Status
 from .backend import Backend, Layout, as_dtype
 from .exact import ExactBackend
+from .kernel import KernelBackend
 from .ode import OdeBackend
 
 #: Backends by name; a method names its backend (``AbstractSolver.backend``).
-BACKENDS: dict[str, Backend] = {b.name: b for b in (OdeBackend(), ExactBackend())}
+BACKENDS: dict[str, Backend] = {b.name: b for b in (OdeBackend(), ExactBackend(), KernelBackend())}
 
 
 def backend_of(problem) -> Backend:

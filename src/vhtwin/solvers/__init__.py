@@ -5,6 +5,7 @@ from __future__ import annotations
 from .base import AbstractSolver, VectorField
 from .controllers import PIController
 from .exact import Exact
+from .lane_kernel import Tsit5Kernel
 from .loop import Events, LoopConfig, LoopResult, Outputs, integrate
 from .rk4 import RK4
 from .rodas import Rodas4
@@ -12,7 +13,8 @@ from .rush_larsen import RushLarsen
 from .status import Status
 from .tsit5 import Tsit5
 
-_REGISTRY: dict[str, type] = {"tsit5": Tsit5, "rk4": RK4, "exact": Exact, "rodas4": Rodas4, "rush_larsen": RushLarsen}
+_REGISTRY: dict[str, type] = {"tsit5": Tsit5, "rk4": RK4, "exact": Exact, "rodas4": Rodas4, "rush_larsen": RushLarsen,
+                             "tsit5_kernel": Tsit5Kernel}
 
 
 def register(cls: type) -> type:
@@ -35,6 +37,6 @@ def solver_names() -> list[str]:
 
 
 __all__ = [
-    "AbstractSolver", "Exact", "VectorField", "Events", "LoopConfig", "LoopResult", "Outputs", "PIController", "RK4", "Rodas4", "RushLarsen", "Status", "Tsit5",
+    "AbstractSolver", "Exact", "VectorField", "Events", "LoopConfig", "LoopResult", "Outputs", "PIController", "RK4", "Rodas4", "RushLarsen", "Status", "Tsit5", "Tsit5Kernel",
     "get_solver", "integrate", "register", "solver_names",
 ]

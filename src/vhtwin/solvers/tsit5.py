@@ -84,8 +84,16 @@ class Tsit5(AbstractSolver):
         return tuple(jnp.where(mask, a, b) for a, b in zip(fresh, carry))
 
     def step(self, vf, t, y, dt, f0):
-        dtype = y.dtype
-        y0 = _rows(y)
+        y1, err, dense, f1 = self.step_rows(vf, t, _rows(y), dt, f0)
+        return jnp.stack(y1), jnp.stack(err), dense, f1
+
+    def step_rows(self, vf, t, y0, dt, f0):
+        """One step on the state as a tuple of rows (each (B,)): ``(y1 rows, error rows, dense, f1 rows)``.
+
+        The row form is what both the integration loop (through :meth:`step`) and the per-lane GPU kernel
+        (:mod:`vhtwin.solvers.lane_kernel`) run, so the two take the same arithmetic.
+        """
+        dtype = dt.dtype
         n = len(y0)
 
         def combine(base, weights, scale):
@@ -97,15 +105,19 @@ class Tsit5(AbstractSolver):
 
         k = [tuple(f0)]
         for i in range(1, 6):
-            k.append(vf.rows(t + jnp.asarray(C[i], dtype) * dt, combine(y0, A[i], dt)))
+            k.append(tuple(vf.rows(t + jnp.asarray(C[i], dtype) * dt, combine(y0, A[i], dt))))
         # The seventh stage is evaluated at the 5th-order solution itself (first same as last).
         y1 = combine(y0, B[:6], dt)
-        k.append(vf.rows(t + dt, y1))
+        k.append(tuple(vf.rows(t + dt, y1)))
         zeros = tuple(jnp.zeros_like(r) for r in y0)
         err = combine(zeros, B_ERR, dt)
-        return jnp.stack(y1), jnp.stack(err), (y0, dt, tuple(k)), k[6]
+        return y1, err, (tuple(y0), dt, tuple(k)), k[6]
 
     def interpolate(self, dense, theta):
+        return jnp.stack(self.interpolate_rows(dense, theta))
+
+    def interpolate_rows(self, dense, theta, rows=None):
+        """The continuous extension at ``theta`` as a tuple of the state rows ``rows`` (default: all)."""
         y0, dt, k = dense
         dtype = dt.dtype
         # Horner in theta for each weight: plain multiply-adds that fuse with the sums below (a (7, 4) @ (4, B)
@@ -114,7 +126,8 @@ class Tsit5(AbstractSolver):
         for i in range(7):
             c1, c2, c3, c4 = (jnp.asarray(c, dtype) for c in INTERP[i])
             w.append(dt * theta * (c1 + theta * (c2 + theta * (c3 + theta * c4))))
-        return jnp.stack([y0[r] + sum(w[i] * k[i][r] for i in range(7)) for r in range(len(y0))])
+        rows = range(len(y0)) if rows is None else rows
+        return tuple(y0[r] + sum(w[i] * k[i][r] for i in range(7)) for r in rows)
 
 
 def _rows(y):

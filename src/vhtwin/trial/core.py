@@ -23,7 +23,7 @@ from ..options import DEFAULTS as SOLVER
 from ..population import Population
 from ..population.streams import check_seed
 from ..simulate import prepare, simulate
-from ..validation import check_precision, output_selection, output_times
+from ..validation import check_precision, output_selection, output_times, tolerance
 from .spec_codec import DEFAULTS as SPEC_DEFAULTS, protocol_parts
 from .store import per_patient_variables
 
@@ -136,7 +136,7 @@ class Trial:
         self.times = t
         self.outputs = output_selection(model, None if outputs is None else list(outputs))[0]
         self.solver, self.rtol, self.atol = solver, rtol, atol
-        self.precision = check_precision(precision)
+        self.precision = check_precision(precision, float(tolerance(model, rtol, "rtol", SOLVER.rtol).min()))
         self.seed = check_seed(seed)
         self.independent_arms = bool(independent_arms)
         self.max_failure_fraction = float(f)
