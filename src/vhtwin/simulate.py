@@ -168,7 +168,8 @@ def simulate(
         if devices is not None and (isinstance(devices, bool) or not isinstance(devices, int) or not 1 <= devices <= n_local):
             raise InputError(f"devices {devices!r} must be an integer from 1 to {n_local} (the local devices)")
         with jax.enable_x64(problem.precision == "float64"):
-            states, observed, status, n_steps, n_rejected = run(problem, n_devices=devices)
+            wanted = any(name in problem.model.state_names for name in problem.outputs)
+            states, observed, status, n_steps, n_rejected = run(problem, n_devices=devices, states=wanted)
     if throw and np.any(status != Status.SUCCESS):
         bad = np.flatnonzero(status != Status.SUCCESS)
         raise SolverError(
@@ -274,7 +275,8 @@ class Simulator:
 def _columns(problem: Problem, states, observed) -> dict:
     """Every returned quantity as a (T, B) array by name: observables, then the saved states."""
     columns = {o.name: observed[i] for i, o in enumerate(problem.model.observed)}
-    columns.update({name: states[k] for k, name in enumerate(problem.saved_states)})
+    if states is not None:  # None: no state was asked for (simulate copies none to the host)
+        columns.update({name: states[k] for k, name in enumerate(problem.saved_states)})
     return columns
 
 

@@ -53,13 +53,14 @@ def host_design(problem, n_devices: int | None = None) -> tuple[dict, dict]:
     return problem.cache[key]
 
 
-def run(problem, params=None, y0=None, *, n_devices: int | None = None, design=None):
+def run(problem, params=None, y0=None, *, n_devices: int | None = None, design=None, states: bool = True):
     """Outputs of ``problem`` in the engine's layout, for its real patients.
 
     ``params`` (P, B) and ``y0`` (n, B) default to the problem's; given, they may be JAX arrays (traced,
     differentiable). ``design`` (default: the problem's own, :func:`host_design`) may be traced too. Returns states
     (r, T, B), observables (m, T, B), status (B,), n_steps (B,), n_rejected (B,): numpy arrays when nothing was
-    traced, JAX arrays otherwise.
+    traced, JAX arrays otherwise. ``states=False``: the caller needs no state, so none is copied to the host (the
+    states are then None) -- on a GPU, copying outputs to the host takes longer than the solve.
     """
     pr = problem
     lay = layout(pr, n_devices)
@@ -75,10 +76,12 @@ def run(problem, params=None, y0=None, *, n_devices: int | None = None, design=N
         xp = np
         p, y = pr.params.astype(dtype), pr.y0.astype(dtype)
     p, y = _widen(xp, p, n, total), _widen(xp, y, n, total)
-    result = execute(Compiled(backend_of(pr).name, lay.key, lay.width, lay.n_chunks), p, y, lanes, shared, numpy=not traced)
+    skip = () if states or traced else (0,)
+    result = execute(Compiled(backend_of(pr).name, lay.key, lay.width, lay.n_chunks), p, y, lanes, shared,
+                     numpy=not traced, skip=skip)
     T = pr.out_times.shape[-1]  # the program's output axis is a bucket: keep the real output times
-    states, observed, *per_lane = result
-    result = (states[:, :T, :n], observed[:, :T, :n], *(x[..., :n] for x in per_lane))
+    saved, observed, *per_lane = result
+    result = (None if saved is None else saved[:, :T, :n], observed[:, :T, :n], *(x[..., :n] for x in per_lane))
     return _flag_unreached(pr, result, xp)
 
 
@@ -99,10 +102,11 @@ class Compiled(NamedTuple):
         return cls(backend_of(problem).name, key, lay.width, lay.n_chunks)
 
 
-def execute(compiled: Compiled, p, y0, lanes, shared, *, numpy: bool = False):
+def execute(compiled: Compiled, p, y0, lanes, shared, *, numpy: bool = False, skip: tuple[int, ...] = ()):
     """The program of ``compiled`` over all its lanes ``(P, width * n_chunks)``, chunk by chunk: the padded outputs
     (output axis a bucket, every lane). Any argument may be traced: inside a ``jax.jit`` the design is then data
-    of the caller's program, which is how calibration reuses one compiled search for every patient."""
+    of the caller's program, which is how calibration reuses one compiled search for every patient. With
+    ``numpy``, the outputs are copied to the host, except those at the positions ``skip`` (returned as None)."""
     program = BACKENDS[compiled.backend].program(compiled.key)
     chunks = []
     for c in range(compiled.n_chunks):
@@ -111,9 +115,10 @@ def execute(compiled: Compiled, p, y0, lanes, shared, *, numpy: bool = False):
         chunk_lanes = jax.tree_util.tree_map(lambda a: a if np.ndim(a) == 0 else part(a), lanes)
         chunks.append(program(part(p), part(y0), chunk_lanes, shared))
     if numpy:
-        chunks = [[np.asarray(x) for x in out] for out in chunks]
+        chunks = [[None if i in skip else np.asarray(x) for i, x in enumerate(out)] for out in chunks]
     xp = np if numpy else jnp
-    return chunks[0] if len(chunks) == 1 else [xp.concatenate(parts, axis=-1) for parts in zip(*chunks)]
+    join = lambda parts: None if parts[0] is None else xp.concatenate(parts, axis=-1)
+    return chunks[0] if len(chunks) == 1 else [join(parts) for parts in zip(*chunks)]
 
 
 def _widen(xp, a, n: int, total: int):
@@ -132,5 +137,5 @@ def _flag_unreached(pr, result, xp):
         return result
     bad = pr.unreached
     states, observed, status, *rest = result
-    nan = lambda a: xp.where(bad, np.nan, a)
+    nan = lambda a: None if a is None else xp.where(bad, np.nan, a)
     return (nan(states), nan(observed), xp.where(bad, Status.NO_STEADY_STATE, status).astype(status.dtype), *rest)
