@@ -131,11 +131,11 @@ def build(vh, solver: str, n: int):
     return m, pop, regimen, trial
 
 
-def run_trial(trial, path: Path, batch_size: int) -> float:
+def run_trial(trial, path: Path, batch_size: int, stored: str | None = None) -> float:
     if path.exists():
         shutil.rmtree(path)
     t = time.perf_counter()
-    trial.run(path, batch_size=batch_size, progress=False)
+    trial.run(path, batch_size=batch_size, progress=False, stored_precision=stored)
     return time.perf_counter() - t
 
 
@@ -217,25 +217,27 @@ def child(cfg: dict) -> dict:
     import vhtwin as vh
 
     n, bs, solver, mode = cfg["n"], cfg["batch_size"], cfg["solver"], cfg["mode"]
+    stored = cfg.get("stored")
     bs = min(bs, n)
     work = Path(cfg["workdir"])
     m, pop, regimen, trial = build(vh, solver, n)
     rec = {"n": n, "batch_size": bs, "solver": solver, "method": trial.methods, "precision": trial.precision,
+           "stored_precision": stored or trial.precision,
            "arms": 1, "devices": len(jax.local_devices()), "patches": cfg.get("patches", [])}
     rss0 = ru_maxrss_mb()
     if mode == "cold":
         # fresh process, full trial first: compile included, measured
-        t = run_trial(trial, work / "cold.zarr", bs)
+        t = run_trial(trial, work / "cold.zarr", bs, stored)
         rec.update(e2e_cold_measured_s=t, ru_maxrss_mb=ru_maxrss_mb())
         return rec
     _, _, _, small = build(vh, solver, bs)
-    small_cold = run_trial(small, work / "warmup.zarr", bs)
-    small_warm = run_trial(small, work / "warmup.zarr", bs)
+    small_cold = run_trial(small, work / "warmup.zarr", bs, stored)
+    small_warm = run_trial(small, work / "warmup.zarr", bs, stored)
     rec.update(warmup_cold_s=small_cold, warmup_warm_s=small_warm, compile_s=max(small_cold - small_warm, 0.0))
     log(f"  [{solver} n={n}] warm-up {small_cold:.2f} s cold, {small_warm:.2f} s warm")
     rss_before = ru_maxrss_mb()
     path = work / "trial.zarr"
-    t = run_trial(trial, path, bs)
+    t = run_trial(trial, path, bs, stored)
     rss_after = ru_maxrss_mb()
     size, alloc, files = dir_bytes(path)
     rec.update(e2e_warm_s=t, ru_maxrss_mb_start=rss0, ru_maxrss_mb_before_run=rss_before, ru_maxrss_mb=rss_after,
@@ -303,6 +305,8 @@ def main(argv=None) -> int:
     ap.add_argument("--profile-n", type=int, default=None, help="profile one batch in the child of this n "
                     "(default the smallest n)")
     ap.add_argument("--patch", default="", help="experiments: comma-separated nocompress,lz4,serial_write")
+    ap.add_argument("--stored-precision", default="",
+                    help="comma-separated Trial.run stored_precision values to measure (default: the solve's)")
     ap.add_argument("--skip-solve", action="store_true", help="skip the solve-alone pass")
     ap.add_argument("--json", action="store_true", help="JSON lines on stdout (the default output anyway)")
     ap.add_argument("--out", type=Path, help="also write every record to this JSON file")
@@ -317,32 +321,33 @@ def main(argv=None) -> int:
     ns = [int(float(x)) for x in a.n.split(",") if x.strip()]
     solvers = [x.strip() for x in a.solvers.split(",") if x.strip()]
     patches = [x.strip() for x in a.patch.split(",") if x.strip()]
+    storeds = [x.strip() for x in a.stored_precision.split(",") if x.strip()] or [None]
     profile_n = a.profile_n if a.profile_n is not None else min(ns)
     started = time.time()
     machine = machine_info()
     records = []
     emit = lambda r: (records.append(r), print(json.dumps(r), flush=True))
     with tempfile.TemporaryDirectory(prefix="vhtwin-trial-bench-") as tmp:
-        for solver in solvers:
-            for n in ns:
-                cfg = {"n": n, "batch_size": a.batch_size, "solver": solver, "workdir": tmp, "patches": patches,
-                       "skip_solve": a.skip_solve, "profile": n == profile_n}
-                cold = None
-                if n <= a.cold_max:
-                    log(f"[{solver} n={n}] fresh child, full trial first (compile included) ...")
-                    cold = spawn({**cfg, "mode": "cold"})
-                log(f"[{solver} n={n}] fresh child: warm-up, Trial.run, solve alone ...")
-                r = spawn({**cfg, "mode": "warm"})
-                if cold:
-                    r["e2e_cold_measured_s"] = cold["e2e_cold_measured_s"]
-                    r["ru_maxrss_mb_cold_child"] = cold["ru_maxrss_mb"]
-                emit(measurement(r))
+        for solver, stored, n in ((x, y, z) for x in solvers for y in storeds for z in ns):
+            cfg = {"n": n, "batch_size": a.batch_size, "solver": solver, "workdir": tmp, "patches": patches,
+                   "skip_solve": a.skip_solve, "profile": n == profile_n, "stored": stored}
+            cold = None
+            if n <= a.cold_max:
+                log(f"[{solver} n={n}] fresh child, full trial first (compile included) ...")
+                cold = spawn({**cfg, "mode": "cold"})
+            log(f"[{solver} n={n}] fresh child: warm-up, Trial.run, solve alone ...")
+            r = spawn({**cfg, "mode": "warm"})
+            if cold:
+                r["e2e_cold_measured_s"] = cold["e2e_cold_measured_s"]
+                r["ru_maxrss_mb_cold_child"] = cold["ru_maxrss_mb"]
+            emit(measurement(r))
     comps = []
-    for solver in solvers:
-        rs = sorted((r for r in records if r["solver"] == solver), key=lambda r: r["n"])
+    for solver, stored in sorted({(r["solver"], r["stored_precision"]) for r in records}):
+        rs = sorted((r for r in records if (r["solver"], r["stored_precision"]) == (solver, stored)), key=lambda r: r["n"])
         if len(rs) >= 2:
             lo, hi = rs[0], rs[-1]
-            c = {"type": "comparison", "benchmark": BENCHMARK, "solver": solver, "n_small": lo["n"], "n_large": hi["n"],
+            c = {"type": "comparison", "benchmark": BENCHMARK, "solver": solver, "stored_precision": stored,
+                 "n_small": lo["n"], "n_large": hi["n"],
                  "peak_rss_ratio": hi["ru_maxrss_mb"] / lo["ru_maxrss_mb"],
                  "store_bytes_ratio": hi["store_bytes"] / lo["store_bytes"],
                  "patients_per_s_ratio": hi["patients_per_s_warm"] / lo["patients_per_s_warm"]}

@@ -1,6 +1,7 @@
 """The ``vhtwin`` command.
 
     vhtwin run [SPEC.toml] [--out STORE] [--resume | --overwrite] [--take-over] [--batch-size N]
+               [--stored-precision float64|float32]
                [--executor local|dask] [--scheduler ADDRESS] [--n-per-arm N] [--target C] [--figures DIR]
                                           run an in-silico trial (default spec: two arms, 10,000 patients),
                                           print a summary table per arm and write the figures
@@ -127,6 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--take-over", action="store_true",
                    help="take over the stale writer lock of a run that was killed (or ran on another host)")
     p.add_argument("--batch-size", type=_positive_int, default=1000, help="patients per batch (default: 1000)")
+    p.add_argument("--stored-precision", choices=("float64", "float32"),
+                   help="precision of the stored outputs (default: the solve's); float32 halves the store")
     p.add_argument("--executor", choices=("local", "dask"), default="local", help="where batches run (default: local)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (default: start a local cluster)")
     p.add_argument("--insecure-scheduler", action="store_true",

@@ -48,7 +48,8 @@ def _run_trial(args, stop) -> int:
     start = time.perf_counter()
     ds = run_trial(trial, args.out, batch_size=args.batch_size, executor=args.executor, resume=args.resume,
                    overwrite=args.overwrite, progress=not args.quiet, scheduler=args.scheduler,
-                   take_over=args.take_over, insecure_scheduler=args.insecure_scheduler, stop=stop)
+                   take_over=args.take_over, insecure_scheduler=args.insecure_scheduler, stop=stop,
+                   stored_precision=args.stored_precision)
     wall = time.perf_counter() - start
     print(f"\n{trial.n_per_arm * len(trial.arms):,} patients in {wall:.1f} s "
           f"({_rate(trial.n_per_arm * len(trial.arms) / wall)} patients/s end to end, compilation included)\n")

@@ -197,7 +197,7 @@ class Trial:
     # -- running ------------------------------------------------------------------------------------------------------
     def run(self, store, batch_size: int = 1000, executor: str = "local", resume: bool = False,
             overwrite: bool = False, progress: bool = True, scheduler=None, take_over: bool = False,
-            insecure_scheduler: bool = False) -> xr.Dataset:
+            insecure_scheduler: bool = False, stored_precision: str | None = None) -> xr.Dataset:
         """Run the trial into a Zarr store and return it opened (lazily).
 
         Parameters
@@ -224,6 +224,11 @@ class Trial:
         insecure_scheduler : bool
             Accept a scheduler address over plain TCP to another machine (refused by default: the spec and the
             results would cross the network unencrypted). Prefer ``tls://`` with certificates.
+        stored_precision : {"float64", "float32"}, optional
+            Precision of the stored outputs (default: the solve's). ``"float32"`` halves the store and the time to
+            write it, which is what limits a trial on a fast path (the exact solver, a GPU); it keeps about seven
+            significant digits, more than a solve at ``rtol >= 1e-6`` guarantees. A store keeps the precision it
+            was created with: resume with the same.
 
         Returns
         -------
@@ -247,7 +252,7 @@ class Trial:
 
         return run_trial(self, store, batch_size=batch_size, executor=executor, resume=resume, overwrite=overwrite,
                          progress=progress, scheduler=scheduler, take_over=take_over,
-                         insecure_scheduler=insecure_scheduler)
+                         insecure_scheduler=insecure_scheduler, stored_precision=stored_precision)
 
     def batch_range(self, batch: int, batch_size: int) -> tuple[int, int]:
         """Patients ``[start, stop)`` (index within the arm) of batch ``batch``."""

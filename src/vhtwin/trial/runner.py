@@ -34,7 +34,7 @@ from .progress import Progress
 
 def run_trial(trial, store, *, batch_size: int, executor: str, resume: bool, overwrite: bool, progress: bool,
               scheduler=None, take_over: bool = False, insecure_scheduler: bool = False,
-              stop: Stop | None = None) -> xr.Dataset:
+              stop: Stop | None = None, stored_precision: str | None = None) -> xr.Dataset:
     """Run ``trial`` into ``store`` (see :meth:`vhtwin.Trial.run`); ``stop``: a request to stop between batches
     (:func:`vhtwin.interrupt.run_stoppable`, which the command line uses for Ctrl-C)."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -42,6 +42,10 @@ def run_trial(trial, store, *, batch_size: int, executor: str, resume: bool, ove
     batch_size = int(min(batch_size, trial.n_per_arm))
     if executor not in ("local", "dask"):
         raise InputError(f"executor {executor!r} must be 'local' or 'dask'")
+    if stored_precision not in (None, "float64", "float32"):
+        raise InputError(f"stored_precision {stored_precision!r} must be 'float64', 'float32' or None (the precision "
+                         "of the solve)")
+    stored = stored_precision or trial.precision
     if scheduler is not None and executor != "dask":
         raise InputError("scheduler is for executor='dask'")
     for name, flag in (("resume", resume), ("overwrite", overwrite), ("progress", progress), ("take_over", take_over),
@@ -59,7 +63,7 @@ def run_trial(trial, store, *, batch_size: int, executor: str, resume: bool, ove
     with writer_lock(path, take_over=take_over):
         try:
             return _run_locked(trial, path, spec_json, batch_size=batch_size, executor=executor, resume=resume,
-                               overwrite=overwrite, progress=progress, scheduler=scheduler, stop=stop)
+                               overwrite=overwrite, progress=progress, scheduler=scheduler, stop=stop, stored=stored)
         except KeyboardInterrupt:
             # Ctrl-C in a notebook or script: the batches written so far are whole (a started write ends first).
             raise TrialInterrupted(f"the run into {str(path)!r} was interrupted; the finished batches are in the "
@@ -67,21 +71,21 @@ def run_trial(trial, store, *, batch_size: int, executor: str, resume: bool, ove
 
 
 def _run_locked(trial, path: Path, spec_json: str, *, batch_size, executor, resume, overwrite, progress, scheduler,
-                stop):
-    target = _target(path, spec_json, batch_size, resume=resume, overwrite=overwrite)
+                stop, stored):
+    target = _target(path, spec_json, batch_size, stored, resume=resume, overwrite=overwrite)
     bar = Progress(trial.n_per_arm * len(trial.arms), enabled=progress)
     try:
-        return _run_batches(trial, path, target, spec_json, batch_size, executor, scheduler, bar, stop)
+        return _run_batches(trial, path, target, spec_json, batch_size, stored, executor, scheduler, bar, stop)
     finally:
         bar.close()
 
 
-def _run_batches(trial, path, target, spec_json, batch_size, executor, scheduler, bar, stop):
+def _run_batches(trial, path, target, spec_json, batch_size, stored, executor, scheduler, bar, stop):
     if not target.exists():
-        template, encoding = _template(trial, batch_size)
-        st.create(target, template, _attributes(trial, spec_json, batch_size), encoding)
+        template, encoding = _template(trial, batch_size, stored)
+        st.create(target, template, _attributes(trial, spec_json, batch_size, stored), encoding)
     else:
-        _repair(trial, target, batch_size, bar.note)
+        _repair(trial, target, batch_size, stored, bar.note)
 
     n_batches = trial.n_batches(batch_size)
     done = st.done_batches(target)
@@ -115,7 +119,7 @@ def _run_batches(trial, path, target, spec_json, batch_size, executor, scheduler
     return open_trial(path)
 
 
-def _target(path: Path, spec_json: str, batch_size: int, *, resume: bool, overwrite: bool) -> Path:
+def _target(path: Path, spec_json: str, batch_size: int, stored: str, *, resume: bool, overwrite: bool) -> Path:
     """The folder this run writes: ``path``, or beside it the replacement of the store at ``path`` (``overwrite``).
 
     Only a vhtwin trial store is ever replaced; the replacement is written beside it and swapped in when complete,
@@ -124,7 +128,7 @@ def _target(path: Path, spec_json: str, batch_size: int, *, resume: bool, overwr
     """
     st.finish_swap(path)
     pending = st.replacement(path)
-    continues = pending.exists() and _same_spec(pending, spec_json, batch_size)
+    continues = pending.exists() and _same_spec(pending, spec_json, batch_size, stored)
     if overwrite:
         if path.exists() and not st.is_trial_store(path):
             raise InputError(
@@ -140,7 +144,7 @@ def _target(path: Path, spec_json: str, batch_size: int, *, resume: bool, overwr
         if continues:
             return pending  # an interrupted overwrite with this spec: finish it, then swap it in
         if path.exists():
-            _check_same_spec(path, spec_json, batch_size)
+            _check_same_spec(path, spec_json, batch_size, stored)
         return path
     if path.exists():
         raise InputError(
@@ -149,7 +153,7 @@ def _target(path: Path, spec_json: str, batch_size: int, *, resume: bool, overwr
     return path
 
 
-def _repair(trial, path: Path, batch_size: int, note) -> None:
+def _repair(trial, path: Path, batch_size: int, stored: str, note) -> None:
     """Verify a store this run continues, and mark its damaged batches not done so that they are computed again.
 
     Every chunk of every done batch is read (:func:`vhtwin.trial.integrity.verify_trial`); a damaged coordinate is
@@ -167,16 +171,16 @@ def _repair(trial, path: Path, batch_size: int, note) -> None:
         st.unmark(path, arm, batch)
     coordinates = sorted({d.variable for d in report.damaged if d.batch is None and d.variable in COORDINATES})
     if coordinates:
-        template, _ = _template(trial, batch_size)
+        template, _ = _template(trial, batch_size, stored)
         for name in coordinates:
             st.rewrite_array(path, name, template[name].values)
     note(f"repairing {str(path)!r}: {len(report.damaged)} damaged file(s); computing {len(batches)} batch(es) again"
          + (f", rewriting {', '.join(coordinates)}" if coordinates else ""))
 
 
-def _same_spec(path: Path, spec_json: str, batch_size: int) -> bool:
+def _same_spec(path: Path, spec_json: str, batch_size: int, stored: str) -> bool:
     try:
-        _check_same_spec(path, spec_json, batch_size)
+        _check_same_spec(path, spec_json, batch_size, stored)
     except InputError:
         return False
     return True
@@ -239,7 +243,7 @@ class _Tally:
             )
 
 
-def _check_same_spec(path: Path, spec_json: str, batch_size: int) -> None:
+def _check_same_spec(path: Path, spec_json: str, batch_size: int, stored: str) -> None:
     if not st.is_trial_store(path):
         raise InputError(f"{str(path)!r} is not a vhtwin trial store, so there is nothing to resume; choose another path")
     attrs = st.read_attrs(path)
@@ -258,15 +262,23 @@ def _check_same_spec(path: Path, spec_json: str, batch_size: int) -> None:
             f"store {str(path)!r} was written with batch_size {attrs.get('vhtwin_batch_size')}, not {batch_size}; "
             "resume with the same batch_size (it sets the chunks)"
         )
+    # stores written before stored_precision existed hold the solve's precision
+    theirs_stored = attrs.get("vhtwin_stored_precision", attrs.get("precision"))
+    if theirs_stored != stored:
+        raise InputError(
+            f"store {str(path)!r} holds {theirs_stored} values, not {stored}; resume with stored_precision="
+            f"{theirs_stored!r}"
+        )
 
 
-def _template(trial, batch_size: int):
-    """The store's variables as lazy fill values (nothing computed), and their encodings (chunks, fill values)."""
+def _template(trial, batch_size: int, stored: str):
+    """The store's variables as lazy fill values (nothing computed), and their encodings (chunks, fill values);
+    the outputs in the ``stored`` precision."""
     A, n, T = len(trial.arms), trial.n_per_arm, len(trial.times)
     one = trial.population.sample(n=1, seed=trial.seed)
     model = trial.model
     described = {x.name: x for x in (*model.observed, *model.states)}
-    out_dtype = np.float32 if trial.precision == "float32" else np.float64
+    out_dtype = np.float32 if stored == "float32" else np.float64
     data, encoding = {}, {}
 
     def add(name, dims, dtype, fill, attrs):
@@ -310,7 +322,7 @@ def _json_attrs(attrs: dict) -> dict:
     return json_safe_attrs(dict(attrs), "variable")
 
 
-def _attributes(trial, spec_json: str, batch_size: int) -> dict:
+def _attributes(trial, spec_json: str, batch_size: int, stored: str) -> dict:
     """Provenance and layout: everything needed to know what produced the store (deterministic: no clock)."""
     devices = jax.local_devices()
     return {
@@ -318,6 +330,7 @@ def _attributes(trial, spec_json: str, batch_size: int) -> dict:
         "vhtwin_layout": st.LAYOUT,
         "vhtwin_spec": spec_json,
         "vhtwin_batch_size": batch_size,
+        "vhtwin_stored_precision": stored,
         "vhtwin_n_batches": trial.n_batches(batch_size),
         "vhtwin_version": __version__,
         "vhtwin_git_revision": st.git_revision(),
