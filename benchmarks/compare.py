@@ -10,8 +10,8 @@ Usage::
     git clone . /tmp/base && git -C /tmp/base checkout <commit> && make -C /tmp/base venv
     python benchmarks/compare.py --base /tmp/base --out benchmarks/results/anchor-before-after-cpu-2core.json
 
-Each checkout runs with its own interpreter (``<checkout>/.venv/bin/python``, else this one) and its own
-``benchmarks/pk_cohort.py``; the persistent compilation cache is off, so both compile alike.
+Each checkout runs with its own interpreter (``<checkout>/.venv/bin/python``, else this one with the checkout's
+``src`` first on ``PYTHONPATH``) and its own ``benchmarks/pk_cohort.py``; the persistent compilation cache is off, so both compile alike.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ def commit(checkout: Path) -> str:
 
 def one_round(checkout: Path, options: list[str]) -> list[dict]:
     env = {**os.environ, "VHTWIN_CACHE_DIR": "off"}
+    if interpreter(checkout) == sys.executable:  # no venv of its own: its own source first on the path
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(checkout / "src"), env.get("PYTHONPATH")]))
     done = subprocess.run([interpreter(checkout), str(checkout / "benchmarks" / "pk_cohort.py"), "--json", *options],
                           cwd=checkout, env=env, capture_output=True, text=True)
     if done.returncode:

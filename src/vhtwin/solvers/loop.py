@@ -104,6 +104,35 @@ class _State(NamedTuple):
     since: Any  # steps since the lane last passed an event or an output time
 
 
+_FLOATS = ("t", "dt", "dt_after_event", "prev_norm")
+_INTS = ("status", "n_steps", "n_rejected", "event", "out", "fresh_event", "since")
+
+
+class _Packed(NamedTuple):
+    """The loop's carry: the per-lane scalars packed into one float and one integer block, so that XLA updates
+    them in a fused pass or two per iteration rather than one small kernel (and one loop-carried copy) each."""
+
+    floats: Any  # (len(_FLOATS), B)
+    ints: Any  # (len(_INTS), B) int32
+    y: Any
+    carry: Any
+    u: Any
+    saved: Any
+
+
+def _pack(s: _State) -> _Packed:
+    floats = jnp.stack([getattr(s, k) for k in _FLOATS])
+    ints = jnp.stack([getattr(s, k).astype(jnp.int32) for k in _INTS])
+    return _Packed(floats, ints, s.y, s.carry, s.u, s.saved)
+
+
+def _unpack(p: _Packed) -> _State:
+    named = {k: p.floats[i] for i, k in enumerate(_FLOATS)}
+    named.update({k: p.ints[i] for i, k in enumerate(_INTS)})
+    named["fresh_event"] = named["fresh_event"] > 0
+    return _State(y=p.y, carry=p.carry, u=p.u, saved=p.saved, **named)
+
+
 def _take(table, index):
     """Row ``index[b]`` of a batch-last table (E, ..., Bt) for every lane b -> (..., B). Out-of-range -> last row."""
     E = table.shape[0]
@@ -236,8 +265,8 @@ def integrate(
         since=jnp.zeros((B,), jnp.int32),
     )
 
-    def cond(s: _State):
-        return jnp.any(s.status == Status.RUNNING)
+    def cond(p: _Packed):
+        return jnp.any(p.ints[0] == Status.RUNNING)
 
     def body(s: _State) -> _State:
         running = s.status == Status.RUNNING
@@ -344,10 +373,10 @@ def integrate(
             since=since,
         )
 
-    final = lax.while_loop(cond, body, state)
+    final = _unpack(lax.while_loop(cond, lambda p: _pack(body(_unpack(p))), _pack(state)))
     failed = final.status != Status.SUCCESS
     saved = jnp.where(failed[None, None, :], jnp.nan, final.saved.reshape(len(rows), T, B))
-    return LoopResult(saved, final.status, final.n_steps, final.n_rejected, final.t, final.y)
+    return LoopResult(saved, final.status.astype(jnp.int8), final.n_steps, final.n_rejected, final.t, final.y)
 
 
 def _initial_step(vf, t0, y0, order, rtol, atol):
