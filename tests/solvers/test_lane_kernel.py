@@ -158,3 +158,29 @@ def test_gpu_default_precision(monkeypatch):
     assert validation.check_precision("float64", 1e-3) == "float64"
     monkeypatch.setattr(validation.jax, "default_backend", lambda: "cpu")
     assert validation.default_precision(1e-3) == "float64"
+
+
+@pytest.mark.slow
+def test_every_library_ode_model_lowers_to_a_triton_kernel(monkeypatch):
+    """Every operation of every ODE model of the library has a Triton lowering (float32, 64 patients)."""
+    from vhtwin.model import Model
+    from vhtwin.solvers import lane_kernel
+
+    engine = importlib.import_module("vhtwin.engine.run")
+    kernel_program = importlib.import_module("vhtwin.engine.kernel").program
+    monkeypatch.setattr(lane_kernel, "on_gpu", lambda: True)
+    models = [m for m in map(vh.load_model, vh.list_models()) if isinstance(m, Model)]
+    assert len(models) >= 20
+    kernel_program.cache_clear()
+    try:
+        for m in models:
+            pr = prepare(m, None, n_patients=64, times=np.linspace(0.0, 10.0, 11), solver="tsit5_kernel",
+                         precision="float32")
+            lay = engine.layout(pr, 1)
+            lanes, shared = engine.host_design(pr, 1)
+            p = np.asarray(np.broadcast_to(pr.params, (pr.params.shape[0], lay.total)), np.float32)
+            y0 = np.asarray(np.broadcast_to(pr.y0, (pr.y0.shape[0], lay.total)), np.float32)
+            lowered = kernel_program(lay.key).trace(p, y0, lanes, shared).lower(lowering_platforms=("cuda",))
+            assert lowered.as_text().count("xla.gpu.triton") == 1, m.name
+    finally:
+        kernel_program.cache_clear()
