@@ -26,11 +26,13 @@ class SolverOptions:
     ----------
     solver : str or solver instance
         ``"auto"`` (Tsit5, or Rodas4 for a model marked ``stiff``, or the exact path for a ``linear`` model where it
-        applies), ``"tsit5"``, ``"rodas4"``, ``"rk4"``, ``"rush_larsen"``, ``"exact"``.
+        applies), ``"tsit5"``, ``"tsit5_kernel"`` (Tsit5 as one GPU kernel), ``"rodas4"``, ``"rk4"``,
+        ``"rush_larsen"``, ``"exact"``.
     rtol, atol : float or dict
         Relative and absolute tolerances, one number or a dict by state name (missing states take 1e-6 and 1e-9).
     precision : {"float64", "float32"}, optional
-        Floating-point precision; ``None``: float64 on CPU and GPU, float32 on TPU (no float64 there).
+        Floating-point precision; ``None``: float64 on CPU, float32 on GPU (float64 there when ``rtol`` < 1e-6)
+        and on TPU (no float64 there).
     dt0 : float, optional
         First step (adaptive methods estimate it when ``None``) or the step of a fixed-step method.
     dt_min, dt_max : float

@@ -77,13 +77,15 @@ def simulate(
     initial : dict, optional
         Initial state values by name (scalar or per patient); the rest take the declared initial values.
     solver : str or solver instance
-        ``"auto"`` (Tsit5, or Rodas4 for a model marked ``stiff``), ``"tsit5"``, ``"rodas4"``, ``"rk4"``,
-        ``"rush_larsen"``. Fixed-step methods need ``dt0``.
+        ``"auto"`` (Tsit5, or Rodas4 for a model marked ``stiff``, or the exact path for a ``linear`` model),
+        ``"tsit5"``, ``"tsit5_kernel"`` (each patient's Tsit5 solve in one GPU thread; see the solvers guide),
+        ``"rodas4"``, ``"rk4"``, ``"rush_larsen"``, ``"exact"``. Fixed-step methods need ``dt0``.
     rtol, atol : float or dict
         Relative and absolute tolerances, scalar or per state (a dict by state name; missing states take the
         defaults 1e-6 and 1e-9).
     precision : {"float64", "float32"}, optional
-        Floating-point precision of the solve. Default: float64 on CPU and GPU, float32 on TPU.
+        Floating-point precision of the solve. Default: float64 on CPU, float32 on GPU (float64 there when
+        ``rtol`` < 1e-6) and on TPU.
     t0 : float, optional
         Start time; default the earlier of the first output time and the first event. States start at their
         initial values at ``t0``.
