@@ -40,6 +40,7 @@ from _machine import machine_info  # noqa: E402
 BENCHMARK = "gpu_anchor_cohort"
 PEERS = ("vhtwin_kernel", "vhtwin_xla", "diffrax", "vhtwin_exact")
 DEFAULT_BLOCK = 32  # vhtwin.solvers.lane_kernel.BLOCK
+DEFAULT_DEPTH = None  # vhtwin.solvers.lane_kernel.default_depth, set in main()
 SOLVERS = {"vhtwin_xla": "tsit5", "vhtwin_kernel": "tsit5_kernel", "vhtwin_exact": "exact"}
 
 
@@ -67,16 +68,16 @@ class Vhtwin:
         import vhtwin as vh
 
         self.name, self.params, self.precision, self.vh = name, params, precision, vh
-        base, _, block = name.partition("@")  # "vhtwin_kernel@128": the kernel with 128 lanes per program
+        base, _, variant = name.partition("@")  # "vhtwin_kernel@64" or "vhtwin_kernel@32x8": lanes (x queue depth)
         self.solver = SOLVERS[base]
         if base == "vhtwin_kernel":
             from vhtwin.engine import kernel
             from vhtwin.solvers import lane_kernel
 
-            wanted = int(block) if block else DEFAULT_BLOCK
-            if lane_kernel.BLOCK != wanted:
-                lane_kernel.BLOCK = wanted
-                kernel.program.cache_clear()  # the block size is not part of the program's key
+            block, _, depth = variant.partition("x")
+            lane_kernel.BLOCK = int(block) if block else DEFAULT_BLOCK
+            lane_kernel.default_depth = (lambda n, b, d=int(depth): d) if depth else DEFAULT_DEPTH
+            kernel.program.cache_clear()  # neither is part of the program's key
         self.model = vh.load_model(anchor.MODEL)
         self.regimen = vh.Regimen.repeated(amount=anchor.DOSE_MG, interval=anchor.INTERVAL_H, count=anchor.N_DOSES,
                                            into="depot")
@@ -181,12 +182,17 @@ def main(argv=None) -> int:
     ap.add_argument("--peers", default=",".join(PEERS))
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--kernel-blocks", default="",
-                    help="also time the kernel with these lanes per program (e.g. 64,128) at the largest n, float32")
+                    help="also time the kernel with these lanes per program, optionally x queue depth (e.g. "
+                         "64,128,32x1,32x16) at the largest n, float32")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--error-patients", type=int, default=100_000)
     ap.add_argument("--deadline", type=float, default=float("inf"), help="start nothing new after this many s")
     ap.add_argument("--quick", action="store_true", help="n = 64, float32, 1 repeat (a smoke run)")
     args = ap.parse_args(argv)
+    global DEFAULT_DEPTH
+    from vhtwin.solvers import lane_kernel
+
+    DEFAULT_DEPTH = lane_kernel.default_depth
     if args.quick:
         args.sizes, args.precisions, args.repeats = "64", "float32", 1
     sizes = [int(float(s)) for s in args.sizes.split(",")]

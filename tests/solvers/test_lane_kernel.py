@@ -184,3 +184,24 @@ def test_every_library_ode_model_lowers_to_a_triton_kernel(monkeypatch):
             assert lowered.as_text().count("xla.gpu.triton") == 1, m.name
     finally:
         kernel_program.cache_clear()
+
+
+def test_lane_refill_changes_nothing(model, monkeypatch):
+    """Lanes that take the next waiting patient (a queue of several patients per lane) give bit for bit what one
+    patient per lane gives, in order, for every patient -- the queue's last patients included."""
+    from vhtwin.solvers import lane_kernel
+
+    kernel_program = importlib.import_module("vhtwin.engine.kernel").program
+    params = cohort(100)  # 100 of 128 lanes, 3 queues of 32: padded patients at the end of the last queue
+    run = lambda: vh.simulate(model, params=params, times=TIMES, protocol=regimen(), outputs=["Cc"],
+                              solver="tsit5_kernel", devices=1, **TOL)
+    one = run()
+    monkeypatch.setattr(lane_kernel, "PROGRAMS", 1)  # as few programs as possible: long queues
+    assert lane_kernel.default_depth(100, lane_kernel.BLOCK) == 3
+    kernel_program.cache_clear()
+    try:
+        queued = run()
+    finally:
+        kernel_program.cache_clear()
+    for name in ("Cc", "n_steps", "n_rejected", "status"):
+        np.testing.assert_array_equal(queued[name].values, one[name].values, err_msg=name)

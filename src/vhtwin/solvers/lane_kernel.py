@@ -33,6 +33,14 @@ from .tsit5 import Tsit5
 
 #: Lanes per kernel program on a GPU (one warp: a lane's divergence costs at most its warp's 31 neighbours).
 BLOCK = 32
+#: Kernel programs a batch is split into at least, when it is large enough: a GPU holds a few thousand warps at
+#: once, and each program is one warp; beyond that, programs serve longer queues (lane refill) instead.
+PROGRAMS = 4096
+
+
+def default_depth(n_patients: int, block: int) -> int:
+    """Patients per lane in each program's queue: 1 until the batch fills :data:`PROGRAMS` programs, then more."""
+    return max(1, n_patients // (block * PROGRAMS))
 
 
 def on_gpu() -> bool:
@@ -77,13 +85,15 @@ def integrate(
     atol,
     *,
     block: int | None = None,
+    depth: int | None = None,
     interpret: bool | None = None,
 ) -> LoopResult:
     """Integrate B trajectories in one Pallas kernel; same arguments and result as :func:`vhtwin.solvers.integrate`
     except the vector field: ``field(p_rows, u_rows)`` builds it from tuples of per-lane rows inside the kernel.
 
     ``p`` (P, B) are the parameters; ``block`` the lanes per kernel program (a power of two, default
-    :data:`BLOCK`); ``interpret`` runs the kernel in Pallas' interpret mode (default: unless on a GPU).
+    :data:`BLOCK`); ``depth`` the patients per lane of a program's queue (default :func:`default_depth`);
+    ``interpret`` runs the kernel in Pallas' interpret mode (default: unless on a GPU).
     """
     from jax.experimental import pallas as pl
 
@@ -105,8 +115,12 @@ def integrate(
     r = len(rows)
     ctrl = config.controller
 
-    # Lanes padded to whole blocks with copies of the last lane (dropped at the end).
-    width = -(-B // block) * block
+    # Each kernel program serves a queue of `block * depth` patients with `block` lanes: a lane whose patient is done
+    # takes the next waiting one (lane refill), so a lane idles only once its program's queue is empty. Patients are
+    # padded to whole queues with copies of the last patient (solved, then dropped).
+    depth = default_depth(B, block) if depth is None else max(1, int(depth))
+    queue = block * depth
+    width = -(-B // queue) * queue
     grow = lambda a: a if a.shape[-1] in (1, width) else jnp.concatenate(
         [a, jnp.repeat(a[..., -1:], width - a.shape[-1], axis=-1)], axis=-1)
     lane_rows = lambda a: grow(jnp.broadcast_to(a, a.shape[:-1] + (B,)) if a.shape[-1] == 1 else a)
@@ -129,84 +143,100 @@ def integrate(
                dt0_ref, dt_min_ref, dt_max_ref, rtol_ref, atol_ref, saved_in_ref,
                saved_ref, status_ref, n_steps_ref, n_rejected_ref, t_final_ref, y_final_ref):
         del saved_in_ref  # aliased to saved_ref
-        base = pl.program_id(0) * block
-        lanes = base + lax.broadcasted_iota(jnp.int32, (block,), 0)
-        row_of = lambda ref, i: ref[i * width + lanes]
+        first = pl.program_id(0) * queue
+        local = lax.broadcasted_iota(jnp.int32, (block,), 0)
         ev_time_tab = _Table(times_ref, E, 1, per["times"], width)
         jump_tab = _Table(jumps_ref, E, n, per["jumps"], width)
         input_tab = _Table(inputs_ref, E, U, per["inputs"], width)
         initial_tab = _Table(initial_ref, 1, U, per["initial_inputs"], width)
         out_tab = _Table(out_times_ref, T, 1, times_per_lane, width)
-        zero_index = jnp.zeros((block,), jnp.int32)
-
-        p_rows = tuple(row_of(p_ref, i) for i in range(P))
-        y_init = tuple(row_of(y0_ref, i) for i in range(n))
-        t0_l, t_end_l = t0_ref[lanes], t_end_ref[lanes]
         rtol_s = tuple(rtol_ref[i] for i in range(n))
         atol_s = tuple(atol_ref[i] for i in range(n))
         inf = jnp.asarray(jnp.inf, dtype)
+        zeros_i = jnp.zeros((block,), jnp.int32)
+        zeros_f = jnp.zeros((block,), dtype)
 
-        def event_time(index):
-            return jnp.where(index < E, ev_time_tab(index, 0, lanes), inf)
+        # Everything below reads the tables of the patient ``pid`` (B,) each lane holds.
+        def event_time(index, pid):
+            return jnp.where(index < E, ev_time_tab(index, 0, pid), inf)
 
-        def output_time(index):
-            return jnp.where(index < T, out_tab(index, 0, lanes), inf)
+        def output_time(index, pid):
+            return jnp.where(index < T, out_tab(index, 0, pid), inf)
 
-        def apply_event(index, where, y):
-            return tuple(jnp.where(where, y[i] + jump_tab(index, i, lanes), y[i]) for i in range(n))
+        def apply_event(index, where, y, pid):
+            return tuple(jnp.where(where, y[i] + jump_tab(index, i, pid), y[i]) for i in range(n))
 
-        def event_inputs(index, where, u):
-            return tuple(jnp.where(where, input_tab(index, c, lanes), u[c]) for c in range(U))
+        def event_inputs(index, where, u, pid):
+            return tuple(jnp.where(where, input_tab(index, c, pid), u[c]) for c in range(U))
 
-        def save(index, write, values):
-            # Each lane writes its own column; a masked lane's index stays inside its column (never another lane's).
+        def save(index, write, values, pid):
+            # Each lane writes its own patient's column; a masked lane's index stays inside that column.
             j = jnp.minimum(index, T - 1)
             for k in range(r):
-                _store(saved_ref, (k * T + j) * width + lanes, values[k], write, interpret)
+                _store(saved_ref, (k * T + j) * width + pid, values[k], write, interpret)
 
-        # outputs at t0 are the initial state (before any event at t0)
-        at0 = output_time(zero_index) <= t0_l
-        save(zero_index, at0, tuple(y_init[i] for i in rows))
-        out = at0.astype(jnp.int32)
+        def begin(s, pid, take):
+            """The lanes ``take`` start the patients ``pid``: outputs at t0, an event at t0, the first step.
 
-        first_at_t0 = event_time(zero_index) <= t0_l
-        y = apply_event(zero_index, first_at_t0, y_init)
-        u_before = tuple(initial_tab(zero_index, c, lanes) for c in range(U))
-        u = event_inputs(zero_index, first_at_t0, u_before)
-        event = first_at_t0.astype(jnp.int32)
-        f0 = tuple(field(p_rows, u).rows(t0_l, y))
-        dt_given = dt0_ref[lanes]
-        dt_min_l, dt_max_l = dt_min_ref[lanes], dt_max_ref[lanes]
-        dt = jnp.where(jnp.isnan(dt_given), _initial_step(field(p_rows, u), t0_l, y, f0, solver.order, rtol_s, atol_s),
-                       dt_given)
-        dt = jnp.clip(dt, dt_min_l, dt_max_l)
+            The other lanes keep their own patient: everything here reads and writes that patient's entries (a
+            masked lane never touches another lane's patient, and never reads outside the tables)."""
+            pid = jnp.where(take, pid, s["pid"])
+            pick = lambda new, old: tuple(jnp.where(take, a, b) for a, b in zip(new, old))
+            p_rows = pick([p_ref[i * width + pid] for i in range(P)], s["p"])
+            y_init = tuple(y0_ref[i * width + pid] for i in range(n))
+            t0_l = t0_ref[pid]
+            at0 = take & (output_time(zeros_i, pid) <= t0_l)
+            save(zeros_i, at0, tuple(y_init[i] for i in rows), pid)
+            first_at_t0 = event_time(zeros_i, pid) <= t0_l
+            y = apply_event(zeros_i, first_at_t0, y_init, pid)
+            u_before = tuple(initial_tab(zeros_i, c, pid) for c in range(U))
+            u = event_inputs(zeros_i, first_at_t0, u_before, pid)
+            vf = field(p_rows, u)
+            f0 = tuple(vf.rows(t0_l, y))
+            dt_given, dt_min_l, dt_max_l = dt0_ref[pid], dt_min_ref[pid], dt_max_ref[pid]
+            dt = jnp.where(jnp.isnan(dt_given), _initial_step(vf, t0_l, y, f0, solver.order, rtol_s, atol_s), dt_given)
+            dt = jnp.clip(dt, dt_min_l, dt_max_l)
+            t_end_l = t_end_ref[pid]
+            new = dict(
+                pid=pid, active=zeros_i + 1, p=p_rows, t_end=t_end_l, dt_min=dt_min_l, dt_max=dt_max_l,
+                t=t0_l, y=y, dt=dt, dt_after_event=dt, k=f0, prev_norm=jnp.ones((block,), dtype),
+                status=jnp.where(t0_l >= t_end_l, Status.SUCCESS, Status.RUNNING).astype(jnp.int32),
+                n_steps=zeros_i, n_rejected=zeros_i, event=first_at_t0.astype(jnp.int32), u=u,
+                out=at0.astype(jnp.int32), fresh_event=zeros_i, since=zeros_i,
+            )
+            out = dict(s)
+            for key, value in new.items():
+                out[key] = pick(value, s[key]) if isinstance(value, (tuple, list)) else jnp.where(take, value, s[key])
+            return out
 
-        ints = lambda: jnp.zeros((block,), jnp.int32)
-        state = dict(
-            t=t0_l, y=y, dt=dt, dt_after_event=dt, k=f0, prev_norm=jnp.ones((block,), dtype),
-            status=jnp.where(t0_l >= t_end_l, Status.SUCCESS, Status.RUNNING).astype(jnp.int32),
-            n_steps=ints(), n_rejected=ints(), event=event, u=u, out=out,
-            fresh_event=jnp.zeros((block,), jnp.int32), since=ints(),
+        empty = dict(
+            pid=first + local, active=zeros_i, next=zeros_i + first + block, p=(zeros_f,) * P, t_end=zeros_f, dt_min=zeros_f,
+            dt_max=zeros_f, t=zeros_f, y=(zeros_f,) * n, dt=zeros_f, dt_after_event=zeros_f, k=(zeros_f,) * n,
+            prev_norm=zeros_f, status=zeros_i, n_steps=zeros_i, n_rejected=zeros_i, event=zeros_i,
+            u=(zeros_f,) * U, out=zeros_i, fresh_event=zeros_i, since=zeros_i,
         )
+        state = begin(empty, first + local, local >= 0)
 
-        def cond(s):
-            return jnp.max((s["status"] == Status.RUNNING).astype(jnp.int32)) > 0
+        def cond(s):  # some lane holds a patient whose results are not written yet
+            return jnp.max(s["active"]) > 0
 
         def body(s):
+            pid = s["pid"]
             running = s["status"] == Status.RUNNING
+            t_end_l, dt_min_l, dt_max_l = s["t_end"], s["dt_min"], s["dt_max"]
 
             # 1. the event this lane sits on
-            at_event = running & (s["t"] >= event_time(s["event"]))
-            y = apply_event(s["event"], at_event, s["y"])
-            u = event_inputs(s["event"], at_event, s["u"])
+            at_event = running & (s["t"] >= event_time(s["event"], pid))
+            y = apply_event(s["event"], at_event, s["y"], pid)
+            u = event_inputs(s["event"], at_event, s["u"], pid)
             event = s["event"] + at_event.astype(jnp.int32)
-            vf = field(p_rows, u)
+            vf = field(s["p"], u)
             fresh = tuple(vf.rows(s["t"], y))
             k0 = tuple(jnp.where(at_event, a, b) for a, b in zip(fresh, s["k"]))
             dt = jnp.where(at_event, s["dt_after_event"], s["dt"])
 
             # 2. the step: never past the next event or the end
-            limit = jnp.minimum(event_time(event), t_end_l)
+            limit = jnp.minimum(event_time(event, pid), t_end_l)
             hits_limit = s["t"] + dt >= limit - 4 * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(limit), 1.0)
             t1 = jnp.where(hits_limit, limit, s["t"] + dt)
             h = t1 - s["t"]
@@ -225,13 +255,13 @@ def integrate(
 
             # 4. every output inside (t, t1], written from the kernel
             def unsaved(o):
-                return jnp.max((accept & (output_time(o) <= t1)).astype(jnp.int32)) > 0
+                return jnp.max((accept & (output_time(o, pid) <= t1)).astype(jnp.int32)) > 0
 
             def save_next(o):
-                t_o = output_time(o)
+                t_o = output_time(o, pid)
                 write = accept & (t_o <= t1)
                 theta = jnp.where(write, (t_o - s["t"]) / h, 1.0).astype(dtype)
-                save(o, write, solver.interpolate_rows(dense, theta, rows))
+                save(o, write, solver.interpolate_rows(dense, theta, rows), pid)
                 return o + write.astype(jnp.int32)
 
             out = lax.while_loop(unsaved, save_next, s["out"])
@@ -250,22 +280,30 @@ def integrate(
             since = jnp.where(running, since, s["since"])
             status = jnp.where((status == Status.RUNNING) & (since >= config.max_steps), Status.MAX_STEPS, status)
             keep = lambda new, old: jnp.where(accept, new, old)
-            return dict(
-                t=t_new, y=tuple(keep(a, b) for a, b in zip(y1, y)), dt=jnp.where(running, dt_next, s["dt"]),
+            s = dict(
+                s, t=t_new, y=tuple(keep(a, b) for a, b in zip(y1, y)), dt=jnp.where(running, dt_next, s["dt"]),
                 dt_after_event=dt_after_event, k=tuple(keep(a, b) for a, b in zip(k1, k0)), prev_norm=prev_norm,
                 status=status.astype(jnp.int32), n_steps=s["n_steps"] + accept.astype(jnp.int32),
                 n_rejected=s["n_rejected"] + (running & ~accept).astype(jnp.int32), event=event, u=u, out=out,
                 fresh_event=fresh_event.astype(jnp.int32), since=since,
             )
 
-        final = lax.while_loop(cond, body, state)
-        local = pl.ds(base, block)
-        status_ref[local] = final["status"]
-        n_steps_ref[local] = final["n_steps"]
-        n_rejected_ref[local] = final["n_rejected"]
-        t_final_ref[local] = final["t"]
-        for i in range(n):
-            y_final_ref[pl.ds(i * width + base, block)] = final["y"][i]
+            # 6. a finished patient's results are written and its lane takes the next waiting patient, if any
+            done = (s["active"] > 0) & (s["status"] != Status.RUNNING)
+            _store(status_ref, pid, s["status"], done, interpret)
+            _store(n_steps_ref, pid, s["n_steps"], done, interpret)
+            _store(n_rejected_ref, pid, s["n_rejected"], done, interpret)
+            _store(t_final_ref, pid, s["t"], done, interpret)
+            for i in range(n):
+                _store(y_final_ref, i * width + pid, s["y"][i], done, interpret)
+            rank = (jnp.cumsum(done.astype(jnp.int32)) - 1).astype(jnp.int32)
+            wanted = s["next"] + rank
+            take = done & (wanted < first + queue)
+            s = dict(s, active=jnp.where(done & ~take, 0, s["active"]),
+                     next=s["next"] + jnp.sum(done.astype(jnp.int32)).astype(jnp.int32))
+            return lax.cond(jnp.max(take.astype(jnp.int32)) > 0, lambda x: begin(x, wanted, take), lambda x: x, s)
+
+        lax.while_loop(cond, body, state)
 
     ins = tables + per_lane_arrays + tolerances + [saved0]
     out_shape = (
@@ -279,7 +317,7 @@ def integrate(
     call = pl.pallas_call(
         kernel,
         out_shape=out_shape,
-        grid=(width // block,),
+        grid=(width // queue,),
         input_output_aliases={len(ins) - 1: 0},
         interpret=interpret,
         compiler_params=None if interpret else _gpu_params(block),
