@@ -33,9 +33,10 @@ from .tsit5 import Tsit5
 
 #: Lanes per kernel program on a GPU (one warp: a lane's divergence costs at most its warp's 31 neighbours).
 BLOCK = 32
-#: Kernel programs a batch is split into at least, when it is large enough: a GPU holds a few thousand warps at
-#: once, and each program is one warp; beyond that, programs serve longer queues (lane refill) instead.
-PROGRAMS = 4096
+#: Kernel programs a batch is split into at least, when it is large enough: each program is one warp, and an H200
+#: holds 132 x 64 warps at once (fewer programs would leave it idle); beyond that, programs serve longer queues
+#: (lane refill) instead. Not yet tuned by measurement (benchmarks/gpu.py --kernel-blocks 32x1,32x3,32x8 does).
+PROGRAMS = 8192
 
 
 def default_depth(n_patients: int, block: int) -> int:
