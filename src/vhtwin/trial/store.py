@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
+import asyncio
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -34,8 +34,6 @@ from ..io import quiet_zarr
 from .lock import process_alive
 from .paths import MARKERS, marker_name, replacement, sibling
 
-#: Threads that write the variables of one batch concurrently.
-_WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vhtwin-zarr")
 #: Version of this layout (a reader refuses a store written in a layout it does not know). Layout 2 added a
 #: checksum to every chunk and writes every chunk of a batch, even one that holds only the fill value.
 LAYOUT = "vhtwin-trial-store/2"
@@ -131,18 +129,24 @@ def write_region(path: Path, batch: xr.Dataset, arm: int, start: int) -> None:
     values, so there is nothing for xarray to encode, and reopening the group for every batch costs more than
     writing a small batch.
     """
+    from zarr.core.sync import sync
+
     m = batch.sizes["patient"]
     arrays = _arrays(str(Path(path).resolve()))
 
     def put(name):
-        target = arrays[name]
+        target = arrays[name].async_array
         values = np.asarray(batch[name].values, dtype=target.dtype)
-        target[(slice(arm, arm + 1), slice(start, start + m)) + (slice(None),) * (values.ndim - 2)] = values
+        return target.setitem((slice(arm, arm + 1), slice(start, start + m)) + (slice(None),) * (values.ndim - 2), values)
 
-    # One Zarr write has a fixed cost of a few milliseconds (a round trip through its event loop); the per-patient
-    # variables are many and small, so they go concurrently.
+    async def put_all():
+        await asyncio.gather(*(put(name) for name in batch.data_vars))
+
+    # Every Zarr write has a fixed cost of a few milliseconds of Python in Zarr's event loop, and a batch has one
+    # output array and many small per-patient ones: all of a batch's writes go to the loop at once, as one task
+    # (measured: a third less CPU per batch than one synchronous write per variable from a thread pool).
     with quiet_zarr():
-        list(_WRITERS.map(put, list(batch.data_vars)))
+        sync(put_all())
 
 
 @lru_cache(maxsize=8)
