@@ -5,7 +5,9 @@ kernels over the whole batch, launched from the host side of the loop, with the 
 them. On a GPU that costs more than the arithmetic of a small model. Here the loop runs *inside* one kernel: a
 program of ``block`` lanes (one patient per GPU thread) keeps its time, step size, state and stages in registers,
 loads its doses and output times when it reaches them, and writes each saved value to the output buffer from the
-kernel. A block finishes when its slowest lane does, independently of the other blocks.
+kernel. Each program serves a queue of patients: a lane whose patient is done writes its results and takes the next
+waiting one (lane refill), so a program ends when its queue is empty and its slowest lane done, independently of the
+other programs.
 
 The algorithm is the loop's, step for step: the same events (applied exactly at their time, outputs at an event time
 are the pre-event values), the same Tsit5 step (:meth:`vhtwin.solvers.Tsit5.step_rows`), error norm, controller,
