@@ -7,20 +7,12 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 
 
-def row_sum(x):
-    """Sum over the (small) state axis of an (n, B) array as n-1 elementwise adds.
-
-    A reduction op over axis 0 is dispatched on CPU to a separate library kernel per step; the unrolled adds fuse
-    with their neighbours, which is several times faster for the few-state models the loop mostly sees.
-    """
-    total = x[0]
-    for i in range(1, x.shape[0]):
-        total = total + x[i]
-    return total
-
-
 def row_all(x):
-    """Logical AND over the state axis of an (n, B) boolean array, unrolled like :func:`row_sum`."""
+    """Logical AND over the state axis of an (n, B) boolean array as n-1 elementwise ands.
+
+    A reduction op over axis 0 is dispatched on CPU to a separate library kernel per step; the unrolled operations
+    fuse with their neighbours (the error norm sums its states the same way).
+    """
     total = x[0]
     for i in range(1, x.shape[0]):
         total = total & x[i]
@@ -49,8 +41,19 @@ class PIController:
     factor_max: float = 10.0
 
     def error_norm(self, y0, y1, err, rtol, atol):
-        scale = atol[:, None] + rtol[:, None] * jnp.maximum(jnp.abs(y0), jnp.abs(y1))
-        return jnp.sqrt(row_sum((err / scale) ** 2) / err.shape[0])
+        """The norm of a step of stacked states (n, B), tolerances (n,)."""
+        return self.error_norm_rows(y0, y1, err, rtol, atol)
+
+    def error_norm_rows(self, y0, y1, err, rtol, atol):
+        """The norm from states and tolerances given state by state (rows of (B,) and scalars, or stacked arrays:
+        indexing the first axis gives the rows), summed in state order as elementwise adds (they fuse with their
+        neighbours; a reduction over the state axis is a separate library kernel per step on CPU)."""
+        total = None
+        for i in range(len(err)):
+            scale = atol[i] + rtol[i] * jnp.maximum(jnp.abs(y0[i]), jnp.abs(y1[i]))
+            term = (err[i] / scale) ** 2
+            total = term if total is None else total + term
+        return jnp.sqrt(total / len(err))
 
     def factor(self, norm, prev_norm, error_order: int):
         q = error_order + 1.0

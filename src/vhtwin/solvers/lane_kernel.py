@@ -248,7 +248,7 @@ def integrate(
             # 3. step, error, accept
             y1, err, dense, k1 = solver.step_rows(vf, s["t"], y, h, k0)
             finite = _all([jnp.isfinite(v) for v in y1])
-            norm = _error_norm(y, y1, err, rtol_s, atol_s)
+            norm = ctrl.error_norm_rows(y, y1, err, rtol_s, atol_s)
             accept, factor = ctrl.factor(norm, jnp.where(at_event, 1.0, s["prev_norm"]), solver.error_order)
             accept = accept & finite
             dt_next = jnp.clip(h * factor, dt_min_l, dt_max_l)
@@ -356,16 +356,6 @@ def _all(flags):
     for f in flags[1:]:
         total = total & f
     return total
-
-
-def _error_norm(y0, y1, err, rtol, atol):
-    """:meth:`vhtwin.solvers.PIController.error_norm` on rows with scalar tolerances per state."""
-    total = None
-    for i in range(len(err)):
-        scale = atol[i] + rtol[i] * jnp.maximum(jnp.abs(y0[i]), jnp.abs(y1[i]))
-        term = (err[i] / scale) ** 2
-        total = term if total is None else total + term
-    return jnp.sqrt(total / len(err))
 
 
 def _initial_step(vf, t0, y0, f0, order, rtol, atol):
