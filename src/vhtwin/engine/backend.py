@@ -22,8 +22,11 @@ import numpy as np
 
 from .buckets import lane_bucket
 
-#: Lanes (patients) per CPU device in one compiled solve; larger batches run in chunks of this width.
-LANES_PER_DEVICE = 8192
+#: Patients per CPU device in one compiled solve; larger batches run in chunks of this width.
+LANES_PER_DEVICE = 65536
+#: Lanes of the integration loop per CPU device: a solve of more patients than this integrates this many at a time,
+#: each lane taking the next waiting patient when its own is done (lane refill, :func:`vhtwin.solvers.integrate`).
+LOOP_LANES = 8208
 #: Lanes per accelerator (GPU, TPU) in one compiled solve: a GPU needs hundreds of thousands of threads in flight
 #: to hide its latencies, and a chunk of 2**20 lanes of a few-state model holds well under a gigabyte.
 ACCELERATOR_LANES_PER_DEVICE = 1 << 20
@@ -65,6 +68,17 @@ class Backend:
 
     def program(self, key) -> Callable:
         raise NotImplementedError
+
+
+def loop_lanes(patients_per_device: int) -> int | None:
+    """Lanes of the integration loop for a solve of ``patients_per_device`` patients on each device: None (one lane
+    per patient) up to :data:`LOOP_LANES` on a CPU, else :data:`LOOP_LANES` with lane refill. Accelerators keep one
+    lane per patient (their chunks are already as wide as the device holds)."""
+    import jax
+
+    if jax.default_backend() != "cpu" or patients_per_device <= LOOP_LANES:
+        return None
+    return LOOP_LANES
 
 
 def chunking(n_patients: int, n_devices: int, chunked: bool = True) -> tuple[int, int]:

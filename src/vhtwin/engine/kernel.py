@@ -22,7 +22,8 @@ from .ode import OdeBackend, OdeKey, _solve_fn, over_devices
 NO_DERIVATIVES = "solver = 'tsit5_kernel' has no derivatives through the solve; use solver = 'tsit5'"
 
 
-def kernel_integrator(field, p, *args):
+def kernel_integrator(field, p, *args, lanes: int | None = None):
+    """The lane kernel; ``lanes`` is the loop's setting (None here): the kernel sizes its own queues."""
     return lane_kernel.integrate(field, p, *args)
 
 

@@ -25,8 +25,8 @@ import numpy as np
 from ..equations import equations
 from ..model import Model
 from ..solvers import AbstractSolver, LoopConfig, VectorField, integrate
-from ..solvers.loop import Events, LoopResult, Outputs
-from .backend import Backend, Layout, chunking, pad_lanes
+from ..solvers.loop import Events, Outputs
+from .backend import Backend, Layout, chunking, loop_lanes, pad_lanes
 from . import buckets
 from .sensitivities import with_sensitivities
 
@@ -44,6 +44,7 @@ class OdeKey(NamedTuple):
     occasion_rows: tuple[int, ...]
     initial_rows: tuple[int, ...]  # states whose initial value comes from Model.initial(p) (the caller set the rest)
     sensitivities: tuple[int, ...] | None = None  # parameter rows the derivatives are for (None: every one, and y0)
+    lanes: int | None = None  # lanes of the loop on each device (None: one per patient; fewer: lane refill)
 
 
 def _vector_field_factory(model: Model, occasion_rows: tuple[int, ...]):
@@ -70,16 +71,12 @@ def initial_state(model: Model, p, y0, rows: tuple[int, ...]):
     return jnp.stack([values[i] if i in rows else y0[i] for i in range(y0.shape[0])])
 
 
-def loop_integrator(field, p, *args) -> LoopResult:
-    """:func:`vhtwin.solvers.integrate` with the vector field ``field(p, u)`` of the parameters ``p``."""
-    return integrate(lambda u: field(p, u), *args)
-
-
-def _solve_fn(key: OdeKey, integrator=loop_integrator):
+def _solve_fn(key: OdeKey, integrator=integrate):
     """The solve on one device's lanes, without jit or sensitivities.
 
-    ``integrator(field, p, method, config, t0, y0, t_end, events, outputs, dt0, dt_min, dt_max, rtol, atol)``
-    integrates the lanes (:func:`loop_integrator`, or the per-lane GPU kernel of :mod:`.kernel`).
+    ``integrator(field, p, method, config, t0, y0, t_end, events, outputs, dt0, dt_min, dt_max, rtol, atol, lanes=)``
+    integrates the patients (:func:`vhtwin.solvers.integrate` over ``key.lanes`` lanes, or the per-lane GPU kernel
+    of :mod:`.kernel`).
 
     ``occasion_rows`` (inter-occasion variability, :mod:`vhtwin.protocols.occasions`): parameter rows whose values
     come from the trailing input channels of the event table (one channel per row, after the model's own inputs)
@@ -114,7 +111,7 @@ def _solve_fn(key: OdeKey, integrator=loop_integrator):
             events = events._replace(jumps=events.jumps * eq.dose_fractions(p)[None])
         res = integrator(
             vector_field, p, method, config, lanes["t0"], y0, lanes["t_end"], events, Outputs(out_times),
-            lanes["dt0"], lanes["dt_min"], lanes["dt_max"], shared["rtol"], shared["atol"],
+            lanes["dt0"], lanes["dt_min"], lanes["dt_max"], shared["rtol"], shared["atol"], lanes=key.lanes,
         )
         (n, B), T = y0.shape, out_times.shape[0]
         t_grid = out_times if out_times.ndim == 2 else jnp.broadcast_to(out_times[:, None], (T, B))
@@ -258,7 +255,8 @@ class OdeBackend(Backend):
         shared = {"rtol": pr.rtol, "atol": pr.atol}
         events, events_per_lane = place_design(pr, total, lanes, shared)
         key = OdeKey(pr.model, pr.method, pr.config, n_devices, events_per_lane, not pr.shared_times,
-                     events.reset is not None, pr.occasion_rows, pr.initial_rows)
+                     events.reset is not None, pr.occasion_rows, pr.initial_rows,
+                     lanes=loop_lanes(width // n_devices))
         return Layout(key, width, n_chunks, lanes, shared)
 
     def program(self, key: OdeKey):

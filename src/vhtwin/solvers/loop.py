@@ -84,6 +84,7 @@ class LoopResult(NamedTuple):
     n_rejected: Any  # (B,) rejected steps
     t_final: Any  # (B,)
     y_final: Any  # (n, B)
+    iterations: Any = None  # () iterations of the loop (each advances every running lane by one step attempt)
 
 
 class _State(NamedTuple):
@@ -102,79 +103,105 @@ class _State(NamedTuple):
     saved: Any
     fresh_event: Any
     since: Any  # steps since the lane last passed an event or an output time
+    # -- lane refill: which patient a lane holds, and that patient's own settings
+    pid: Any  # the patient (column of the inputs) the lane integrates
+    active: Any  # 1 while the lane holds a patient whose results are not recorded yet
+    p: Any  # (P, W) the lane's parameters
+    t_end: Any
+    dt_min: Any
+    dt_max: Any
+    head: Any  # () the next waiting patient
+    iterations: Any  # () loop iterations so far
+    results: Any  # (1 + n, N) per patient: final time and state
+    counts: Any  # (3, N) int32 per patient: status, accepted and rejected steps
 
 
-_FLOATS = ("t", "dt", "dt_after_event", "prev_norm")
-_INTS = ("status", "n_steps", "n_rejected", "event", "out", "fresh_event", "since")
+_FLOATS = ("t", "dt", "dt_after_event", "prev_norm", "t_end", "dt_min", "dt_max")
+_INTS = ("status", "n_steps", "n_rejected", "event", "out", "fresh_event", "since", "pid", "active")
 
 
 class _Packed(NamedTuple):
     """The loop's carry: the per-lane scalars packed into one float and one integer block, so that XLA updates
     them in a fused pass or two per iteration rather than one small kernel (and one loop-carried copy) each."""
 
-    floats: Any  # (len(_FLOATS), B)
-    ints: Any  # (len(_INTS), B) int32
+    floats: Any  # (len(_FLOATS), W)
+    ints: Any  # (len(_INTS), W) int32
     y: Any
     carry: Any
     u: Any
+    p: Any
     saved: Any
+    head: Any
+    iterations: Any
+    results: Any
+    counts: Any
 
 
 def _pack(s: _State) -> _Packed:
     floats = jnp.stack([getattr(s, k) for k in _FLOATS])
     ints = jnp.stack([getattr(s, k).astype(jnp.int32) for k in _INTS])
-    return _Packed(floats, ints, s.y, s.carry, s.u, s.saved)
+    return _Packed(floats, ints, s.y, s.carry, s.u, s.p, s.saved, s.head, s.iterations, s.results, s.counts)
 
 
 def _unpack(p: _Packed) -> _State:
     named = {k: p.floats[i] for i, k in enumerate(_FLOATS)}
     named.update({k: p.ints[i] for i, k in enumerate(_INTS)})
     named["fresh_event"] = named["fresh_event"] > 0
-    return _State(y=p.y, carry=p.carry, u=p.u, saved=p.saved, **named)
+    return _State(y=p.y, carry=p.carry, u=p.u, p=p.p, saved=p.saved, head=p.head, iterations=p.iterations,
+                  results=p.results, counts=p.counts, **named)
 
 
-def _take(table, index):
-    """Row ``index[b]`` of a batch-last table (E, ..., Bt) for every lane b -> (..., B). Out-of-range -> last row."""
+def _take(table, index, pid):
+    """Row ``index[w]`` of patient ``pid[w]``'s column of a batch-last table (E, ..., Bt) for every lane w ->
+    (..., W); a table with one column is every patient's. Out-of-range rows -> the last row."""
     E = table.shape[0]
     idx = jnp.clip(index, 0, E - 1)
-    if table.shape[-1] == 1:
-        rows = table[idx, ..., 0]  # (B, ...)
-        return jnp.moveaxis(rows, 0, -1)
-    shape = (1,) * (table.ndim - 1)
-    gathered = jnp.take_along_axis(table, idx.reshape((1,) + shape[1:] + (-1,)) if table.ndim > 1 else idx, axis=0)
-    return gathered[0]
+    rows = table[idx, ..., 0] if table.shape[-1] == 1 else table[idx, ..., pid]  # (W, ...)
+    return jnp.moveaxis(rows, 0, -1)
 
 
-def _apply_event(events: Events, index, where, y, y0):
-    """The state after the event ``index`` in the lanes ``where`` (B,): reset if asked, then the jump."""
-    jump = _take(events.jumps, index)
+def _column(a, pid):
+    """Patient ``pid[w]``'s column of (..., Bt) for every lane -> (..., W); one column is every patient's."""
+    return jnp.broadcast_to(a[..., :1], a.shape[:-1] + pid.shape) if a.shape[-1] == 1 else a[..., pid]
+
+
+def _apply_event(events: Events, index, where, y, y0, pid):
+    """The state after the event ``index`` in the lanes ``where`` (W,): reset if asked, then the jump. ``y0`` (n, W)
+    is each lane's initial state (what a reset to NaN means)."""
+    jump = _take(events.jumps, index, pid)
     if events.reset is not None:
-        target = _take(events.reset_to, index)
+        target = _take(events.reset_to, index, pid)
         target = jnp.where(jnp.isnan(target), y0, target)
-        y_reset = jnp.where((_take(events.reset, index) > 0)[None, :], target, y)
+        y_reset = jnp.where((_take(events.reset, index, pid) > 0)[None, :], target, y)
         return jnp.where(where[None, :], y_reset + jump, y)
     return jnp.where(where[None, :], y + jump, y)
 
 
-def _event_time(events: Events, index):
+def _event_time(events: Events, index, pid):
     E = events.times.shape[0]
-    t = _take(events.times, index)
+    t = _take(events.times, index, pid)
     return jnp.where(index < E, t, jnp.inf)
 
 
-def _output_time(outputs: Outputs, index):
+def _output_time(outputs: Outputs, index, pid):
     times = outputs.times
     T = times.shape[0]
     idx = jnp.clip(index, 0, T - 1)
-    if times.ndim == 1:
-        t = times[idx]
-    else:
-        t = jnp.take_along_axis(times, idx[None, :], axis=0)[0]
+    t = times[idx] if times.ndim == 1 else times[idx, pid]
     return jnp.where(index < T, t, jnp.inf)
 
 
+#: Lane refill: a compiled loop of W lanes refills its idle lanes from the waiting patients once at least 1/REFILL
+#: of them are idle (or none is running). Refilling costs a first-step estimate and a method start over all W lanes
+#: (three vector-field calls), so it waits for a batch of idle lanes rather than running every iteration.
+REFILL = 16
+#: A loop with fewer lanes than trajectories has a multiple of this many.
+LANE_BLOCK = 8
+
+
 def integrate(
-    vf_factory: Callable[[Any], Callable],
+    field: Callable[[Any, Any], Callable],
+    p,
     solver: AbstractSolver,
     config: LoopConfig,
     t0,
@@ -187,111 +214,170 @@ def integrate(
     dt_max,
     rtol,
     atol,
+    *,
+    lanes: int | None = None,
 ) -> LoopResult:
-    """Integrate B trajectories from ``t0`` to ``t_end`` (both (B,)) and save states at the output times.
+    """Integrate N trajectories from ``t0`` to ``t_end`` and save states at the output times.
 
     Parameters
     ----------
-    vf_factory : callable
-        ``vf_factory(u)`` returns the vector field ``vf(t, y)`` with the piecewise-constant inputs ``u`` (U, B).
+    field : callable
+        ``field(p, u)`` returns the vector field ``vf(t, y)`` of the parameters ``p`` (P, W) with the
+        piecewise-constant inputs ``u`` (U, W), for W lanes.
+    p : array (P, N)
+        Parameters per trajectory.
     solver : AbstractSolver
         The method.
     config : LoopConfig
         Static loop settings.
-    t0, t_end : array (B,)
+    t0, t_end : array (N,)
         Start and end time per trajectory.
-    y0 : array (n, B)
+    y0 : array (n, N)
         Initial state (before any event at ``t0``).
     events : Events
         Discontinuities per trajectory.
     outputs : Outputs
         Output times.
-    dt0 : array (B,)
+    dt0 : array (N,)
         First step; for adaptive methods ``nan`` asks for an automatic estimate. For fixed-step methods the step.
-    dt_min, dt_max : array (B,)
+    dt_min, dt_max : array (N,)
         Bounds on the step size. A step below ``dt_min`` (other than one that lands on an event) fails the
         trajectory with ``STEP_SIZE_UNDERFLOW``.
     rtol, atol : array (n,)
         Tolerances per state.
+    lanes : int, optional
+        Trajectories integrated at once (W, static; default all N; rounded up to a multiple of
+        :data:`LANE_BLOCK`). With fewer lanes than trajectories, the rest wait in a queue and a lane whose trajectory is done takes the next one (lane refill), so the loop runs about
+        ``N / W`` times the mean number of steps rather than W-lane batches each as long as their slowest member.
+        A trajectory's steps and values do not depend on its lane, its start iteration or W (bit for bit).
     """
     dtype = y0.dtype
-    n, B = y0.shape
+    n, N = y0.shape
+    P = p.shape[0]
     T = outputs.times.shape[0]
+    # Lanes come in whole vector blocks: measured on CPU, rows one element past a multiple of the vector width (5, 9
+    # or 13 lanes in float64) rounded some trajectories' last digit differently from wider rows.
+    W = N if lanes is None else min(-(-max(1, int(lanes)) // LANE_BLOCK) * LANE_BLOCK, N)
     ctrl = config.controller
-    lanes = jnp.arange(B)
-
-    # --- outputs at t0 are the initial state (before any event at t0) -------------------------------------------
-    # (Output times increase strictly and t0 is not after the first, so at most the first one equals t0.)
     rows = tuple(range(n)) if config.save_rows is None else config.save_rows
     pick = lambda y: jnp.stack([y[i] for i in rows])  # static rows: XLA drops the work for the others
-    # The buffer is kept flat over (time, lane) so that a save is a scatter with one index per lane (j * B + lane),
-    # which XLA's CPU scatter handles faster than an index pair.
-    saved = jnp.full((len(rows), T * B), jnp.nan, dtype)
-    at0 = _output_time(outputs, jnp.zeros((B,), jnp.int32)) <= t0
-    saved = saved.at[:, jnp.where(at0, lanes, T * B)].set(pick(y0), mode="drop")
-    out = at0.astype(jnp.int32)
+    per_patient = lambda a: jnp.broadcast_to(a, (N,))
+    t0, t_end, dt0, dt_min, dt_max = map(per_patient, (t0, t_end, dt0, dt_min, dt_max))
+    zeros_i = jnp.zeros((W,), jnp.int32)
+    lane = lambda new, old, where: jnp.where(where.reshape((1,) * (new.ndim - 1) + (-1,)), new, old)
 
-    # --- events at t0 apply before the first step ---------------------------------------------------------------
-    event = jnp.zeros((B,), jnp.int32)
-    first_at_t0 = _event_time(events, event) <= t0
-    y = _apply_event(events, event, first_at_t0, y0, y0)
-    u_before = jnp.broadcast_to(events.initial_inputs, (events.initial_inputs.shape[0], B))
-    u = jnp.where(first_at_t0[None, :], _take(events.inputs, event), u_before)
-    event = event + first_at_t0.astype(jnp.int32)
-    vf = vf_factory(u)
-    carry = solver.init(vf, t0, y)
+    def begin(s: _State, take, patient) -> _State:
+        """The lanes ``take`` start the patients ``patient``: outputs at t0, an event at t0, the method's start and
+        the first step. Every patient starts here (the first ones too), so its arithmetic never depends on when."""
+        pid = jnp.where(take, patient, s.pid)
+        p_l = lane(p[:, pid], s.p, take)
+        y_init = y0[:, pid]
+        t0_l = t0[pid]
+        at0 = _output_time(outputs, zeros_i, pid) <= t0_l  # saved before the loop
+        # events at t0 apply before the first step
+        first = _event_time(events, zeros_i, pid) <= t0_l
+        y = _apply_event(events, zeros_i, first, y_init, y_init, pid)
+        u = jnp.where(first[None, :], _take(events.inputs, zeros_i, pid), _column(events.initial_inputs, pid))
+        vf = field(p_l, u)
+        carry = solver.init(vf, t0_l, y)
+        dt_given = dt0[pid]
+        if solver.adaptive:
+            dt_init = jnp.where(jnp.isnan(dt_given), _initial_step(vf, t0_l, y, solver.order, rtol, atol), dt_given)
+        else:
+            dt_init = dt_given
+        dt_init = jnp.clip(dt_init, dt_min[pid], dt_max[pid])
+        status = jnp.where(t0_l >= t_end[pid], Status.SUCCESS, Status.RUNNING).astype(jnp.int32)
+        new = dict(
+            t=t0_l, y=y, dt=dt_init, dt_after_event=dt_init, prev_norm=jnp.ones((W,), dtype), status=status,
+            n_steps=zeros_i, n_rejected=zeros_i, event=first.astype(jnp.int32), u=u, out=at0.astype(jnp.int32),
+            fresh_event=jnp.zeros((W,), bool), since=zeros_i, pid=pid, active=take.astype(jnp.int32),
+            t_end=t_end[pid], dt_min=dt_min[pid], dt_max=dt_max[pid],
+        )
+        merged = {k: lane(v, getattr(s, k), take) for k, v in new.items()}
+        merged["carry"] = jax.tree_util.tree_map(lambda a, b: lane(a, b, take), carry, s.carry)
+        return s._replace(p=p_l, **merged)
 
-    if solver.adaptive:
-        dt_init = jnp.where(jnp.isnan(dt0), _initial_step(vf, t0, y, solver.order, rtol, atol), dt0)
-    else:
-        dt_init = dt0
-    dt_init = jnp.clip(dt_init, dt_min, dt_max)
+    def record(s: _State, which) -> _State:
+        """The results of the patients the lanes ``which`` hold, written to their columns."""
+        col = jnp.where(which, s.pid, N)
+        counts = s.counts.at[:, col].set(jnp.stack([s.status.astype(jnp.int32), s.n_steps, s.n_rejected]), mode="drop")
+        results = s.results.at[:, col].set(jnp.concatenate([s.t[None], s.y]), mode="drop")
+        return s._replace(counts=counts, results=results, active=jnp.where(which, 0, s.active))
 
-    state = _State(
-        t=t0,
-        y=y,
-        dt=dt_init,
-        dt_after_event=dt_init,
-        carry=carry,
-        prev_norm=jnp.ones((B,), dtype),
-        status=jnp.where(t0 >= t_end, Status.SUCCESS, Status.RUNNING).astype(jnp.int8),
-        n_steps=jnp.zeros((B,), jnp.int32),
-        n_rejected=jnp.zeros((B,), jnp.int32),
-        event=event,
-        u=u,
-        out=out,
-        saved=saved,
-        fresh_event=jnp.zeros((B,), bool),
-        since=jnp.zeros((B,), jnp.int32),
+    def refill(s: _State) -> _State:
+        """Idle lanes record their patient's results, then take the next waiting patients in lane order."""
+        idle = s.status != Status.RUNNING
+        s = record(s, idle & (s.active > 0))
+        rank = jnp.cumsum(idle.astype(jnp.int32)) - 1
+        patient = s.head + rank
+        take = idle & (patient < N)
+        s = begin(s, take, patient)
+        return s._replace(head=(s.head + jnp.sum(take.astype(jnp.int32))).astype(jnp.int32))
+
+    # Outputs at t0 are the initial state (before any event at t0): output times increase strictly and t0 is not
+    # after the first, so at most the first one equals t0. They are written here for every patient at once, so that
+    # a lane's start never touches the output buffer. The buffer is kept flat over (time, patient) so that a save
+    # is a scatter with one index per lane (j * N + patient), which XLA's CPU scatter handles faster than an index
+    # pair.
+    every = jnp.arange(N, dtype=jnp.int32)
+    at0 = _output_time(outputs, jnp.zeros((N,), jnp.int32), every) <= t0
+    saved0 = jnp.full((len(rows), N, T), jnp.nan, dtype).at[:, :, 0].set(jnp.where(at0, pick(y0), jnp.nan))
+    saved0 = saved0.reshape(len(rows), N * T)
+    # Every lane starts idle (SUCCESS, holding no patient): the first iteration fills them all.
+    vf_shape = lambda: field(jnp.zeros((P, W), dtype), jnp.zeros((events.initial_inputs.shape[0], W), dtype))
+    carry0 = jax.tree_util.tree_map(
+        lambda a: jnp.zeros(a.shape, a.dtype),
+        jax.eval_shape(lambda: solver.init(vf_shape(), jnp.zeros((W,), dtype), jnp.zeros((n, W), dtype))),
     )
+    zeros_f = jnp.zeros((W,), dtype)
+    state = _State(
+        t=zeros_f, y=jnp.zeros((n, W), dtype), dt=zeros_f, dt_after_event=zeros_f, carry=carry0, prev_norm=zeros_f,
+        status=zeros_i + Status.SUCCESS, n_steps=zeros_i, n_rejected=zeros_i, event=zeros_i,
+        u=jnp.zeros((events.initial_inputs.shape[0], W), dtype), out=zeros_i,
+        saved=saved0, fresh_event=jnp.zeros((W,), bool), since=zeros_i,
+        pid=zeros_i, active=zeros_i, p=jnp.zeros((P, W), p.dtype), t_end=zeros_f, dt_min=zeros_f, dt_max=zeros_f,
+        head=jnp.zeros((), jnp.int32), iterations=jnp.zeros((), jnp.int32), results=jnp.full((1 + n, N), jnp.nan, dtype),
+        counts=jnp.zeros((3, N), jnp.int32),
+    )
+    threshold = max(1, W // REFILL)
 
     def cond(p: _Packed):
-        return jnp.any(p.ints[0] == Status.RUNNING)
+        return jnp.any(p.ints[_INTS.index("status")] == Status.RUNNING) | (p.head < N)
 
-    def body(s: _State) -> _State:
+    def body(q: _Packed) -> _Packed:
+        n_idle = jnp.sum((q.ints[_INTS.index("status")] != Status.RUNNING).astype(jnp.int32))
+        wanted = ((n_idle >= threshold) | (n_idle == W)) & (q.head < N)
+        # The output buffer, the loop's largest array, stays out of the branch: a refill never writes it.
+        fill = lambda x: _pack(refill(_unpack(x)))
+        q = lax.cond(wanted, fill, lambda x: x, q._replace(saved=None))._replace(saved=q.saved)
+        return _pack(step(_unpack(q)))
+
+    def step(s: _State) -> _State:
         running = s.status == Status.RUNNING
+        pid = s.pid
 
         # 1. the event this lane sits on (it landed there exactly on its previous step)
-        t_ev = _event_time(events, s.event)
+        t_ev = _event_time(events, s.event, pid)
         at_event = running & (s.t >= t_ev)
-        y = _apply_event(events, s.event, at_event, s.y, y0)
-        u = jnp.where(at_event[None, :], _take(events.inputs, s.event), s.u)
+        y_start = y0[:, pid] if events.reset is not None else None
+        y = _apply_event(events, s.event, at_event, s.y, y_start, pid)
+        u = jnp.where(at_event[None, :], _take(events.inputs, s.event, pid), s.u)
         event = s.event + at_event.astype(jnp.int32)
-        vf = vf_factory(u)
+        vf = field(s.p, u)
         carry = solver.restart(vf, s.t, y, s.carry, at_event)
         # After a jump, restart from the step that worked after the previous event: dose responses repeat, and a
         # good first guess saves the cascade of rejections that a step fitted to the smooth pre-dose phase causes.
         dt = jnp.where(at_event, s.dt_after_event, s.dt) if solver.adaptive else s.dt
 
         # 2. the step: never past the next event or the end (outputs are interpolated, so they never limit it)
-        t_next_event = _event_time(events, event)
-        limit = jnp.minimum(t_next_event, t_end)
+        t_next_event = _event_time(events, event, pid)
+        limit = jnp.minimum(t_next_event, s.t_end)
         # A step that would stop a few roundings short of the limit is stretched onto it: otherwise rounding in t
         # leaves a sliver of a step (~1e-13) to take before the limit.
         hits_limit = s.t + dt >= limit - 4 * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(limit), 1.0)
         t1 = jnp.where(hits_limit, limit, s.t + dt)
         h = t1 - s.t
-        h = jnp.where(running, h, jnp.ones_like(h))  # keep finished lanes' arithmetic harmless
+        h = jnp.where(running, h, jnp.ones_like(h))  # keep idle lanes' arithmetic harmless
 
         # 3. step, error, accept
         y1, err, dense, carry1 = solver.step(vf, s.t, y, h, carry)
@@ -301,9 +387,9 @@ def integrate(
             # After a jump the error history says nothing about the new solution: plain I-control for that step.
             accept, factor = ctrl.factor(norm, jnp.where(at_event, 1.0, s.prev_norm), solver.error_order)
             accept = accept & finite
-            dt_next = lax.stop_gradient(jnp.clip(h * factor, dt_min, dt_max))
+            dt_next = lax.stop_gradient(jnp.clip(h * factor, s.dt_min, s.dt_max))
             # A step shortened to land on a limit says little about the step the solution needs: keep the larger.
-            dt_next = jnp.where(accept & hits_limit, jnp.maximum(dt_next, jnp.minimum(dt, dt_max)), dt_next)
+            dt_next = jnp.where(accept & hits_limit, jnp.maximum(dt_next, jnp.minimum(dt, s.dt_max)), dt_next)
             prev_norm = jnp.where(accept, norm, s.prev_norm)
         else:
             accept = finite
@@ -314,15 +400,15 @@ def integrate(
         # 4. every output inside (t, t1], by dense interpolation: one per lane per round, as many rounds as the
         # lane with the most outputs in this step needs (usually zero or one)
         def unsaved(c):
-            return jnp.any(accept & (_output_time(outputs, c[1]) <= t1))
+            return jnp.any(accept & (_output_time(outputs, c[1], pid) <= t1))
 
         def save_next(c):
             saved, out = c
-            t_o = _output_time(outputs, out)
+            t_o = _output_time(outputs, out, pid)
             write = accept & (t_o <= t1)
             theta = jnp.where(write, (t_o - s.t) / h, 1.0).astype(dtype)
             y_o = pick(solver.interpolate(dense, theta))
-            saved = saved.at[:, jnp.where(write, out * B + lanes, T * B)].set(y_o, mode="drop")
+            saved = saved.at[:, jnp.where(write, pid * T + out, T * N)].set(y_o, mode="drop")
             return saved, out + write.astype(jnp.int32)
 
         saved, out = lax.while_loop(unsaved, save_next, (s.saved, s.out))
@@ -338,11 +424,11 @@ def integrate(
         fresh_event = fresh_event & ~accept
 
         status = s.status
-        status = jnp.where(accept & (t_new >= t_end), Status.SUCCESS, status)
+        status = jnp.where(accept & (t_new >= s.t_end), Status.SUCCESS, status)
         if solver.adaptive:
             # Underflow: the controller wants a step below dt_min, or so small that t + dt == t in this precision.
             resolution = 16 * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(s.t), 1.0)
-            underflow = running & ~accept & ((h * factor <= dt_min) | (h * factor <= resolution))
+            underflow = running & ~accept & ((h * factor <= s.dt_min) | (h * factor <= resolution))
             status = jnp.where(underflow, jnp.where(finite, Status.STEP_SIZE_UNDERFLOW, Status.NONFINITE), status)
         else:
             status = jnp.where(running & ~finite, Status.NONFINITE, status)
@@ -350,19 +436,18 @@ def integrate(
         # again (CVODE's mxstep is per call, i.e. per output interval).
         since = jnp.where(out > s.out, 0, jnp.where(at_event, 1, s.since + 1))
         since = jnp.where(running, since, s.since)
-        status = jnp.where(
-            (status == Status.RUNNING) & (since >= config.max_steps), Status.MAX_STEPS, status
-        ).astype(jnp.int8)
+        status = jnp.where((status == Status.RUNNING) & (since >= config.max_steps), Status.MAX_STEPS, status)
 
-        keep = lambda new, old: jnp.where(accept.reshape((1,) * (new.ndim - 1) + (-1,)), new, old)
-        return _State(
+        keep = lambda new, old: lane(new, old, accept)
+        return s._replace(
+            iterations=s.iterations + 1,
             t=t_new,
             y=keep(y1, y),
             dt=jnp.where(running, dt_next, s.dt),
             dt_after_event=dt_after_event,
             carry=jax.tree_util.tree_map(keep, carry1, carry),
             prev_norm=prev_norm,
-            status=status,
+            status=status.astype(jnp.int32),
             n_steps=n_steps,
             n_rejected=n_rejected,
             event=event,
@@ -373,10 +458,13 @@ def integrate(
             since=since,
         )
 
-    final = _unpack(lax.while_loop(cond, lambda p: _pack(body(_unpack(p))), _pack(state)))
-    failed = final.status != Status.SUCCESS
-    saved = jnp.where(failed[None, None, :], jnp.nan, final.saved.reshape(len(rows), T, B))
-    return LoopResult(saved, final.status.astype(jnp.int8), final.n_steps, final.n_rejected, final.t, final.y)
+    final = _unpack(lax.while_loop(cond, body, _pack(state)))
+    final = record(final, final.active > 0)
+    status = final.counts[0].astype(jnp.int8)
+    failed = status != Status.SUCCESS
+    saved = jnp.where(failed[None, None, :], jnp.nan, jnp.swapaxes(final.saved.reshape(len(rows), N, T), 1, 2))
+    return LoopResult(saved, status, final.counts[1], final.counts[2], final.results[0], final.results[1:],
+                      final.iterations)
 
 
 def _initial_step(vf, t0, y0, order, rtol, atol):

@@ -159,6 +159,16 @@ def linear_system(vf, t, y, inv_h_gamma, jacobian: str = "auto"):
 _STAGE_TABLES = _stage_tables()
 
 
+def _weighted(weights, U):
+    """``sum_j weights[j] * U[j]`` over the stages as elementwise operations in stage order: each lane's sum then
+    rounds the same whatever the batch width (a ``dot`` over the stage axis is blocked by the CPU library according
+    to the array's shape, which changes the order of the additions from one batch width to another)."""
+    total = weights[0] * U[0]
+    for j in range(1, U.shape[0]):
+        total = total + weights[j] * U[j]
+    return total
+
+
 @dataclass(frozen=True)
 class Rodas4(AbstractSolver):
     """RODAS 4(3) (Hairer & Wanner): L-stable, stiffly accurate Rosenbrock method for stiff models.
@@ -195,15 +205,15 @@ class Rodas4(AbstractSolver):
         U = jnp.zeros((6,) + y.shape, dtype).at[0].set(u0)
 
         def stage(i, U):
-            Y = y + jnp.tensordot(a_tab[i], U, axes=1)
-            rhs = vf(t + c_tab[i] * dt, Y) + jnp.tensordot(cc_tab[i], U, axes=1) * inv_h
+            Y = y + _weighted(a_tab[i], U)
+            rhs = vf(t + c_tab[i] * dt, Y) + _weighted(cc_tab[i], U) * inv_h
             if hft is not None:
                 rhs = rhs + d_tab[i] * hft
             return U.at[i].set(solve(rhs))
 
         U = jax.lax.fori_loop(1, 6, stage, U)
         u = [U[j] for j in range(6)]
-        Y6 = y + jnp.tensordot(a_tab[5], U, axes=1)
+        Y6 = y + _weighted(a_tab[5], U)
         u6 = u[5]
         y1 = Y6 + u6
         u = u[:5]
