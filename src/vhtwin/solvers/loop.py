@@ -11,6 +11,12 @@ output and status; a finished lane simply stops changing. Per iteration every ru
 4. writes every output that falls inside an accepted step by the method's dense interpolation (its continuous
    extension: Tsit5's free 4th-order one, Rodas4's 3rd-order one) into a preallocated buffer.
 
+With more trajectories than lanes (``lanes=``), the rest wait in a queue: a lane whose trajectory is done (or has
+failed) records its results and takes the next waiting one (lane refill), so the loop runs about the mean number of
+steps per lane rather than batches each as long as their slowest member. Refills wait for a sixteenth of the lanes to
+be idle (a refill costs a first-step estimate over every lane). Every trajectory starts through the same code, so
+its steps and values do not depend on its lane, the iteration it starts in, the number of lanes or its neighbours.
+
 The step limit ``max_steps`` counts the steps (accepted and rejected) taken since the lane last passed an event or
 an output time, as CVODE's ``mxstep`` counts the steps of one call: a long protocol (1,000 paced beats) is not a
 reason to stop, a lane stuck between two checkpoints is.
