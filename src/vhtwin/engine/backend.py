@@ -70,13 +70,18 @@ class Backend:
         raise NotImplementedError
 
 
+#: Lane refill pays once a device has this many patients per lane: with fewer, the patients who wait start late and
+#: the queue's drain outlasts the lockstep batch it replaces (measured: 1.2 patients per lane ran 0.65x as fast).
+REFILL_DEPTH = 2
+
+
 def loop_lanes(patients_per_device: int) -> int | None:
-    """Lanes of the integration loop for a solve of ``patients_per_device`` patients on each device: None (one lane
-    per patient) up to :data:`LOOP_LANES` on a CPU, else :data:`LOOP_LANES` with lane refill. Accelerators keep one
-    lane per patient (their chunks are already as wide as the device holds)."""
+    """Lanes of the integration loop for a solve of ``patients_per_device`` patients on each device: on a CPU,
+    :data:`LOOP_LANES` (lane refill) from :data:`REFILL_DEPTH` patients per lane, else None (one lane per patient).
+    Accelerators keep one lane per patient (their chunks are already as wide as the device holds)."""
     import jax
 
-    if jax.default_backend() != "cpu" or patients_per_device <= LOOP_LANES:
+    if jax.default_backend() != "cpu" or patients_per_device < REFILL_DEPTH * LOOP_LANES:
         return None
     return LOOP_LANES
 

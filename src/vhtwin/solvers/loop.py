@@ -329,7 +329,7 @@ def integrate(
     at0 = _output_time(outputs, jnp.zeros((N,), jnp.int32), every) <= t0
     saved0 = jnp.full((len(rows), N, T), jnp.nan, dtype).at[:, :, 0].set(jnp.where(at0, pick(y0), jnp.nan))
     saved0 = saved0.reshape(len(rows), N * T)
-    # Every lane starts idle (SUCCESS, holding no patient): the first iteration fills them all.
+    # Every lane starts idle (SUCCESS, holding no patient): the first refill fills them all.
     vf_shape = lambda: field(jnp.zeros((P, W), dtype), jnp.zeros((events.initial_inputs.shape[0], W), dtype))
     carry0 = jax.tree_util.tree_map(
         lambda a: jnp.zeros(a.shape, a.dtype),
@@ -464,7 +464,12 @@ def integrate(
             since=since,
         )
 
-    final = _unpack(lax.while_loop(cond, body, _pack(state)))
+    if W == N:
+        # Every trajectory has a lane: all start before the loop, which then only steps (no queue to watch).
+        state = refill(state)
+        final = _unpack(lax.while_loop(cond, lambda q: _pack(step(_unpack(q))), _pack(state)))
+    else:
+        final = _unpack(lax.while_loop(cond, body, _pack(state)))
     final = record(final, final.active > 0)
     status = final.counts[0].astype(jnp.int8)
     failed = status != Status.SUCCESS
