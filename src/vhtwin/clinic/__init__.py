@@ -1,0 +1,11 @@
+"""The clinician's twin: published priors as data and patient records in FHIR, on top of calibration.
+
+Nothing else in vhtwin imports this package; it needs the ``clinic`` extra (``pip install vhtwin[clinic]``) for
+FHIR (:mod:`.fhir` imports ``fhir.resources`` when a bundle is read).
+"""
+
+from .fhir import Record, read_bundle
+from .priors import Prior, prior, priors
+from .renal import cockcroft_gault
+
+__all__ = ["Prior", "Record", "cockcroft_gault", "prior", "priors", "read_bundle"]
