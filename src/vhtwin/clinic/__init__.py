@@ -1,11 +1,12 @@
-"""The clinician's twin: published priors as data and patient records in FHIR, on top of calibration.
+"""The clinician's twin: published priors as data, patient records in FHIR, an audit trail; over calibration.
 
 Nothing else in vhtwin imports this package; it needs the ``clinic`` extra (``pip install vhtwin[clinic]``) for
 FHIR (:mod:`.fhir` imports ``fhir.resources`` when a bundle is read).
 """
 
+from .audit import AuditTrail
 from .fhir import Record, read_bundle
 from .priors import Prior, prior, priors
 from .renal import cockcroft_gault
 
-__all__ = ["Prior", "Record", "cockcroft_gault", "prior", "priors", "read_bundle"]
+__all__ = ["AuditTrail", "Prior", "Record", "cockcroft_gault", "prior", "priors", "read_bundle"]
