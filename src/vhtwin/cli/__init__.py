@@ -13,6 +13,8 @@
     vhtwin models [--describe NAME]       list the library models, or describe one
     vhtwin calibrate --model NAME --data OBS.csv --prior PRIOR.toml [--protocol REGIMEN.toml] [--out FIG.png]
                                           calibrate patient twins to measurements, print them, plot their forecasts
+    vhtwin serve [--host 127.0.0.1] [--port 8000] [--audit-dir DIR]
+                                          the clinician's twin as a local JSON API (FHIR bundles in), audited
 
 Ctrl-C stops a run within a second, with every written batch whole, and prints the command that resumes it
 (exit status 130). Every error prints one line, ``vhtwin: error: <message>``, to stderr and exits with status 2, without a traceback
@@ -105,6 +107,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     from .calibrate import add_parser as _add_calibrate
     from .estimate import add_parser as _add_estimate
+    from .serve import add_parser as _add_serve
     from .trial import _export, _info, _plot, _run, _verify
 
     parser = _Parser(prog="vhtwin", description="Virtual human twin simulation engine.")
@@ -190,6 +193,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_calibrate(sub)
     _add_estimate(sub)
+    _add_serve(sub)
     return parser
 
 

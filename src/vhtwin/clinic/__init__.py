@@ -4,9 +4,10 @@ Nothing else in vhtwin imports this package; it needs the ``clinic`` extra (``pi
 FHIR (:mod:`.fhir` imports ``fhir.resources`` when a bundle is read).
 """
 
+from .assess import Assessment, assess
 from .audit import AuditTrail
 from .fhir import Record, read_bundle
 from .priors import Prior, prior, priors
 from .renal import cockcroft_gault
 
-__all__ = ["AuditTrail", "Prior", "Record", "cockcroft_gault", "prior", "priors", "read_bundle"]
+__all__ = ["Assessment", "AuditTrail", "Prior", "assess", "Record", "cockcroft_gault", "prior", "priors", "read_bundle"]

@@ -119,6 +119,14 @@ class Target(_Spec):
     status: str | None = None
 
 
+class Dosing(_Spec):
+    """The regimens a recommendation chooses among."""
+
+    amounts: list[float] = Field(min_length=1)  # mg per dose
+    intervals: list[float] = Field(min_length=1)  # h between doses
+    duration: float = Field(0.0, ge=0)  # h of infusion (0: a bolus or an oral dose)
+
+
 class PriorFile(_Spec):
     name: str
     drug: str
@@ -135,7 +143,8 @@ class PriorFile(_Spec):
     covariate_models: list[Union[PowerSpec, LinearSpec, ExponentialSpec, CategoricalSpec]] = []
     covariates: dict[str, CovariateSpec] = {}
     source_population: SourcePopulation
-    targets: list[Target] = []
+    targets: list[Target] = Field(min_length=1)
+    dosing: Dosing
 
 
 # -- the prior ---------------------------------------------------------------------------------------------------------

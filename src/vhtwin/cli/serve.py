@@ -1,0 +1,39 @@
+"""``vhtwin serve``: the clinician's twin as a local web service (:mod:`vhtwin.clinic.app`)."""
+
+from __future__ import annotations
+
+from ..errors import InputError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "serve", help="serve the clinician's twin: a JSON API (POST /api/twin?model=NAME with a FHIR Bundle)",
+        description=(
+            "Serve the clinician's twin on this machine: POST a FHIR R4 Bundle to /api/twin?model=NAME (a prior of "
+            "the library, GET /api/priors) and get the calibrated twin, its forecast with a 90 % band and the "
+            "regimens ranked by their probability of target attainment. Every calibration and recommendation is "
+            "appended to the audit trail. Needs the clinic extra (pip install 'vhtwin[clinic]')."
+        ),
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--audit-dir", default="vhtwin-audit", metavar="DIR",
+                   help="where the audit trail is kept (default ./vhtwin-audit; continued if it exists)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    if not 0 < args.port < 65536:
+        raise InputError(f"--port {args.port} must be between 1 and 65535")
+    try:
+        import uvicorn
+
+        from ..clinic.app import create_app
+    except ImportError as err:
+        raise InputError(f"vhtwin serve needs the clinic extra ({err.name} is missing): "
+                         "pip install 'vhtwin[clinic]'") from None
+    app = create_app(args.audit_dir)
+    print(f"vhtwin: serving the clinician's twin on http://{args.host}:{args.port} (audit trail: "
+          f"{app.state.audit.path})", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
