@@ -159,3 +159,38 @@ def test_what_is_not_a_bundle(vanc, tmp_path):
     big.write_bytes(b"{" + b" " * 5_000_001 + b"}")
     with pytest.raises(InputError, match="at most 5000000"):
         clinic.read_bundle(big, vanc)
+
+
+SYNTHEA = Path(__file__).resolve().parents[1] / "data" / "fhir" / "synthea_sample_complete_patient.json"
+
+
+def test_a_complete_ehr_export_nobody_here_wrote(vanc):
+    """Synthea's complete sample patient (tests/data/fhir/README.md): 314 resources of 16 kinds, other drugs given.
+    Read for vancomycin, it has no vancomycin dose; with a vancomycin course added, the patient's facts come from its
+    own observations and none of its identifiers is kept."""
+    doc = json.loads(SYNTHEA.read_text())
+    with pytest.raises(InputError, match="no dose of the drug"):  # cefazolin, heparin, ... are not vancomycin
+        clinic.read_bundle(doc, vanc)
+    patient = next(e["resource"]["id"] for e in doc["entry"] if e["resource"]["resourceType"] == "Patient")
+    subject = {"reference": f"urn:uuid:{patient}"}
+    doc["entry"] += [
+        {"resource": {"resourceType": "MedicationAdministration", "id": "vanc-1", "status": "completed",
+                      "medicationCodeableConcept": {"text": "vancomycin 1000 MG Injection"}, "subject": subject,
+                      "effectivePeriod": {"start": "2020-06-01T08:00:00-04:00", "end": "2020-06-01T09:30:00-04:00"},
+                      "dosage": {"dose": {"value": 1000, "unit": "mg", "system": "http://unitsofmeasure.org",
+                                          "code": "mg"}}}},
+        {"resource": {"resourceType": "Observation", "id": "vanc-level", "status": "final", "subject": subject,
+                      "code": {"coding": [{"system": "http://loinc.org", "code": "20578-1"}]},
+                      "effectiveDateTime": "2020-06-01T20:00:00-04:00",
+                      "valueQuantity": {"value": 12.0, "unit": "ug/mL", "system": "http://unitsofmeasure.org",
+                                        "code": "ug/mL"}}},
+    ]
+    rec = clinic.read_bundle(doc, vanc)
+    np.testing.assert_allclose(rec.doses[["time", "amount", "duration"]].to_numpy(), [[0.0, 1000.0, 1.5]])
+    np.testing.assert_allclose(rec.data["time"], [12.0])
+    # born 24 Oct 1950: 69 on 1 June 2020; the later of its two weights; its creatinine (38483-4, mg/dL)
+    assert rec.facts == pytest.approx({"age": 69, "sex": "male", "weight": 79.7, "height": 162.1, "creatinine": 0.88})
+    kept = repr((rec.data.to_dict(), rec.doses.to_dict(), rec.covariates, rec.facts, rec.warnings))
+    for identifier in ("Gerlach374", "Lindsay928", "999-34-2070", "S99966502", "Raynor", "555-450-5873", "1950",
+                       patient):
+        assert identifier not in kept

@@ -9,10 +9,11 @@ What is read, and nothing more:
   umol/L, 38483-4), each a ``valueQuantity`` with a UCUM unit, at ``effectiveDateTime`` (or the start of
   ``effectivePeriod``, or ``effectiveInstant``). A level reported as ``< x`` (``comparator``) is below the limit
   of quantification ``x``. The latest weight, height and creatinine are used.
-* ``MedicationAdministration`` (status completed or in-progress): the doses given -- ``dosage.dose`` (mg, g, ug),
-  ``effectiveDateTime`` for a bolus or an oral dose, ``effectivePeriod`` (start and end) or ``dosage.rateQuantity``
-  for an infusion.
-* ``MedicationRequest`` (status active or completed), when no administration is recorded: the ordered regimen --
+* ``MedicationAdministration`` (status completed or in-progress) of the prior's drug (its name in the medication's
+  text or display, inline or in a Medication resource of the bundle; other drugs are skipped): the doses given --
+  ``dosage.dose`` (mg, g, ug), ``effectiveDateTime`` for a bolus or an oral dose, ``effectivePeriod`` (start and
+  end) or ``dosage.rateQuantity`` for an infusion.
+* ``MedicationRequest`` of the drug (status active or completed), when no administration is recorded: the regimen --
   ``dosageInstruction[0].timing.repeat`` (``boundsPeriod.start``, ``frequency`` per ``period`` ``periodUnit``,
   ``count``, ``duration`` of an infusion) and ``doseAndRate[0].doseQuantity`` -- expanded into doses up to the last
   level (or ``count`` doses).
@@ -99,6 +100,7 @@ def read_bundle(source, prior) -> Record:
     levels, administrations, requests, warnings = [], [], [], []
     latest: dict[str, tuple[datetime, float]] = {}
     birth = None
+    medications = _medications(bundle)
     for k, entry in enumerate(bundle.entry or []):
         res = entry.resource
         kind = type(res).__name__
@@ -108,11 +110,11 @@ def read_bundle(source, prior) -> Record:
             birth = res.birthDate
         elif kind == "Observation":
             _observation(res, where, pr, levels, latest)
-        elif kind == "MedicationAdministration":
+        elif kind == "MedicationAdministration" and _of_drug(res, pr, medications):
             dose = _administration(res, where, pr)
             if dose is not None:
                 administrations.append(dose)
-        elif kind == "MedicationRequest":
+        elif kind == "MedicationRequest" and _of_drug(res, pr, medications):
             if res.status in ("active", "completed"):
                 requests.append((res, where))
     for name, (_, value) in latest.items():
@@ -197,6 +199,33 @@ def _bundle(doc: dict):
         field_ = ".".join(str(x) for x in loc) or "(the resource)"
         # the offending value is not repeated: it may be a name or an identifier
         raise InputError(f"bundle: {where}: field {field_}: {first['msg']}") from None
+
+
+def _medications(bundle) -> dict[str, str]:
+    """The Medication resources of the bundle: their names by the references that can point to them."""
+    out = {}
+    for entry in bundle.entry or []:
+        res = entry.resource
+        if type(res).__name__ == "Medication":
+            name = _names(res.code)
+            for key in filter(None, [entry.fullUrl, f"Medication/{res.id}" if res.id else None]):
+                out[key] = name
+    return out
+
+
+def _names(codeable) -> str:
+    if codeable is None:
+        return ""
+    return " ".join(filter(None, [codeable.text] + [c.display for c in (codeable.coding or [])])).lower()
+
+
+def _of_drug(res, pr, medications: dict) -> bool:
+    """Whether a MedicationAdministration or MedicationRequest is of the prior's drug (by the name of its
+    medication, inline or a Medication resource of the bundle): a record lists every drug a patient had."""
+    name = _names(res.medicationCodeableConcept)
+    if res.medicationReference is not None and res.medicationReference.reference:
+        name += " " + medications.get(res.medicationReference.reference, "")
+    return pr.drug.lower() in name
 
 
 def _loinc(codeable) -> set[str]:
