@@ -83,3 +83,21 @@ def test_oral_average_level_and_plain_data():
     assert doc["prior"]["sha256"] == prior.content_hash and "recommended" in text
     again = assess(record, prior, n_samples=100, seed=0)
     assert again.to_dict() == doc  # the same seed, the same assessment
+
+
+def test_a_new_patient_compiles_nothing(vancomycin):
+    """The service is resident: once a prior's programs are compiled, another patient (other levels, covariates
+    and doses) runs them as they are -- the calibration, the band, the posterior draws and every option."""
+    prior, record, _ = vancomycin
+    doc = json.loads((EXAMPLES / "vancomycin_bundle.json").read_text())
+    for entry in doc["entry"]:
+        res = entry["resource"]
+        if res.get("id") in ("obs-5", "obs-6", "obs-7"):
+            res["valueQuantity"]["value"] *= 0.6
+        if res.get("id") == "obs-1":
+            res["valueQuantity"]["value"] = 91.0
+    other = clinic.read_bundle(doc, prior)
+    before = vh.compilation_count()
+    a = assess(other, prior, n_samples=200, seed=3)
+    assert vh.compilation_count() == before
+    assert a.parameters.set_index("parameter").loc["CL", "estimate"] > 0

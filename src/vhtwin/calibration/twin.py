@@ -335,8 +335,8 @@ class Twin:
         B, k = self._eta.shape
         proposals = self._draws(M, seed)  # (B, M, k)
         lanes = self._problem.lanes(M)
-        with jax.enable_x64(True):
-            obj = np.asarray(jax.jit(lanes.objective)(jnp.asarray(proposals.reshape(B * M, k)))).reshape(B, M)
+        with jax.enable_x64(True):  # (the objective is compiled once per problem layout, not per twin)
+            obj = np.asarray(lanes.objective(jnp.asarray(proposals.reshape(B * M, k)))).reshape(B, M)
         diff = proposals - self._eta[:, None, :]
         log_q = -0.5 * np.einsum("bmi,bij,bmj->bm", diff, np.linalg.inv(self._cov), diff)
         log_w = -obj - log_q

@@ -7,10 +7,10 @@
 2. forecasts the level over the record and the next two days of the current regimen, with a 90 % band (the Laplace
    posterior of the etas);
 3. for every regimen of the prior's ``[dosing]`` options (amount x interval) and for the current one, simulates the
-   posterior draws over one interval at steady state (the engine's periodic steady state of the regimen) and reports
-   the probability of target attainment: the fraction of draws whose metrics over that interval meet every target
-   of the prior (``auc24`` = 24 h x the interval's AUC / its length, ``trough`` the level
-   at its end, ``peak`` its largest level, ``average`` its AUC / its length);
+   posterior draws over one interval at steady state (the last interval of :data:`STEADY_HOURS` of the regimen)
+   and reports the probability of target attainment: the fraction of draws whose metrics over that interval meet
+   every target of the prior (``auc24`` = 24 h x the interval's AUC / its length, ``trough`` the level at its end,
+   ``peak`` its largest level, ``average`` its AUC / its length);
 4. recommends the option with the highest probability (ties: the smallest daily dose, then the interval nearest the
    current one, then the shorter).
 
@@ -32,6 +32,8 @@ from ..simulate import simulate
 from .fhir import Record
 from .priors import Prior
 
+#: Hours a regimen is simulated before its last interval is read as its steady state.
+STEADY_HOURS = 4096.0
 #: Points per dosing interval on which the window's metrics are read (trapezoids).
 WINDOW_POINTS = 97
 
@@ -114,11 +116,15 @@ def _continued(past: Regimen, spec, amount: float, interval: float, start: float
 def _option(prior: Prior, params: dict, amount: float, interval: float) -> dict:
     """Probability of target attainment of ``amount`` every ``interval`` h at steady state, over the draws."""
     spec = prior.spec
-    # the interval at steady state (the engine starts from the periodic steady state of the regimen); the last point
-    # is the trough before the next dose (the left limit at the dose time)
-    window = np.linspace(0.0, interval, WINDOW_POINTS)
-    regimen = Regimen.repeated(amount, interval, 2, spec.dose_into, duration=spec.dosing.duration or None,
-                               steady_state=True)
+    # The regimen repeated for STEADY_HOURS, read over its last interval: the same number of doses for every patient
+    # (so nothing recompiles from one patient to the next, as a steady-state search of patient-dependent length
+    # would), and long enough for any plausible elimination (a half-life of 220 h, vancomycin in an anuric patient,
+    # leaves 0.0003 % of the way to steady state). The last point is the trough before the next dose (the left limit
+    # at the dose time).
+    count = int(math.ceil(STEADY_HOURS / interval))
+    end = count * interval
+    window = np.linspace(end - interval, end, WINDOW_POINTS)
+    regimen = Regimen.repeated(amount, interval, count + 1, spec.dose_into, duration=spec.dosing.duration or None)
     ds = simulate(prior.model, params, times=window, protocol=regimen, outputs=[spec.level.observable],
                   rtol=1e-8, atol=1e-10, precision="float64")
     levels = ds[spec.level.observable].values  # (draws, points)

@@ -253,7 +253,8 @@ def integrate(
         Tolerances per state.
     lanes : int, optional
         Trajectories integrated at once (W, static; default all N; rounded up to a multiple of
-        :data:`LANE_BLOCK`). With fewer lanes than trajectories, the rest wait in a queue and a lane whose trajectory is done takes the next one (lane refill), so the loop runs about
+        :data:`LANE_BLOCK`). With fewer lanes than trajectories, the rest wait in a queue and a lane whose
+        trajectory is done takes the next one (lane refill), so the loop runs about
         ``N / W`` times the mean number of steps rather than W-lane batches each as long as their slowest member.
         A trajectory's steps and values do not depend on its lane, its start iteration or W (bit for bit).
     """
