@@ -7,13 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient  # the clinic extra, part of the test set-up
 
-pytest.importorskip("fastapi")  # the clinic extra (installed by the test set-up)
-from fastapi.testclient import TestClient  # noqa: E402
-
-import vhtwin.clinic as clinic  # noqa: E402
-from vhtwin.clinic.app import SECURITY_HEADERS, create_app  # noqa: E402
-from vhtwin.clinic.assess import assess  # noqa: E402
+import vhtwin.clinic as clinic
+from vhtwin.clinic.app import SECURITY_HEADERS, create_app
+from vhtwin.clinic.assess import assess
 
 BUNDLE = Path(__file__).resolve().parents[2] / "examples" / "clinic" / "vancomycin_bundle.json"
 
