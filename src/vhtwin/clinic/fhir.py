@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -360,8 +360,6 @@ def _request_doses(res, where: str, pr, last_level) -> list:
         n = int(np.floor((last_level - start).total_seconds() / 3600.0 / interval)) + 1
     else:
         n = 1
-    from datetime import timedelta
-
     return [(start + timedelta(hours=k * interval), amount, duration) for k in range(max(n, 1))]
 
 
