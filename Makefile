@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast bench docs venv clean
+.PHONY: run test test-fast bench docs venv browser clean
 
 ## run: the main job -- the built-in two-arm trial (10,000 virtual patients) -> out/trial.zarr, a summary table
 ## and the figures out/trial_Cc_bands.png, out/trial_Cc_nca.png
@@ -17,7 +17,7 @@ run: $(STAMP)
 
 ## test: the whole test suite, slow tests included, in two worker processes (most of a test's time is XLA
 ## compiling on one core); the tests of one file share a worker, so module fixtures are computed once
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 ## test-fast: the inner loop, under 3 minutes on 2 cores -- the suite without the tests marked slow (one cheap test
@@ -34,6 +34,18 @@ docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir site
 
 venv: $(STAMP)
+
+## browser: Chromium and its driver for the clinician's page's browser test -- the OS packages (apt-get, with sudo
+## unless root) where they are missing; a browser that downloads itself is not used
+browser:
+	@if command -v chromedriver >/dev/null 2>&1 && { command -v chromium || command -v chromium-browser || \
+	    command -v google-chrome; } >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); echo "make: installing chromium and chromium-driver (apt-get)"; \
+	    $$SUDO apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	    { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium chromium-driver >/dev/null; }; \
+	else echo "make: the browser test needs Chromium and chromedriver on PATH; install them with this system's \
+	package manager" >&2; exit 1; fi
 
 # Reinstalled whenever pyproject.toml changes; a broken or half-made .venv is rebuilt.
 $(STAMP): pyproject.toml

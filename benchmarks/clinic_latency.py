@@ -1,12 +1,13 @@
-"""Latency of the clinician's twin: a FHIR bundle posted to the JSON API until the recommendation comes back.
+"""Latency of the clinician's twin: a FHIR bundle in, the recommendation out -- over the JSON API and through the page.
 
-``vhtwin serve``'s application (:func:`vhtwin.clinic.app.create_app`) runs in a real uvicorn server in a child
-process, as a clinic would run it (127.0.0.1, a fresh audit directory, JAX on the CPU). For each prior with an
-example bundle in ``examples/clinic/`` the script posts the bundle over HTTP: the first request (the models compile)
-and then ``--repeats`` more, each time as a *new patient* (the levels scaled by a factor drawn per request, so
-nothing is cached but the compiled programs). A request's time is the wall time from sending the bundle to the
-parsed JSON assessment (read, calibrate, forecast band, every dosing option's probability of target attainment,
-two audit entries).
+``vhtwin serve`` runs in a child process (:func:`vhtwin.cli.serve.in_background`: a real uvicorn server on
+127.0.0.1, a fresh audit directory, JAX on the CPU), as a clinic would run it. For each prior with an example bundle
+in ``examples/clinic/`` the script sends the bundle over HTTP: the first request (the models compile) and then
+``--repeats`` more, each time as a *new patient* (the levels scaled by a factor drawn per request, so nothing is
+cached but the compiled programs), alternately to the JSON API (``POST /api/twin``, the parsed JSON assessment back)
+and to the page (``POST /assess``: the form with the bundle as a file upload and its CSRF token, the rendered HTML
+report back, figures included). A request's time is the wall time from sending the bundle to the whole answer
+(read, calibrate, forecast band, every dosing option's probability of target attainment, two audit entries).
 
 Usage::
 
@@ -17,28 +18,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
-import subprocess
-import sys
+import re
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
+import httpx
 import numpy as np
+
+from vhtwin.cli.serve import in_background
 
 from _machine import machine_info  # benchmarks/_machine.py (the scripts run from this folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = {"vancomycin_goti2018": "vancomycin_bundle.json", "theophylline_boeckmann1994": "theophylline_request_bundle.json"}
 TARGET_S = 2.0  # the aim after the first request, on the 2-core CPU machine
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _scaled(bundle: dict, factor: float) -> bytes:
@@ -52,53 +46,56 @@ def _scaled(bundle: dict, factor: float) -> bytes:
     return json.dumps(doc).encode()
 
 
-def _post(url: str, body: bytes) -> tuple[float, dict]:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/fhir+json"}, method="POST")
+def _api(client: httpx.Client, prior: str, body: bytes) -> tuple[float, dict]:
     start = time.perf_counter()
-    with urllib.request.urlopen(request, timeout=600) as response:
-        doc = json.loads(response.read())
-    return time.perf_counter() - start, doc
+    response = client.post(f"/api/twin?model={prior}", content=body,
+                           headers={"Content-Type": "application/fhir+json"})
+    response.raise_for_status()
+    doc = response.json()
+    return time.perf_counter() - start, doc["assessment"]["recommended"]
+
+
+def _page(client: httpx.Client, prior: str, body: bytes) -> tuple[float, dict]:
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)  # the form, as a browser has it
+    start = time.perf_counter()
+    response = client.post("/assess", data={"csrf": token, "model": prior},
+                           files={"bundle": ("record.json", body, "application/fhir+json")})
+    response.raise_for_status()
+    html = response.text
+    seconds = time.perf_counter() - start
+    amount = float(re.search(r'id="rec-amount">([^<]+)<', html).group(1))
+    interval = float(re.search(r'id="rec-interval">([^<]+)<', html).group(1))
+    return seconds, {"amount_mg": amount, "interval_h": interval}
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=6)
     ap.add_argument("--out", help="write the JSON here (default: print it)")
     args = ap.parse_args(argv)
-    port = _free_port()
     audit = tempfile.mkdtemp(prefix="vhtwin-audit-")
-    server = subprocess.Popen([sys.executable, "-m", "vhtwin", "serve", "--port", str(port), "--audit-dir", audit],
-                              env={**os.environ, "JAX_PLATFORMS": "cpu"}, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
     records = []
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"{base}/api/priors", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+    with in_background(audit, env={"JAX_PLATFORMS": "cpu"}) as base, httpx.Client(base_url=base, timeout=600) as client:
         rng = np.random.default_rng(0)
         for prior, name in CASES.items():
             bundle = json.loads((ROOT / "examples" / "clinic" / name).read_text())
-            url = f"{base}/api/twin?model={prior}"
-            first, doc = _post(url, json.dumps(bundle).encode())
-            warm = []
-            for _ in range(args.repeats):
-                seconds, doc = _post(url, _scaled(bundle, float(rng.uniform(0.7, 1.4))))
-                warm.append(seconds)
+            first, _ = _api(client, prior, json.dumps(bundle).encode())
+            times = {"api": [], "page": []}
+            for k in range(args.repeats):
+                path = "page" if k % 2 else "api"
+                seconds, recommended = (_page if k % 2 else _api)(client, prior,
+                                                                   _scaled(bundle, float(rng.uniform(0.7, 1.4))))
+                times[path].append(seconds)
+            warm = times["api"] + times["page"]
             rec = {"type": "measurement", "benchmark": "clinic_latency", "prior": prior, "bundle": name,
-                   "first_request_s": first, "warm_request_s": warm, "warm_median_s": float(np.median(warm)),
-                   "warm_max_s": float(np.max(warm)), "target_s": TARGET_S,
-                   "options": len(doc["assessment"]["options"]),
-                   "posterior_draws": 200, "recommended": doc["assessment"]["recommended"]}
+                   "first_request_s": first, "api_request_s": times["api"], "page_request_s": times["page"],
+                   "api_median_s": float(np.median(times["api"])), "page_median_s": float(np.median(times["page"])),
+                   "warm_median_s": float(np.median(warm)), "warm_max_s": float(np.max(warm)), "target_s": TARGET_S,
+                   "posterior_draws": 200, "last_recommended": recommended}
             records.append(rec)
-            print(f"{prior}: first {first:.2f} s, then median {rec['warm_median_s']:.2f} s (max "
-                  f"{rec['warm_max_s']:.2f} s) over {args.repeats} new patients", flush=True)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+            print(f"{prior}: first {first:.2f} s, then API median {rec['api_median_s']:.2f} s, page median "
+                  f"{rec['page_median_s']:.2f} s (max {rec['warm_max_s']:.2f} s) over {args.repeats} new patients",
+                  flush=True)
     out = {"benchmark": "clinic_latency", "machine": machine_info(), "records": records}
     text = json.dumps(out, indent=1)
     if args.out:

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
 from ..errors import InputError
 
 
@@ -37,3 +46,41 @@ def run(args) -> int:
           f"{app.state.audit.path})", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+@contextlib.contextmanager
+def in_background(audit_dir, *, port: int | None = None, timeout: float = 120.0, env: dict | None = None):
+    """Run ``vhtwin serve`` in a child process on a free local port until the block ends; yields its base URL.
+
+    Returns once the server answers ``GET /api/priors`` (raises :class:`RuntimeError` with the server's output if it
+    exits or does not answer within ``timeout`` seconds). For scripts and tests that drive the real server.
+    """
+    if port is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    log = tempfile.TemporaryFile()
+    server = subprocess.Popen([sys.executable, "-m", "vhtwin", "serve", "--port", str(port), "--audit-dir",
+                               str(audit_dir)], stdout=log, stderr=subprocess.STDOUT,
+                              env={**os.environ, **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/priors", timeout=2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise RuntimeError(f"vhtwin serve did not answer on {url}: "
+                                       f"{log.read().decode(errors='replace')[-2000:]}") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()

@@ -6,8 +6,9 @@ FHIR (:mod:`.fhir` imports ``fhir.resources`` when a bundle is read).
 
 from .assess import Assessment, assess
 from .audit import AuditTrail
-from .fhir import Record, read_bundle
+from .fhir import read_bundle
+from .record import Record, make_record
 from .priors import Prior, prior, priors
 from .renal import cockcroft_gault
 
-__all__ = ["Assessment", "AuditTrail", "Prior", "assess", "Record", "cockcroft_gault", "prior", "priors", "read_bundle"]
+__all__ = ["Assessment", "AuditTrail", "Prior", "assess", "Record", "cockcroft_gault", "make_record", "prior", "priors", "read_bundle"]

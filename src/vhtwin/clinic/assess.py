@@ -29,7 +29,7 @@ from ..calibration import calibrate
 from ..errors import InputError
 from ..protocols import Regimen
 from ..simulate import simulate
-from .fhir import Record
+from .record import Record
 from .priors import Prior
 
 #: Hours a regimen is simulated before its last interval is read as its steady state.
@@ -43,7 +43,7 @@ class Assessment:
     """What :func:`assess` found (plain data: numbers, tables and sentences)."""
 
     prior: dict  # name, version, sha256, ...
-    parameters: pd.DataFrame  # per estimated parameter: MAP, 90 % interval, typical value for the covariates
+    parameters: pd.DataFrame  # per estimated parameter: MAP, 90 % interval, typical value, population 90 % range
     forecast: pd.DataFrame  # time (h), median, lower, upper, map of the level (90 % band)
     observed: pd.DataFrame  # the levels fitted
     options: pd.DataFrame  # amount, interval, daily dose, probability of target attainment, metric medians
@@ -51,6 +51,13 @@ class Assessment:
     recommended: dict  # the option recommended
     warnings: list[str] = field(default_factory=list)
     converged: bool = True
+    doses: pd.DataFrame | None = None  # the record's doses: time (h), amount (mg), duration (h)
+    facts: dict = field(default_factory=dict)  # the patient facts read (age, sex, weight, height, creatinine)
+    covariates: dict = field(default_factory=dict)  # the prior's covariates derived from them
+    level: float = 0.9  # the band's probability
+    n_samples: int = 200  # posterior draws behind the band and the probabilities
+    level_unit: str = ""  # the unit of the levels
+    dose_duration_h: float = 0.0  # infusion time of the options' doses (0: bolus or oral)
 
     def to_dict(self) -> dict:
         clean = lambda df: [{k: _num(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
@@ -58,7 +65,12 @@ class Assessment:
                 "parameters": clean(self.parameters), "observed": clean(self.observed),
                 "forecast": clean(self.forecast), "options": clean(self.options),
                 "current": {k: _num(v) for k, v in self.current.items()},
-                "recommended": {k: _num(v) for k, v in self.recommended.items()}}
+                "recommended": {k: _num(v) for k, v in self.recommended.items()},
+                "doses": clean(self.doses) if self.doses is not None else [],
+                "facts": {k: _num(v) for k, v in self.facts.items()},
+                "covariates": {k: _num(v) for k, v in self.covariates.items()},
+                "level": self.level, "n_samples": self.n_samples, "level_unit": self.level_unit,
+                "dose_duration_h": self.dose_duration_h}
 
 
 def _num(v):
@@ -104,7 +116,9 @@ def assess(record: Record, prior: Prior, *, n_samples: int = 200, seed: int = 0,
     parameters = _parameters(twin, prior, record, level)
     return Assessment(prior=prior.describe(), parameters=parameters, forecast=forecast, observed=record.data.copy(),
                       options=options, current=current, recommended=best.to_dict(), warnings=list(record.warnings),
-                      converged=bool(twin.converged))
+                      converged=bool(twin.converged), doses=record.doses.copy(), facts=dict(record.facts),
+                      covariates=dict(record.covariates), level=level, n_samples=n_samples,
+                      level_unit=spec.level.unit, dose_duration_h=float(spec.dosing.duration or 0.0))
 
 
 def _continued(past: Regimen, spec, amount: float, interval: float, start: float, until: float) -> Regimen:
@@ -161,9 +175,12 @@ def _parameters(twin, prior: Prior, record: Record, level: float) -> pd.DataFram
     rows = []
     for i, name in enumerate(names):
         est = float(twin.params[name])
+        tv = float(np.asarray(typical[name]).reshape(-1)[0])
+        spread = z * math.sqrt(float(prior.spec.omega.get(name, 0.0)))  # the population's 90 % range around it
         rows.append({"parameter": name, "unit": next(q.unit for q in prior.model.parameters if q.name == name),
                      "estimate": est, "lower": est * math.exp(-z * sd[i]), "upper": est * math.exp(z * sd[i]),
-                     "typical": float(np.asarray(typical[name]).reshape(-1)[0])})
+                     "typical": tv, "population_lower": tv * math.exp(-spread),
+                     "population_upper": tv * math.exp(spread)})
     return pd.DataFrame(rows)
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -35,8 +34,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..protocols import Dose, Regimen
 from ..units import conversion_factor
+from .record import Record, make_record
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -53,36 +52,6 @@ _CREATININE_MG_DL = {"mg/dL": 1.0, "umol/L": 1.0 / 88.42, "mmol/L": 1000.0 / 88.
 _RATE_MG_H = {"mg/h": 1.0, "mg/min": 60.0, "g/h": 1000.0}
 _PERIOD_H = {"min": 1.0 / 60.0, "h": 1.0, "d": 24.0, "wk": 168.0}
 _LEVEL_STATUS = {"final", "amended", "corrected", "preliminary"}
-
-
-@dataclass
-class Record:
-    """A patient's record for one prior: what :func:`vhtwin.calibrate` needs, and nothing that identifies them.
-
-    Attributes
-    ----------
-    data : DataFrame
-        The drug levels: ``time`` (h from the first dose), ``value`` (the prior's level unit; NaN below the limit of
-        quantification), ``lloq`` (the limit where reported, else NaN), ``observable``, ``unit``.
-    regimen : Regimen
-        The doses, in mg into the prior's dose state, at hours from the first dose.
-    doses : DataFrame
-        The same doses as a table: ``time`` (h), ``amount`` (mg), ``duration`` (h, 0 for a bolus).
-    covariates : dict
-        The prior's covariates (by the model's names), derived from the facts.
-    facts : dict
-        ``age`` (whole years at the first dose), ``sex``, ``weight`` (kg), ``height`` (cm), ``creatinine`` (mg/dL);
-        None where the record has none.
-    warnings : list of str
-        Covariates outside the prior's source population, and what was skipped.
-    """
-
-    data: pd.DataFrame
-    regimen: Regimen
-    doses: pd.DataFrame
-    covariates: dict
-    facts: dict
-    warnings: list[str] = field(default_factory=list)
 
 
 def read_bundle(source, prior) -> Record:
@@ -134,20 +103,11 @@ def read_bundle(source, prior) -> Record:
     doses = pd.DataFrame({"time": [hours(t) for t, *_ in administrations],
                           "amount": [a for _, a, _ in administrations],
                           "duration": [d for *_, d in administrations]})
-    regimen = Regimen(tuple(Dose(float(r.time), float(r.amount), pr.spec.dose_into, float(r.duration))
-                            for r in doses.itertuples()))
     data = pd.DataFrame({"time": [hours(t) for t, *_ in levels], "value": [v for _, v, _ in levels],
                          "lloq": [q for *_, q in levels]})
-    data["observable"] = pr.spec.level.observable
-    data["unit"] = pr.spec.level.unit
-    data = data.sort_values("time", kind="stable").reset_index(drop=True)
     if len(data) == 0:
         raise InputError(f"bundle: no level of {pr.drug} (LOINC {', '.join(pr.spec.level.loinc)}) to calibrate on")
-    if (data["time"] < 0).any():
-        warnings.append(f"{int((data['time'] < 0).sum())} level(s) before the first recorded dose were kept (time < 0)")
-    covariates = pr.covariates(facts)
-    warnings += pr.warnings(covariates, facts)
-    return Record(data, regimen, doses, covariates, facts, warnings)
+    return make_record(pr, data, doses, facts, warnings)
 
 
 # -- reading -----------------------------------------------------------------------------------------------------------
