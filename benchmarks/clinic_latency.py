@@ -9,6 +9,9 @@ and to the page (``POST /assess``: the form with the bundle as a file upload and
 report back, figures included). A request's time is the wall time from sending the bundle to the whole answer
 (read, calibrate, forecast band, every dosing option's probability of target attainment, two audit entries).
 
+The figures in ``results/`` were measured with ``VHTWIN_CACHE_DIR=off`` (no persistent compilation cache: the first
+request compiles every program, as on a fresh machine).
+
 Usage::
 
     python benchmarks/clinic_latency.py --out benchmarks/results/clinic-latency-cpu-2core.json [--repeats 5]
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import tempfile
 import time
@@ -96,7 +100,8 @@ def main(argv=None) -> None:
             print(f"{prior}: first {first:.2f} s, then API median {rec['api_median_s']:.2f} s, page median "
                   f"{rec['page_median_s']:.2f} s (max {rec['warm_max_s']:.2f} s) over {args.repeats} new patients",
                   flush=True)
-    out = {"benchmark": "clinic_latency", "machine": machine_info(), "records": records}
+    cache = os.environ.get("VHTWIN_CACHE_DIR", "default")  # "off": the first request compiles everything
+    out = {"benchmark": "clinic_latency", "machine": machine_info(), "persistent_cache": cache, "records": records}
     text = json.dumps(out, indent=1)
     if args.out:
         Path(args.out).write_text(text + "\n")

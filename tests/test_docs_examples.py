@@ -46,8 +46,8 @@ COVERED = {
     "vhtwin calibrate": "tests/cli/test_calibrate.py::test_calibrate_prints_the_twins_with_intervals_and_draws_their_forecasts",
     "vhtwin estimate": "tests/cli/test_estimate.py::test_writes_a_checked_store_table_and_figures",
     "openssl": "tests/trial/test_dask.py::test_the_documented_tls_setup_runs_a_trial",
-    "vhtwin serve": "tests/clinic/test_api.py::test_vhtwin_serve_answers_on_localhost",
-    "curl -s -X POST": "tests/clinic/test_api.py::test_vhtwin_serve_answers_on_localhost",
+    "vhtwin serve": "tests/clinic/test_browser.py::test_vhtwin_serve_answers_scripts_on_localhost",
+    "curl -s -X POST": "tests/clinic/test_browser.py::test_vhtwin_serve_answers_scripts_on_localhost",
     # `make run` is the built-in trial of `vhtwin run` without a spec; `make test`, `test-fast`, `bench`, `docs` and
     # `venv` are checked to exist only (the suite, the benchmarks, the docs build: tests/test_docs.py).
 }

@@ -32,8 +32,10 @@ _EXPORTS = {
     ".trial": ["Trial", "export_trial", "open_trial", "verify_trial"],
 }
 _SOURCE = {name: module for module, names in _EXPORTS.items() for name in names}
-#: Subpackages reachable as ``vh.analysis``, ``vh.calibration``, ...
-_SUBPACKAGES = ("analysis", "calibration", "estimation", "pde", "physiology")
+#: Subpackages reachable as ``vh.analysis``, ``vh.calibration``, ... (``vh.clinic`` needs the clinic extra)
+_SUBPACKAGES = ("analysis", "calibration", "clinic", "estimation", "pde", "physiology")
+#: Modules reachable under a short name: ``vh.fhir.read_bundle`` (the clinic's FHIR reader).
+_ALIASES = {"fhir": ".clinic.fhir"}
 
 __all__ = sorted(_SOURCE)
 
@@ -45,6 +47,8 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_SOURCE[name], __name__), name)
     elif name in _SUBPACKAGES:
         value = importlib.import_module(f".{name}", __name__)
+    elif name in _ALIASES:
+        value = importlib.import_module(_ALIASES[name], __name__)
     else:
         raise AttributeError(f"module 'vhtwin' has no attribute {name!r}")
     globals()[name] = value
@@ -52,7 +56,7 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__) | set(_SUBPACKAGES))
+    return sorted(set(globals()) | set(__all__) | set(_SUBPACKAGES) | set(_ALIASES))
 
 
 class _Package(types.ModuleType):

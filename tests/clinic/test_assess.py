@@ -101,3 +101,30 @@ def test_a_new_patient_compiles_nothing(vancomycin):
     a = assess(other, prior, n_samples=200, seed=3)
     assert vh.compilation_count() == before
     assert a.parameters.set_index("parameter").loc["CL", "estimate"] > 0
+
+
+def test_a_peak_drawn_after_the_infusion_is_read_at_its_time(vancomycin, tmp_path):
+    """A target's ``after_infusion_h`` (aminoglycoside peaks are drawn 30 min after the infusion) reads the level at
+    that time of the steady-state interval, not the interval's largest level."""
+    prior, record, _ = vancomycin
+    text = Path(prior.path).read_text()
+    timed = '\n[[targets]]\nname = "peak"\ndescription = "30 min after the end of the infusion"\nmetric = "peak"\n' \
+            'after_infusion_h = 0.5\nlower = 20.0\nunit = "mg/L"\nsource = "rybak2020"\n'
+    highest = timed.replace('name = "peak"', 'name = "highest"').replace("after_infusion_h = 0.5\n", "")
+    path = tmp_path / "vancomycin_peaks.toml"
+    path.write_text(text + timed + highest)
+    pr = clinic.prior(path)
+    a = assess(record, pr, n_samples=50, seed=1)
+    twin = vh.calibrate(pr.model, record.data, prior=pr.population, protocol=record.regimen,
+                        covariates=record.covariates)
+    draws = twin.sample_posterior(50, seed=1)
+    params = {k: np.full(50, float(v)) for k, v in twin.params.items()} | {k: draws[k].values for k in twin.eta_names}
+    row = a.options[(a.options["amount_mg"] == 1000.0) & (a.options["interval_h"] == 12.0)].iloc[0]
+    count = int(np.ceil(4096.0 / 12.0))
+    at = (count - 1) * 12.0 + 1.0 + 0.5  # the last interval's start + 1 h of infusion + 30 min
+    ds = vh.simulate(pr.model, params, times=np.array([at - 0.5, at]), outputs=["Cc"], rtol=1e-8, atol=1e-10,
+                     precision="float64",
+                     protocol=vh.Regimen.repeated(1000.0, 12.0, count + 1, "central", duration=1.0))
+    assert row["peak_median"] == pytest.approx(np.median(ds["Cc"].values[:, 1]), rel=1e-6)
+    assert row["highest_median"] == pytest.approx(np.median(ds["Cc"].values[:, 0]), rel=1e-3)  # at the infusion's end
+    assert row["highest_median"] > row["peak_median"]

@@ -194,3 +194,9 @@ def test_a_complete_ehr_export_nobody_here_wrote(vanc):
     for identifier in ("Gerlach374", "Lindsay928", "999-34-2070", "S99966502", "Raynor", "555-450-5873", "1950",
                        patient):
         assert identifier not in kept
+
+
+def test_the_reader_is_vh_fhir_read_bundle():
+    import vhtwin as vh
+
+    assert vh.fhir.read_bundle is clinic.read_bundle and vh.clinic is clinic

@@ -10,7 +10,8 @@
    posterior draws over one interval at steady state (the last interval of :data:`STEADY_HOURS` of the regimen)
    and reports the probability of target attainment: the fraction of draws whose metrics over that interval meet
    every target of the prior (``auc24`` = 24 h x the interval's AUC / its length, ``trough`` the level at its end,
-   ``peak`` its largest level, ``average`` its AUC / its length);
+   ``peak`` its largest level -- or the level a set time after the end of the infusion, where the target says
+   ``after_infusion_h`` -- ``average`` its AUC / its length);
 4. recommends the option with the highest probability (ties: the smallest daily dose, then the interval nearest the
    current one, then the shorter).
 
@@ -137,7 +138,11 @@ def _option(prior: Prior, params: dict, amount: float, interval: float) -> dict:
     # at the dose time).
     count = int(math.ceil(STEADY_HOURS / interval))
     end = count * interval
-    window = np.linspace(end - interval, end, WINDOW_POINTS)
+    duration = float(spec.dosing.duration or 0.0)
+    # the times a target reads its level at (a peak drawn a set time after the infusion) are points of the window
+    reads = {t.name: end - interval + duration + t.after_infusion_h for t in spec.targets
+             if t.metric == "peak" and t.after_infusion_h is not None}
+    window = np.unique(np.concatenate([np.linspace(end - interval, end, WINDOW_POINTS), list(reads.values())]))
     regimen = Regimen.repeated(amount, interval, count + 1, spec.dose_into, duration=spec.dosing.duration or None)
     ds = simulate(prior.model, params, times=window, protocol=regimen, outputs=[spec.level.observable],
                   rtol=1e-8, atol=1e-10, precision="float64")
@@ -146,7 +151,10 @@ def _option(prior: Prior, params: dict, amount: float, interval: float) -> dict:
     met = np.ones(levels.shape[0], bool)
     out = {"amount_mg": float(amount), "interval_h": float(interval), "daily_dose_mg": float(amount * 24.0 / interval)}
     for target in spec.targets:
-        value = _metric(target.metric, window, levels, interval)
+        if target.name in reads:
+            value = levels[:, int(np.searchsorted(window, reads[target.name]))]
+        else:
+            value = _metric(target.metric, window, levels, interval)
         if target.lower is not None:
             met &= value >= target.lower
         if target.upper is not None:

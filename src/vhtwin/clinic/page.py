@@ -28,6 +28,7 @@ MAX_LINES = 200
 FORECAST_ROWS = 25
 
 _CREATININE_TO_MG_DL = {"mg/dL": 1.0, "umol/L": 1.0 / 88.42}
+FACT_UNITS = {"age": "years", "weight": "kg", "height": "cm", "creatinine": "mg/dL"}
 
 
 def _page(title: str, body: str) -> str:
@@ -217,9 +218,11 @@ draws.</p>
 {_options_table(doc["options"], rec, cur, pct)}
 </section>"""
     facts = doc["facts"]
-    fact_rows = [[escape(k), escape(_g(v) if isinstance(v, (int, float)) else str(v))]
-                 for k, v in facts.items() if v is not None]
-    fact_rows += [[escape(f"{k} (covariate)"), _g(v)] for k, v in doc["covariates"].items()]
+    fact_rows = [[escape(f"{k} ({FACT_UNITS[k]})" if k in FACT_UNITS else k),
+                  escape(_g(v) if isinstance(v, (int, float)) else str(v))] for k, v in facts.items() if v is not None]
+    described = prior.get("covariates", {})
+    fact_rows += [[escape(f"{k}: {described[k]['description']} ({described[k]['unit']})" if k in described else k),
+                   _g(v)] for k, v in doc["covariates"].items()]
     sources = "".join(f"<li>{escape(v)}</li>" for v in prior["sources"].values())
     about = f"""
 <section aria-labelledby="about-title"><h2 id="about-title">Record, model and audit</h2>

@@ -117,6 +117,9 @@ class Target(_Spec):
     unit: str
     source: str
     status: str | None = None
+    #: For ``peak``: the level this many hours after the end of the infusion (e.g. 0.5, as aminoglycoside peaks are
+    #: drawn); without it, the largest level of the interval.
+    after_infusion_h: float | None = Field(None, ge=0)
 
 
 class Dosing(_Spec):
@@ -225,6 +228,8 @@ class Prior:
                 "title": self.spec.title, "model": self.spec.model, "route": self.spec.route,
                 "sources": dict(self.spec.sources),
                 "source_population": self.spec.source_population.model_dump(),
+                "covariates": {n: {"unit": c.unit, "description": c.description}
+                               for n, c in self.spec.covariates.items()},
                 "targets": [t.model_dump(exclude_none=True) for t in self.spec.targets]}
 
 
