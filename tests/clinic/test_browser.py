@@ -9,9 +9,11 @@ they are missing). ``VHTWIN_SCREENSHOT=PATH`` also saves the report's screenshot
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
+import re
 import shutil
 import struct
 import urllib.request
@@ -140,6 +142,19 @@ def test_a_bundle_uploaded_in_the_browser_gives_the_dose_and_band_of_vh_calibrat
     if os.environ.get("VHTWIN_SCREENSHOT"):
         Path(os.environ["VHTWIN_SCREENSHOT"]).write_bytes(png)
     browser.set_window_size(1280, 1000)
+    # printed: the report without the page's header, buttons and links; a PDF of a few A4 pages
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    assert not browser.find_element(By.TAG_NAME, "header").is_displayed()
+    assert not browser.find_element(By.CSS_SELECTOR, ".actions").is_displayed()
+    assert browser.find_element(By.ID, "recommendation").is_displayed()
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+    from selenium.webdriver.common.print_page_options import PrintOptions
+
+    options = PrintOptions()
+    options.page_width, options.page_height = 21.0, 29.7  # A4, cm
+    pdf = base64.b64decode(browser.print_page(options))
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    assert pdf[:5] == b"%PDF-" and 2 <= pages <= 6, pages
 
 
 def test_the_form_is_accessible_and_a_bad_upload_is_refused_in_one_sentence(server, browser, tmp_path):
