@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient  # the clinic extra, part of the test set-up
 
 import vhtwin.clinic as clinic
+from vhtwin.errors import InputError
 from vhtwin.clinic.app import MAX_FIELDS, SECURITY_HEADERS, create_app
 from vhtwin.clinic.fhir import MAX_BYTES
 from vhtwin.clinic.assess import assess
@@ -204,3 +205,24 @@ def test_upload_count_size_and_rate_limits(tmp_path):
     assert refused.status_code == 429 and "at most 3 are made" in _alert(refused.text)
     api = post(app, small)
     assert api.status_code == 429 and api.headers["retry-after"] == "60" and "wait a minute" in api.json()["error"]
+
+
+def test_a_warmed_prior_compiles_nothing_for_its_first_patient(tmp_path):
+    """``warm``: the prior's programs are compiled at start (a made-up typical patient, not audited), so the first
+    real patient's assessment compiles nothing."""
+    import vhtwin as vh
+
+    app = create_app(tmp_path / "audit", n_samples=100, warm=["theophylline_boeckmann1994"])
+    app.state.warming.join(timeout=600)
+    web = TestClient(app)
+    ready = {p["name"]: p["ready"] for p in web.get("/api/priors").json()}
+    assert ready == {"gentamicin_staatz2006": False, "theophylline_boeckmann1994": True, "vancomycin_goti2018": False}
+    assert app.state.audit.entries() == []
+    before = vh.compilation_count()
+    response = post(web, (BUNDLE.parent / "theophylline_request_bundle.json").read_bytes(),
+                    model="theophylline_boeckmann1994")
+    assert response.status_code == 200, response.text
+    assert vh.compilation_count() == before
+    assert len(app.state.audit.entries()) == 2
+    with pytest.raises(InputError, match="'nosuch' is not a prior of the library"):
+        create_app(tmp_path / "audit", warm=["nosuch"])

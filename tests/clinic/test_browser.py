@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import struct
+import time
 import urllib.request
 from pathlib import Path
 
@@ -46,7 +47,16 @@ def _executable(*names) -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     audit = tmp_path_factory.mktemp("audit")
-    with in_background(audit, env={"JAX_PLATFORMS": "cpu"}) as url:
+    with in_background(audit, env={"JAX_PLATFORMS": "cpu"}, warm="vancomycin_goti2018") as url:
+        # --warm compiles the prior's programs at start, in the background: wait until it says it is ready
+        for _ in range(1200):
+            with urllib.request.urlopen(f"{url}/api/priors", timeout=10) as response:
+                ready = {p["name"]: p["ready"] for p in json.loads(response.read())}
+            if ready["vancomycin_goti2018"]:
+                break
+            time.sleep(0.5)
+        assert ready == {"gentamicin_staatz2006": False, "theophylline_boeckmann1994": False,
+                         "vancomycin_goti2018": True}
         yield url, audit
 
 
@@ -196,3 +206,8 @@ def test_vhtwin_serve_answers_scripts_on_localhost(server):
     assert clinic.AuditTrail(audit).verify() == [] and len(clinic.AuditTrail(audit).entries()) == before + 2
     bad = subprocess.run([sys.executable, "-m", "vhtwin", "serve", "--port", "0"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip() == "vhtwin: error: --port 0 must be between 1 and 65535"
+    bad = subprocess.run([sys.executable, "-m", "vhtwin", "serve", "--warm", "vancomycin,nosuch"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("vhtwin: error: --warm 'vancomycin,nosuch': "
+                                                         "['vancomycin', 'nosuch'] not in the prior library")
+    assert "Traceback" not in bad.stderr

@@ -28,6 +28,9 @@ def add_parser(sub) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--audit-dir", default="vhtwin-audit", metavar="DIR",
                    help="where the audit trail is kept (default ./vhtwin-audit; continued if it exists)")
+    p.add_argument("--warm", default="all", metavar="PRIORS",
+                   help="priors whose programs are compiled when the server starts, in the background, so that the "
+                        "first patient does not wait: 'all' (default), 'none', or names separated by commas")
     p.set_defaults(run=run)
 
 
@@ -41,18 +44,27 @@ def run(args) -> int:
     except ImportError as err:
         raise InputError(f"vhtwin serve needs the clinic extra ({err.name} is missing): "
                          "pip install 'vhtwin[clinic]'") from None
-    app = create_app(args.audit_dir)
+    from ..clinic import priors
+
+    warm = {"all": priors(), "none": []}.get(args.warm, [w.strip() for w in args.warm.split(",") if w.strip()])
+    unknown = [w for w in warm if w not in priors()]
+    if unknown:
+        raise InputError(f"--warm {args.warm!r}: {unknown} not in the prior library {priors()}; or 'all', 'none'")
+    app = create_app(args.audit_dir, warm=warm)
     print(f"vhtwin: serving the clinician's twin on http://{args.host}:{args.port} (audit trail: "
-          f"{app.state.audit.path})", flush=True)
+          f"{app.state.audit.path}){'; compiling ' + ', '.join(warm) + ' in the background' if warm else ''}",
+          flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
 @contextlib.contextmanager
-def in_background(audit_dir, *, port: int | None = None, timeout: float = 120.0, env: dict | None = None):
+def in_background(audit_dir, *, port: int | None = None, timeout: float = 120.0, env: dict | None = None,
+                  warm: str = "none"):
     """Run ``vhtwin serve`` in a child process on a free local port until the block ends; yields its base URL.
 
-    Returns once the server answers ``GET /api/priors`` (raises :class:`RuntimeError` with the server's output if it
+    ``warm`` is passed to ``--warm`` (default ``none``: each prior compiles on first use). Returns once the server
+    answers ``GET /api/priors`` (raises :class:`RuntimeError` with the server's output if it
     exits or does not answer within ``timeout`` seconds). For scripts and tests that drive the real server.
     """
     if port is None:
@@ -61,7 +73,7 @@ def in_background(audit_dir, *, port: int | None = None, timeout: float = 120.0,
             port = s.getsockname()[1]
     log = tempfile.TemporaryFile()
     server = subprocess.Popen([sys.executable, "-m", "vhtwin", "serve", "--port", str(port), "--audit-dir",
-                               str(audit_dir)], stdout=log, stderr=subprocess.STDOUT,
+                               str(audit_dir), "--warm", warm], stdout=log, stderr=subprocess.STDOUT,
                               env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:

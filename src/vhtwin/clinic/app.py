@@ -27,6 +27,7 @@ import collections
 import hashlib
 import hmac
 import secrets
+import sys
 import threading
 import time
 from pathlib import Path
@@ -41,7 +42,7 @@ from .audit import AuditTrail
 from .fhir import MAX_BYTES, read_bundle
 from .page import form_page, report_page, typed_record
 from .priors import prior as load_prior, priors
-from .record import make_record
+from .record import make_record, typical_record
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -85,15 +86,27 @@ class _Limiter:
             calls.append(now)
 
 
-def create_app(audit_dir: str | Path = "vhtwin-audit", *, n_samples: int = 200, per_minute: int = MAX_PER_MINUTE):
-    """The FastAPI application; ``audit_dir`` holds the audit trail (created if missing, continued if present)."""
+def create_app(audit_dir: str | Path = "vhtwin-audit", *, n_samples: int = 200, per_minute: int = MAX_PER_MINUTE,
+               warm=()):
+    """The FastAPI application; ``audit_dir`` holds the audit trail (created if missing, continued if present).
+
+    ``warm``: priors whose programs are compiled at once, in a background thread, by assessing a made-up typical
+    patient (:func:`vhtwin.clinic.record.typical_record`; not audited), so that the first real patient does not
+    wait for the compiler. ``GET /api/priors`` says which priors are ``ready`` (warmed or assessed once).
+    """
     app = FastAPI(title="vhtwin: the clinician's twin", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     trail = AuditTrail(audit_dir)
     solving = threading.Lock()  # one assessment at a time: each uses every core
     limiter = _Limiter(per_minute)
     key = secrets.token_bytes(32)  # signs the forms' CSRF tokens; a restart invalidates open forms
     app.state.audit = trail
-    library = lambda: [load_prior(name).describe() for name in priors()]
+    app.state.ready = set()  # priors whose programs are compiled
+    library = lambda: [load_prior(name).describe() | {"ready": name in app.state.ready} for name in priors()]
+    names = [_prior(name).name for name in warm]  # an unknown name is refused here, before the server starts
+    if names:
+        app.state.warming = threading.Thread(target=_warm, args=(names, solving, app.state.ready, n_samples),
+                                             name="vhtwin-warm", daemon=True)
+        app.state.warming.start()
 
     def token(cookie: str) -> str:
         return hmac.new(key, cookie.encode(), hashlib.sha256).hexdigest()
@@ -134,7 +147,9 @@ def create_app(audit_dir: str | Path = "vhtwin-audit", *, n_samples: int = 200, 
         if len(body) > MAX_BYTES:
             raise InputError(f"upload: {len(body)} bytes; at most {MAX_BYTES} are read")
         limiter.check(_client(request))
-        return run_twin(trail, solving, model, body, n_samples)
+        answer = run_twin(trail, solving, model, body, n_samples)
+        app.state.ready.add(model)
+        return answer
 
     @app.get("/", response_class=HTMLResponse)
     def entry(request: Request):
@@ -183,11 +198,25 @@ def create_app(audit_dir: str | Path = "vhtwin-audit", *, n_samples: int = 200, 
             else:
                 raise InputError("record: no bundle loaded and no levels or doses typed")
             doc, audit = assess_and_audit(trail, solving, pr, record, n_samples)
+            app.state.ready.add(pr.name)
         except (InputError, TooMany) as err:
             return form(request, 429 if isinstance(err, TooMany) else 422, str(err), values)
         return HTMLResponse(report_page(doc, audit))
 
     return app
+
+
+def _warm(names: list[str], solving: threading.Lock, ready: set, n_samples: int) -> None:
+    for name in names:
+        pr = load_prior(name)
+        try:
+            with solving:
+                assess(typical_record(pr), pr, n_samples=n_samples)
+        except Exception as err:  # a failed warm-up costs the first patient the compile, nothing else
+            print(f"vhtwin serve: warming {name} failed ({type(err).__name__}: {err}); it compiles on first use",
+                  file=sys.stderr, flush=True)
+            continue
+        ready.add(name)
 
 
 def _client(request: Request) -> str:

@@ -138,3 +138,17 @@ def _not_number(v) -> bool:
         return False
     except (ValueError, TypeError):
         return True
+
+
+def typical_record(prior) -> Record:
+    """A made-up patient in the middle of the prior's source population: three doses of a middle dosing option and
+    two levels. It has the shapes of a usual record (up to 16 doses and levels), so assessing it compiles the
+    programs a real patient's assessment runs (``vhtwin serve --warm``); it is never shown or audited."""
+    dosing, pop = prior.spec.dosing, prior.spec.source_population
+    amount, interval = dosing.amounts[len(dosing.amounts) // 2], dosing.intervals[len(dosing.intervals) // 2]
+    inside = lambda value, bounds: value if bounds is None else min(max(value, bounds[0]), bounds[1])
+    facts = {"age": int(inside(60, pop.age)), "sex": "female", "weight": inside(70.0, pop.weight), "height": 170.0,
+             "creatinine": 1.0}
+    doses = {"time": [0.0, interval, 2 * interval], "amount": [amount] * 3, "duration": [dosing.duration] * 3}
+    levels = {"time": [dosing.duration + 1.0, 3 * interval - 0.5], "value": [10.0, 5.0]}
+    return make_record(prior, levels, doses, facts)

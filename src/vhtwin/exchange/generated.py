@@ -1,0 +1,130 @@
+"""The model class an imported file becomes: declarations from a :class:`~vhtwin.exchange.sbml.ModelSpec`, equations
+evaluated from its expression trees.
+
+Each import creates a class of its own (model identity in vhtwin is the class: two imports never share compiled
+programs by accident), whose ``source_hash`` is the sha256 of the file it came from.
+
+Evaluation order inside ``rhs`` and ``observables``: time; parameters; states -- a species' id meaning its amount or
+its concentration (the amount over its compartment's size) as the file says; then the assignments (assignment rules
+and reaction rates) in dependency order. The derivatives and observables are expressions over all of these.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from ..errors import ModelError
+from ..model import Model, Observable, Parameter, State
+from .expression import evaluate, symbols
+
+
+class GeneratedModel(Model):
+    """Base of the classes :func:`generated_model` makes (not a model by itself)."""
+
+    _abstract = True
+    spec = None  # the ModelSpec, set on each generated class
+
+    def source_hash(self) -> str:
+        return self.spec.source_hash
+
+    def species_values(self, ds, ident: str, kind: str):
+        """A species' amount or concentration in a simulation's output ``ds`` (``kind``: ``"amount"`` or
+        ``"concentration"``), whatever its id means in the file (what the SBML Test Suite's results report)."""
+        for state, (name, _) in self.spec.species.items():
+            if name == ident:
+                amount = ds[state]
+                if kind == "amount":
+                    return amount
+                comp = self.spec.compartment_of[state]
+                if comp is None:
+                    return amount
+                size = ds[comp] if comp in ds else self.default_parameters().get(comp)
+                if size is None:
+                    raise ModelError(f"species {ident}: the size of compartment {comp} is not in the output")
+                return amount / size
+        raise ModelError(f"{ident!r} is not a species of {self.name} with a state")
+
+    def _env(self, t, y, p) -> dict:
+        spec = self.spec
+        env = {"time": t}
+        for name, *_ in spec.parameters:
+            env[name] = p[name]
+        for name, expr in spec.constants:  # constants computed from parameters (initial assignments)
+            env[name] = evaluate(expr, env)
+        sized = []
+        for name, *_ in spec.states:
+            ident, comp = spec.species.get(name, (name, None))
+            if comp is None:
+                env[ident] = y[name]
+            else:
+                sized.append((ident, name, comp))
+        for ident, name, comp in sized:  # compartments are parameters, constants or states, read above
+            env[ident] = y[name] / env[comp]
+        for name, expr in spec.assignments:
+            env[name] = evaluate(expr, env)
+        return env
+
+    def rhs(self, t, y, p):
+        env = self._env(t, y, p)
+        return {name: evaluate(self.spec.derivatives[name], env) for name, *_ in self.spec.states}
+
+    def observables(self, t, y, p):
+        env = self._env(t, y, p)
+        return {name: evaluate(expr, env) for name, _, expr, _ in self.spec.observables}
+
+    def initial(self, p):
+        if not self.spec.initial:
+            return {}
+        values = {name: initial for name, _, initial, *_ in self.spec.states}
+        done = {}
+
+        class _Row(dict):
+            __getattr__ = dict.__getitem__
+
+        # initial assignments may read each other: a pass per assignment reaches the fixed point of any order
+        for _ in range(len(self.spec.initial)):
+            for name, expr in self.spec.initial:
+                env = self._env(0.0, _Row({**values, **done}), p)
+                done[name] = evaluate(expr, env)
+        return done
+
+
+def generated_model(spec) -> GeneratedModel:
+    """An instance of a new model class built from ``spec`` (checked like any model class when it is made)."""
+    assigned = {name for name, _ in spec.initial}
+    states = []
+    comps = {n for n, *_ in spec.parameters} | {n for n, *_ in spec.states} | {n for n, _ in spec.constants}
+    for name, unit, initial, dosable, description in spec.states:
+        if initial is None or not math.isfinite(initial):
+            if name not in assigned:
+                raise ModelError(f"imported model {spec.name}: {description} has no initial value")
+            initial = 0.0  # set by its initial assignment
+        states.append(State(name, unit, float(initial), dosable=dosable, description=description))
+    for state, (ident, comp) in spec.species.items():
+        if comp is not None and comp not in comps:
+            raise ModelError(f"imported model {spec.name}: species {ident}: its compartment {comp} changes by an "
+                             f"assignment rule, which is not supported for a species read as a concentration")
+    parameters = []
+    for name, value, unit, description in spec.parameters:
+        if value is None or not math.isfinite(value):
+            raise ModelError(f"imported model {spec.name}: {description} has no value")
+        parameters.append(Parameter(name, float(value), unit, description=description))
+    known = ({"time"} | {n for n, *_ in spec.parameters} | {n for n, *_ in spec.states}
+             | {n for n, _ in spec.assignments} | {n for n, _ in spec.constants}
+             | {ident for ident, _ in spec.species.values()})
+    for where, expr in ([(f"derivative of {k}", e) for k, e in spec.derivatives.items()]
+                        + [(f"observable {n}", e) for n, _, e, _ in spec.observables]
+                        + [(f"assignment {n}", e) for n, e in spec.assignments + spec.constants]
+                        + [(f"initial value of {n}", e) for n, e in spec.initial]):
+        unknown = symbols(expr) - known
+        if unknown:
+            raise ModelError(f"imported model {spec.name}: {where} reads {sorted(unknown)}, which the model does not "
+                             f"define")
+    cls_name = re.sub(r"\W", "_", f"Imported_{spec.name}")
+    attrs = {"spec": spec, "time_unit": spec.time_unit, "states": tuple(states),
+             "parameters": tuple(parameters),
+             "observed": tuple(Observable(n, u, d) for n, u, _, d in spec.observables),
+             "name": spec.name, "reference": spec.reference, "__module__": __name__}
+    cls = type(cls_name, (GeneratedModel,), attrs)
+    return cls()

@@ -1,0 +1,499 @@
+"""SBML in: a model file from BioModels, COPASI, PK-Sim/MoBi or the SBML Test Suite as a vhtwin :class:`Model`.
+
+``import_sbml(path_or_string)`` reads SBML Level 1-3 with python-libsbml and returns a model class's instance that
+the engine runs like a hand-written one (populations, trials, calibration, gradients). What an SBML model becomes:
+
+* **Species** are states, kept as *amounts* (substance units). In the model's equations, and in a simulation's
+  output, a species' SBML id means what the SBML specification says: its amount when ``hasOnlySubstanceUnits`` is
+  true (or its compartment has 0 dimensions), else its concentration, the amount over its compartment's size. The
+  state is the id itself in the first case; in the second it is ``<id>_amount`` and the id is an observable, the
+  concentration: ``ds["S1"]`` is what the file means by ``S1`` either way. Doses go into the amount states.
+* **Reactions** change their species by stoichiometry x rate (the kinetic law, in substance per time; local
+  parameters become parameters named ``<reaction>_<parameter>``), times the species' (or the model's) conversion
+  factor; boundary and constant species are not changed by reactions.
+* **Parameters** and **compartments** of constant value are parameters (a compartment's size in its units);
+  non-constant ones with a rate rule are states, with an assignment rule computed values.
+* **Rate rules** give the derivative of their variable (of a species' concentration when that is what its id
+  means: the amount changes by the compartment's size times it); **assignment rules** are computed in dependency
+  order wherever they are read, and are observables; **initial assignments** set initial values from the
+  parameters (``Model.initial``), or a parameter's value from other parameters; **function definitions** are
+  expanded where they are called.
+* The time unit is the model's (seconds unless it says otherwise: ``s``, ``min``, ``h``, ``d`` or ``ms``).
+
+Refused with :class:`ModelError` naming the SBML element's id, before anything runs: algebraic rules, fast
+reactions, ``delay`` and ``rateOf``, variable stoichiometry, a concentration rate rule in a compartment of varying
+size, and events (not imported yet: the engine's events are timed, SBML's are triggered by the state). A file that
+libsbml reports errors for is refused with libsbml's first message.
+
+The equations are the :mod:`vhtwin.exchange.expression` trees read from the file's MathML: data, evaluated by a fixed
+set of JAX operators -- nothing from the file is executed. Two imported models are never the same model: each is a
+class of its own, and its :meth:`~vhtwin.Model.source_hash` is the sha256 of the file's content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import keyword
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ModelError
+from .expression import Call, Expr, Num, Piecewise, Sym, symbols
+from .generated import GeneratedModel, generated_model
+
+#: Avogadro's number as SBML Level 3 defines it.
+AVOGADRO = 6.02214179e23
+
+_SI = {"mole": "mol", "litre": "L", "liter": "L", "second": "s", "gram": "g", "metre": "m", "meter": "m",
+       "kilogram": "kg", "dimensionless": "1", "item": "1", "ampere": "A", "kelvin": "K", "volt": "V",
+       "joule": "J", "watt": "W", "hertz": "Hz", "newton": "N", "pascal": "Pa", "coulomb": "C", "farad": "F",
+       "siemens": "S", "ohm": "ohm", "katal": "kat", "mole_per_second": "mol s-1"}
+_PREFIX = {0: "", -3: "m", -6: "u", -9: "n", -12: "p", -15: "f", 3: "k", -2: "c", -1: "d"}
+_TIME = {(1.0, "s"): "s", (60.0, "s"): "min", (3600.0, "s"): "h", (86400.0, "s"): "d", (0.001, "s"): "ms"}
+
+
+def import_sbml(source) -> GeneratedModel:
+    """A vhtwin model from an SBML file (a path) or SBML text (see the module docstring).
+
+    Raises
+    ------
+    ModelError
+        Naming the SBML element (its id) of the first construct that cannot be imported, or libsbml's first error.
+    """
+    try:
+        import libsbml
+    except ImportError:  # pragma: no cover - the extra is part of the test set-up
+        raise ModelError("vh.import_sbml needs libsbml: pip install 'vhtwin[exchange]'") from None
+
+    text, origin = _text(source)
+    doc = libsbml.readSBMLFromString(text)
+    errors = [doc.getError(i) for i in range(doc.getNumErrors())
+              if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR]
+    if errors:
+        raise ModelError(f"SBML {origin}: line {errors[0].getLine()}: {errors[0].getMessage().strip()}")
+    sbml = doc.getModel()
+    if sbml is None:
+        raise ModelError(f"SBML {origin}: the document has no model")
+    spec = _Reader(sbml, origin).read()
+    spec.source_hash = hashlib.sha256(text.encode()).hexdigest()
+    return generated_model(spec)
+
+
+def _text(source) -> tuple[str, str]:
+    if isinstance(source, Path) or (isinstance(source, str) and not source.lstrip().startswith("<")):
+        path = Path(source)
+        if not path.is_file():
+            raise ModelError(f"SBML: {str(source)[:200]!r} is neither a file nor SBML text")
+        return path.read_text(encoding="utf-8"), path.name
+    if isinstance(source, bytes):
+        source = source.decode("utf-8")
+    return str(source), "text"
+
+
+@dataclass
+class ModelSpec:
+    """An imported model as plain declarations and expression trees (what :func:`generated_model` builds on)."""
+
+    name: str
+    time_unit: str
+    states: list = field(default_factory=list)  # (name, unit, initial, dosable, description)
+    parameters: list = field(default_factory=list)  # (name, value, unit, description)
+    constants: list = field(default_factory=list)  # (name, Expr over parameters): initial assignments of constants
+    assignments: list = field(default_factory=list)  # (name, Expr), in evaluation order
+    derivatives: dict = field(default_factory=dict)  # state name -> Expr (time derivative of the stored value)
+    observables: list = field(default_factory=list)  # (name, unit, Expr, description)
+    initial: list = field(default_factory=list)  # (state name, Expr over parameters), in evaluation order
+    species: dict = field(default_factory=dict)  # amount state -> (the id's name, its compartment or None)
+    compartment_of: dict = field(default_factory=dict)  # amount state -> its compartment (None: 0 dimensions)
+    ids: dict = field(default_factory=dict)  # SBML id -> Python name (where they differ)
+    source_hash: str = ""
+    reference: str = ""
+
+
+class _Reader:
+    def __init__(self, model, origin: str):
+        self.m = model
+        self.origin = origin
+        self.functions = {f.getId(): f for f in model.getListOfFunctionDefinitions()}
+        self.taken: set[str] = set()
+        taken = self.taken
+        self.names: dict[str, str] = {}
+        ids = [x.getId() for group in (model.getListOfCompartments(), model.getListOfSpecies(),
+                                       model.getListOfParameters(), model.getListOfReactions()) for x in group]
+        for sid in ids:
+            self.names[sid] = _python_name(sid, taken)
+
+    def fail(self, what: str) -> ModelError:
+        return ModelError(f"SBML {self.origin}: {what}")
+
+    # -- math -------------------------------------------------------------------------------------------------------
+    def expr(self, ast, where: str, local: dict | None = None) -> Expr:
+        """A libsbml ASTNode as an expression tree; ``local`` renames symbols (kinetic laws' local parameters,
+        function arguments)."""
+        import libsbml as L
+
+        if ast is None:
+            raise self.fail(f"{where}: no math")
+        t = ast.getType()
+        kids = lambda: tuple(self.expr(ast.getChild(i), where, local) for i in range(ast.getNumChildren()))
+        if t in (L.AST_INTEGER,):
+            return Num(float(ast.getInteger()))
+        if t in (L.AST_REAL, L.AST_REAL_E, L.AST_RATIONAL):
+            return Num(float(ast.getReal()))
+        if t == L.AST_NAME:
+            name = ast.getName()
+            if local and name in local:
+                return local[name]
+            if name not in self.names:
+                raise self.fail(f"{where}: symbol {name!r} is not a compartment, species, parameter or reaction")
+            return Sym(self.names[name])
+        if t == L.AST_NAME_TIME:
+            return Sym("time")
+        if t == L.AST_NAME_AVOGADRO:
+            return Num(AVOGADRO)
+        if t == L.AST_CONSTANT_E:
+            return Num(math.e)
+        if t == L.AST_CONSTANT_PI:
+            return Num(math.pi)
+        if t == L.AST_CONSTANT_TRUE:
+            return Call("eq", (Num(1.0), Num(1.0)))
+        if t == L.AST_CONSTANT_FALSE:
+            return Call("neq", (Num(1.0), Num(1.0)))
+        if t == L.AST_FUNCTION_DELAY:
+            raise self.fail(f"{where}: the delay function is not supported")
+        if t == L.AST_FUNCTION_RATE_OF:
+            raise self.fail(f"{where}: the rateOf function is not supported")
+        if t == L.AST_FUNCTION:
+            return self.call_function(ast.getName(), kids(), where)
+        if t == L.AST_FUNCTION_PIECEWISE:
+            args = kids()
+            pieces = tuple((args[i], args[i + 1]) for i in range(0, len(args) - 1, 2))
+            return Piecewise(pieces, args[-1] if len(args) % 2 else None)
+        if t == L.AST_FUNCTION_LOG:  # log with a base (default 10)
+            args = kids()
+            return Call("log10", args) if len(args) == 1 else Call("log", args)
+        if t == L.AST_FUNCTION_ROOT:
+            args = kids()
+            return Call("sqrt", args) if len(args) == 1 else Call("root", args)
+        if t in (L.AST_POWER, L.AST_FUNCTION_POWER):
+            return Call("power", kids())
+        op = _AST_OPS.get(t)
+        if op is None:
+            raise self.fail(f"{where}: MathML {L.formulaToL3String(ast)!r} uses an operator vhtwin does not import")
+        return Call(op, kids())
+
+    def call_function(self, name: str, args: tuple, where: str) -> Expr:
+        f = self.functions.get(name)
+        if f is None or f.getMath() is None:
+            raise self.fail(f"{where}: function {name!r} is not defined")
+        lam = f.getMath()
+        n = lam.getNumBvars()
+        if n != len(args):
+            raise self.fail(f"{where}: function {name!r} takes {n} arguments, {len(args)} given")
+        params = {lam.getChild(i).getName(): args[i] for i in range(n)}
+        # a function's body sees only its arguments (SBML forbids other symbols there, time aside)
+        return self.expr(lam.getChild(lam.getNumChildren() - 1), f"function {name!r}", params)
+
+    # -- the model --------------------------------------------------------------------------------------------------
+    def read(self) -> ModelSpec:
+        m = self.m
+        for bad, what in ((m.getNumEvents(), "events"), (m.getNumConstraints(), None)):
+            if bad and what:
+                first = m.getEvent(0)
+                raise self.fail(f"event {first.getId() or '(no id)'}: {m.getNumEvents()} event(s); events are not "
+                                f"imported yet (the engine's events are timed, SBML's are triggered by the state)")
+        rules = {}
+        for r in m.getListOfRules():
+            if r.isAlgebraic():
+                raise self.fail(f"algebraic rule {r.getMetaId() or r.getId() or '(no id)'}: algebraic rules are not "
+                                f"supported")
+            rules[r.getVariable()] = r
+        for r in m.getListOfReactions():
+            if r.isSetFast() and r.getFast():
+                raise self.fail(f"reaction {r.getId()}: fast reactions are not supported")
+        spec = ModelSpec(name=m.getId() or m.getName() or "sbml_model", time_unit=self.time_unit())
+        spec.reference = m.getName() or ""
+        spec.ids = {k: v for k, v in self.names.items() if k != v}
+        n = self.names
+        size = {}  # compartment id -> Expr of its size
+        initial_values = {}
+        # compartments
+        for c in m.getListOfCompartments():
+            cid = c.getId()
+            value = c.getSize() if c.isSetSize() else (c.getVolume() if c.getLevel() == 1 else math.nan)
+            if c.getSpatialDimensions() == 0:
+                value = 1.0
+            unit = self.unit(c.getUnits()) if c.isSetUnits() else self.default_unit(c.getSpatialDimensions())
+            self.declare(spec, cid, value, unit, c.getConstant(), rules, "compartment size", initial_values)
+            size[cid] = None if c.getSpatialDimensions() == 0 else Sym(n[cid])
+        # parameters
+        for q in m.getListOfParameters():
+            unit = self.unit(q.getUnits()) if q.isSetUnits() else "unknown"
+            value = q.getValue() if q.isSetValue() else math.nan
+            self.declare(spec, q.getId(), value, unit, q.getConstant(), rules, "parameter", initial_values)
+        # species: amounts as states
+        conc_of = {}
+        for s in m.getListOfSpecies():
+            sid, name = s.getId(), n[s.getId()]
+            comp = size[s.getCompartment()]
+            amount_unit = self.unit(s.getSubstanceUnits()) if s.isSetSubstanceUnits() else self.model_unit("substance")
+            if s.isSetInitialAmount():
+                amount = s.getInitialAmount()
+            elif s.isSetInitialConcentration():
+                v = initial_values.get(s.getCompartment(), 1.0)
+                amount = s.getInitialConcentration() * (v if comp is not None else 1.0)
+            else:
+                amount = math.nan
+            only_substance = s.getHasOnlySubstanceUnits()
+            volume_unit = self.compartment_unit(s.getCompartment())
+            meaning_unit = amount_unit if only_substance or comp is None else _per(amount_unit, volume_unit)
+            if sid in rules and rules[sid].isAssignment():
+                spec.assignments.append((name, self.expr(rules[sid].getMath(), f"assignment rule for {sid}")))
+                spec.observables.append((name, meaning_unit, Sym(name), f"species {sid} (assignment rule)"))
+                continue
+            # the state is the amount: under the id when the id means the amount, else as <id>_amount (the id is
+            # then the concentration, an output of its own)
+            concentration = not only_substance and comp is not None
+            state = _python_name(f"{sid}_amount", self.taken) if concentration else name
+            if s.isSetInitialConcentration() and comp is not None and any(
+                    ia.getSymbol() == s.getCompartment() for ia in m.getListOfInitialAssignments()):
+                # a compartment sized by an initial assignment: the amount follows from that size
+                spec.initial.append((state, Call("times", (Num(s.getInitialConcentration()), comp))))
+            spec.states.append((state, amount_unit, amount, True, f"amount of species {sid}"))
+            initial_values[sid] = amount
+            conc_of[sid] = (state, comp, only_substance)
+            spec.species[state] = (name, comp.name if concentration else None)
+            spec.compartment_of[state] = None if comp is None else comp.name
+            if concentration:
+                spec.observables.append((name, meaning_unit, Sym(name), f"concentration of species {sid}"))
+        # reactions: rates as assignments (an id of a reaction means its rate), then stoichiometry
+        flux: dict[str, list[Expr]] = {}
+        for r in m.getListOfReactions():
+            rid = r.getId()
+            law = r.getKineticLaw()
+            if law is None or law.getMath() is None:
+                raise self.fail(f"reaction {rid}: no kinetic law")
+            local = {}
+            for lp in list(law.getListOfParameters()) + list(law.getListOfLocalParameters()):
+                pname = _python_name(f"{rid}_{lp.getId()}", self.taken)
+                spec.parameters.append((pname, lp.getValue(), self.unit(lp.getUnits()) if lp.isSetUnits() else "unknown",
+                                        f"local parameter {lp.getId()} of reaction {rid}"))
+                local[lp.getId()] = Sym(pname)
+            spec.assignments.append((n[rid], self.expr(law.getMath(), f"kinetic law of reaction {rid}", local)))
+            for refs, sign in ((r.getListOfReactants(), -1.0), (r.getListOfProducts(), 1.0)):
+                for ref in refs:
+                    sid = ref.getSpecies()
+                    if ref.isSetStoichiometryMath() or (ref.getLevel() == 3 and ref.isSetId() and ref.getId() in rules):
+                        raise self.fail(f"reaction {rid}: species reference to {sid} has a variable stoichiometry")
+                    sp = m.getSpecies(sid)
+                    if sp.getBoundaryCondition() or sp.getConstant() or sid not in conc_of:
+                        continue
+                    st = ref.getStoichiometry() if ref.isSetStoichiometry() or ref.getLevel() < 3 else 1.0
+                    if math.isnan(st):
+                        st = 1.0
+                    term = Call("times", (Num(sign * st), Sym(n[rid])))
+                    factor = sp.getConversionFactor() if sp.isSetConversionFactor() else (
+                        m.getConversionFactor() if m.isSetConversionFactor() else "")
+                    if factor:
+                        term = Call("times", (term, Sym(n[factor])))
+                    flux.setdefault(sid, []).append(term)
+        # derivatives of the species' amounts
+        for sid, (name, comp, only_substance) in conc_of.items():
+            if sid in rules and rules[sid].isRate():
+                rate = self.expr(rules[sid].getMath(), f"rate rule for {sid}")
+                if not only_substance and comp is not None:
+                    cid = m.getSpecies(sid).getCompartment()
+                    if cid in rules or not m.getCompartment(cid).getConstant():
+                        raise self.fail(f"rate rule for {sid}: the concentration of a species in compartment {cid} "
+                                        f"of varying size is not supported")
+                    rate = Call("times", (rate, comp))  # d amount / dt = size x d concentration / dt
+                spec.derivatives[name] = rate
+            else:
+                spec.derivatives[name] = Call("plus", tuple(flux.get(sid, ()))) if sid in flux else Num(0.0)
+        # rate rules of parameters and compartments
+        for var, r in rules.items():
+            if r.isRate() and var not in conc_of:
+                if var not in n:
+                    raise self.fail(f"rate rule for {var}: not a compartment, species or parameter")
+                spec.derivatives[n[var]] = self.expr(r.getMath(), f"rate rule for {var}")
+        # initial assignments
+        for ia in m.getListOfInitialAssignments():
+            sym = ia.getSymbol()
+            value = self.expr(ia.getMath(), f"initial assignment of {sym}")
+            if sym in conc_of:
+                name, comp, only_substance = conc_of[sym]
+                if not only_substance and comp is not None:
+                    value = Call("times", (value, comp))
+                spec.initial.append((name, value))
+            elif n.get(sym) in spec.derivatives:
+                spec.initial.append((n[sym], value))
+            elif sym in n and any(p[0] == n[sym] for p in spec.parameters):
+                # a parameter computed from others: an assignment (its inputs are constant, so the value is too)
+                varying = symbols(value) & ({x[0] for x in spec.states} | {"time"})
+                if varying:
+                    raise self.fail(f"initial assignment of {sym}: a constant computed from {sorted(varying)} (the "
+                                    f"initial state) is not supported")
+                spec.parameters = [p for p in spec.parameters if p[0] != n[sym]]
+                spec.constants.append((n[sym], value))
+            else:
+                raise self.fail(f"initial assignment of {sym}: not a species, compartment or parameter of the model")
+        spec.assignments = _ordered(spec.assignments, self.fail)
+        spec.constants = _ordered(spec.constants, self.fail)
+        if not spec.states:  # only rules of time: the engine integrates at least one state
+            spec.states.append(("sbml_no_state", "1", 0.0, False, "the model has no differential equation; the "
+                                "engine integrates this constant"))
+            spec.derivatives["sbml_no_state"] = Num(0.0)
+        return spec
+
+    def declare(self, spec, sid, value, unit, constant, rules, what, initial_values):
+        """A compartment or parameter: a parameter, a state (rate rule) or an assignment (assignment rule)."""
+        name = self.names[sid]
+        rule = rules.get(sid)
+        if rule is not None and rule.isAssignment():
+            spec.assignments.append((name, self.expr(rule.getMath(), f"assignment rule for {sid}")))
+            spec.observables.append((name, unit, Sym(name), f"{what} {sid} (assignment rule)"))
+            return
+        if rule is not None and rule.isRate():
+            spec.states.append((name, unit, value, False, f"{what} {sid} (rate rule)"))
+            initial_values[sid] = value
+            return
+        spec.parameters.append((name, value, unit, f"{what} {sid}"))
+        initial_values[sid] = value
+
+    # -- units ------------------------------------------------------------------------------------------------------
+    def time_unit(self) -> str:
+        m = self.m
+        if m.getLevel() == 3 and m.isSetTimeUnits():
+            return self.time_of(m.getTimeUnits(), "the model's timeUnits")
+        ud = m.getUnitDefinition("time")
+        if ud is not None:
+            return self.time_of("time", "unit definition 'time'")
+        return "s"
+
+    def time_of(self, unit_id: str, where: str) -> str:
+        if unit_id == "second":
+            return "s"
+        ud = self.m.getUnitDefinition(unit_id)
+        if ud is not None and ud.getNumUnits() == 1:
+            u = ud.getUnit(0)
+            kind = _kind(u.getKind())
+            factor = u.getMultiplier() * 10.0 ** u.getScale()
+            key = (round(factor, 9), _SI.get(kind, kind))
+            if u.getExponent() == 1 and key in _TIME:
+                return _TIME[key]
+        raise self.fail(f"{where} {unit_id!r}: not one of the time units vhtwin runs in (ms, s, min, h, d)")
+
+    def unit(self, unit_id: str) -> str:
+        if not unit_id:
+            return "unknown"
+        if unit_id in _SI:
+            return _SI[unit_id]
+        ud = self.m.getUnitDefinition(unit_id)
+        if ud is None:
+            return "unknown"
+        parts = []
+        for i in range(ud.getNumUnits()):
+            u = ud.getUnit(i)
+            symbol = _SI.get(_kind(u.getKind()), _kind(u.getKind()))
+            if symbol == "1":
+                continue
+            exponent = u.getExponent() if u.isSetExponent() else 1
+            exponent = int(exponent) if float(exponent).is_integer() else exponent
+            scale, mult = int(u.getScale()), float(u.getMultiplier())
+            if mult == 1.0 and scale in _PREFIX and symbol not in ("kg",):
+                base = _PREFIX[scale] + symbol
+            else:
+                base = f"({mult * 10.0 ** scale:g} {symbol})"
+            parts.append(base + ("" if exponent == 1 else str(exponent)))
+        return " ".join(parts) or "1"
+
+    def model_unit(self, which: str) -> str:
+        m = self.m
+        if m.getLevel() == 3:
+            attr = {"substance": m.getSubstanceUnits, "volume": m.getVolumeUnits}[which]()
+            return self.unit(attr) if attr else "unknown"
+        return self.unit(which) if self.m.getUnitDefinition(which) else {"substance": "mol", "volume": "L"}[which]
+
+    def default_unit(self, dimensions) -> str:
+        if dimensions == 3:
+            return self.model_unit("volume")
+        return "unknown" if self.m.getLevel() == 3 else {2: "m2", 1: "m", 0: "1"}.get(int(dimensions), "L")
+
+    def compartment_unit(self, cid: str) -> str:
+        c = self.m.getCompartment(cid)
+        return self.unit(c.getUnits()) if c.isSetUnits() else self.default_unit(c.getSpatialDimensions())
+
+
+def _kind(code) -> str:
+    import libsbml
+
+    return libsbml.UnitKind_toString(code)
+
+
+def _per(amount: str, volume: str) -> str:
+    if "unknown" in (amount, volume):
+        return "unknown"
+    return f"{amount} {volume}-1" if " " not in volume and not volume.startswith("(") else f"{amount} ({volume})-1"
+
+
+def _python_name(sid: str, taken: set[str]) -> str:
+    """An SBML id as a model name: itself when it is a Python identifier not starting with '_' (nearly always)."""
+    name = sid
+    if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_") or name == "time":
+        name = "sbml_" + name.lstrip("_")
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
+
+
+def _ordered(assignments: list, fail) -> list:
+    """Assignments in an order where each reads only those before it (SBML forbids cycles; refused if present)."""
+    defined = {name for name, _ in assignments}
+    out, done, pending = [], set(), list(assignments)
+    while pending:
+        progressed = False
+        for item in list(pending):
+            needs = symbols(item[1]) & defined
+            if needs <= done:
+                out.append(item)
+                done.add(item[0])
+                pending.remove(item)
+                progressed = True
+        if not progressed:
+            raise fail(f"assignment rules {sorted(n for n, _ in pending)} depend on each other in a cycle")
+    return out
+
+
+def _ast_ops() -> dict:
+    import libsbml as L
+
+    pairs = {"AST_PLUS": "plus", "AST_MINUS": "minus", "AST_TIMES": "times", "AST_DIVIDE": "divide",
+             "AST_FUNCTION_EXP": "exp", "AST_FUNCTION_LN": "ln", "AST_FUNCTION_ABS": "abs",
+             "AST_FUNCTION_FLOOR": "floor", "AST_FUNCTION_CEILING": "ceiling", "AST_FUNCTION_SIN": "sin",
+             "AST_FUNCTION_COS": "cos", "AST_FUNCTION_TAN": "tan", "AST_FUNCTION_SEC": "sec",
+             "AST_FUNCTION_CSC": "csc", "AST_FUNCTION_COT": "cot", "AST_FUNCTION_SINH": "sinh",
+             "AST_FUNCTION_COSH": "cosh", "AST_FUNCTION_TANH": "tanh", "AST_FUNCTION_SECH": "sech",
+             "AST_FUNCTION_CSCH": "csch", "AST_FUNCTION_COTH": "coth", "AST_FUNCTION_ARCSIN": "arcsin",
+             "AST_FUNCTION_ARCCOS": "arccos", "AST_FUNCTION_ARCTAN": "arctan", "AST_FUNCTION_ARCSEC": "arcsec",
+             "AST_FUNCTION_ARCCSC": "arccsc", "AST_FUNCTION_ARCCOT": "arccot", "AST_FUNCTION_ARCSINH": "arcsinh",
+             "AST_FUNCTION_ARCCOSH": "arccosh", "AST_FUNCTION_ARCTANH": "arctanh",
+             "AST_FUNCTION_ARCSECH": "arcsech", "AST_FUNCTION_ARCCSCH": "arccsch",
+             "AST_FUNCTION_ARCCOTH": "arccoth", "AST_FUNCTION_MIN": "min", "AST_FUNCTION_MAX": "max",
+             "AST_FUNCTION_REM": "rem", "AST_FUNCTION_FACTORIAL": "factorial", "AST_FUNCTION_QUOTIENT": "quotient", "AST_RELATIONAL_EQ": "eq",
+             "AST_RELATIONAL_NEQ": "neq", "AST_RELATIONAL_LT": "lt", "AST_RELATIONAL_LEQ": "leq",
+             "AST_RELATIONAL_GT": "gt", "AST_RELATIONAL_GEQ": "geq", "AST_LOGICAL_AND": "and",
+             "AST_LOGICAL_OR": "or", "AST_LOGICAL_XOR": "xor", "AST_LOGICAL_NOT": "not",
+             "AST_LOGICAL_IMPLIES": "implies"}
+    return {getattr(L, k): v for k, v in pairs.items() if hasattr(L, k)}
+
+
+class _LazyOps(dict):
+    def get(self, key, default=None):
+        if not self:
+            self.update(_ast_ops())
+        return super().get(key, default)
+
+
+_AST_OPS = _LazyOps()
