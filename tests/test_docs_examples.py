@@ -45,6 +45,7 @@ COVERED = {
     "vhtwin plot": "tests/cli/test_cli.py::test_plot_writes_svg_with_observed_data",
     "vhtwin calibrate": "tests/cli/test_calibrate.py::test_calibrate_prints_the_twins_with_intervals_and_draws_their_forecasts",
     "vhtwin estimate": "tests/cli/test_estimate.py::test_writes_a_checked_store_table_and_figures",
+    "vhtwin import": "tests/exchange/test_module.py::test_the_written_module_computes_what_the_import_does",
     "openssl": "tests/trial/test_dask.py::test_the_documented_tls_setup_runs_a_trial",
     "vhtwin serve": "tests/clinic/test_browser.py::test_vhtwin_serve_answers_scripts_on_localhost",
     "curl -s -X POST": "tests/clinic/test_browser.py::test_vhtwin_serve_answers_scripts_on_localhost",

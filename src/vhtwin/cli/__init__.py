@@ -106,6 +106,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     from .calibrate import add_parser as _add_calibrate
+    from .convert import add_parser as _add_import
     from .estimate import add_parser as _add_estimate
     from .serve import add_parser as _add_serve
     from .trial import _export, _info, _plot, _run, _verify
@@ -194,6 +195,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_calibrate(sub)
     _add_estimate(sub)
     _add_serve(sub)
+    _add_import(sub)
     return parser
 
 

@@ -28,39 +28,45 @@ class GeneratedModel(Model):
     def source_hash(self) -> str:
         return self.spec.source_hash
 
-    def species_values(self, ds, ident: str, kind: str):
-        """A species' amount or concentration in a simulation's output ``ds`` (``kind``: ``"amount"`` or
-        ``"concentration"``), whatever its id means in the file (what the SBML Test Suite's results report)."""
+    def value(self, ds, ident: str, kind: str | None = None):
+        """What a file's id names, over a simulation's output ``ds`` of this model (default parameters): a species'
+        amount or concentration (``kind``: ``"amount"`` or ``"concentration"``; by default what the id means), an
+        output, or a constant (a parameter, or one computed from parameters by an initial assignment) at every
+        time -- what the SBML Test Suite's results report."""
+        import numpy as np
+
         for state, (name, _) in self.spec.species.items():
-            if name == ident:
+            if name == ident and kind is not None:
                 amount = ds[state]
-                if kind == "amount":
-                    return amount
                 comp = self.spec.compartment_of[state]
-                if comp is None:
+                if kind == "amount" or comp is None:
                     return amount
-                size = ds[comp] if comp in ds else self.default_parameters().get(comp)
-                if size is None:
-                    raise ModelError(f"species {ident}: the size of compartment {comp} is not in the output")
-                return amount / size
-        raise ModelError(f"{ident!r} is not a species of {self.name} with a state")
+                return amount / (ds[comp] if comp in ds else self.constants()[comp])
+        if ident in ds:
+            return ds[ident]
+        constants = self.constants()
+        if ident in constants:
+            return np.full(ds.sizes["time"], constants[ident])
+        raise ModelError(f"{ident!r} is neither an output nor a constant of {self.name}")
+
+    def constants(self) -> dict:
+        """The parameters' default values and the constants computed from them (initial assignments)."""
+        values = {**self.default_parameters(), "time": 0.0}
+        for name, expr in self.spec.constants:
+            values[name] = float(evaluate(expr, values))
+        del values["time"]
+        return values
 
     def _env(self, t, y, p) -> dict:
         spec = self.spec
         env = {"time": t}
         for name, *_ in spec.parameters:
             env[name] = p[name]
-        for name, expr in spec.constants:  # constants computed from parameters (initial assignments)
-            env[name] = evaluate(expr, env)
-        sized = []
-        for name, *_ in spec.states:
-            ident, comp = spec.species.get(name, (name, None))
-            if comp is None:
-                env[ident] = y[name]
-            else:
-                sized.append((ident, name, comp))
-        for ident, name, comp in sized:  # compartments are parameters, constants or states, read above
-            env[ident] = y[name] / env[comp]
+        at_start = dict(env, time=0.0)  # constants are initial assignments: read at time 0
+        for name, expr in spec.constants:
+            env[name] = at_start[name] = evaluate(expr, at_start)
+        for name, *_ in spec.states:  # the amounts; a concentration species' id is an assignment over its amount
+            env[name] = y[name]
         for name, expr in spec.assignments:
             env[name] = evaluate(expr, env)
         return env
@@ -94,25 +100,22 @@ def generated_model(spec) -> GeneratedModel:
     """An instance of a new model class built from ``spec`` (checked like any model class when it is made)."""
     assigned = {name for name, _ in spec.initial}
     states = []
-    comps = {n for n, *_ in spec.parameters} | {n for n, *_ in spec.states} | {n for n, _ in spec.constants}
     for name, unit, initial, dosable, description in spec.states:
         if initial is None or not math.isfinite(initial):
             if name not in assigned:
                 raise ModelError(f"imported model {spec.name}: {description} has no initial value")
             initial = 0.0  # set by its initial assignment
         states.append(State(name, unit, float(initial), dosable=dosable, description=description))
-    for state, (ident, comp) in spec.species.items():
-        if comp is not None and comp not in comps:
-            raise ModelError(f"imported model {spec.name}: species {ident}: its compartment {comp} changes by an "
-                             f"assignment rule, which is not supported for a species read as a concentration")
     parameters = []
     for name, value, unit, description in spec.parameters:
-        if value is None or not math.isfinite(value):
+        if value is None or math.isnan(value):
             raise ModelError(f"imported model {spec.name}: {description} has no value")
+        if not math.isfinite(value):
+            raise ModelError(f"imported model {spec.name}: {description} is {value}; a vhtwin parameter is a finite "
+                             f"number (no value)")
         parameters.append(Parameter(name, float(value), unit, description=description))
     known = ({"time"} | {n for n, *_ in spec.parameters} | {n for n, *_ in spec.states}
-             | {n for n, _ in spec.assignments} | {n for n, _ in spec.constants}
-             | {ident for ident, _ in spec.species.values()})
+             | {n for n, _ in spec.assignments} | {n for n, _ in spec.constants})
     for where, expr in ([(f"derivative of {k}", e) for k, e in spec.derivatives.items()]
                         + [(f"observable {n}", e) for n, _, e, _ in spec.observables]
                         + [(f"assignment {n}", e) for n, e in spec.assignments + spec.constants]

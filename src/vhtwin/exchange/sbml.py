@@ -72,6 +72,13 @@ def import_sbml(source) -> GeneratedModel:
               if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR]
     if errors:
         raise ModelError(f"SBML {origin}: line {errors[0].getLine()}: {errors[0].getMessage().strip()}")
+    if doc.getPlugin("comp") is not None and doc.isPackageEnabled("comp"):
+        # a hierarchical model (the comp package): flattened into one model first, as libsbml defines it
+        props = libsbml.ConversionProperties()
+        props.addOption("flatten comp", True)
+        if doc.convert(props) != libsbml.LIBSBML_OPERATION_SUCCESS:
+            raise ModelError(f"SBML {origin}: the hierarchical model (comp package) could not be flattened: "
+                             f"{doc.getError(doc.getNumErrors() - 1).getMessage().strip() if doc.getNumErrors() else ''}")
     sbml = doc.getModel()
     if sbml is None:
         raise ModelError(f"SBML {origin}: the document has no model")
@@ -121,6 +128,10 @@ class _Reader:
         self.names: dict[str, str] = {}
         ids = [x.getId() for group in (model.getListOfCompartments(), model.getListOfSpecies(),
                                        model.getListOfParameters(), model.getListOfReactions()) for x in group]
+        # species references with an id (SBML Level 3): their stoichiometry is a symbol of the math
+        self.references = {ref.getId(): ref for r in model.getListOfReactions()
+                           for ref in list(r.getListOfReactants()) + list(r.getListOfProducts()) if ref.isSetId()}
+        ids += list(self.references)
         for sid in ids:
             self.names[sid] = _python_name(sid, taken)
 
@@ -222,11 +233,11 @@ class _Reader:
         for c in m.getListOfCompartments():
             cid = c.getId()
             value = c.getSize() if c.isSetSize() else (c.getVolume() if c.getLevel() == 1 else math.nan)
-            if c.getSpatialDimensions() == 0:
+            if c.getSpatialDimensionsAsDouble() == 0:
                 value = 1.0
             unit = self.unit(c.getUnits()) if c.isSetUnits() else self.default_unit(c.getSpatialDimensions())
             self.declare(spec, cid, value, unit, c.getConstant(), rules, "compartment size", initial_values)
-            size[cid] = None if c.getSpatialDimensions() == 0 else Sym(n[cid])
+            size[cid] = None if c.getSpatialDimensionsAsDouble() == 0 else Sym(n[cid])
         # parameters
         for q in m.getListOfParameters():
             unit = self.unit(q.getUnits()) if q.isSetUnits() else "unknown"
@@ -266,21 +277,34 @@ class _Reader:
             spec.species[state] = (name, comp.name if concentration else None)
             spec.compartment_of[state] = None if comp is None else comp.name
             if concentration:
+                spec.assignments.append((name, Call("divide", (Sym(state), comp))))
                 spec.observables.append((name, meaning_unit, Sym(name), f"concentration of species {sid}"))
+        for rid_, ref in self.references.items():
+            if rid_ in rules:  # (constant="false" alone changes nothing without a rule: events are refused)
+                raise self.fail(f"species reference {rid_}: a stoichiometry that changes in time is not supported")
+            st = ref.getStoichiometry() if ref.isSetStoichiometry() else math.nan
+            spec.parameters.append((n[rid_], st, "1", f"stoichiometry {rid_} of species {ref.getSpecies()}"))
         # reactions: rates as assignments (an id of a reaction means its rate), then stoichiometry
         flux: dict[str, list[Expr]] = {}
+        extent = self.unit(m.getExtentUnits()) if m.getLevel() == 3 and m.isSetExtentUnits() else (
+            self.model_unit("substance"))
+        rate_unit = "unknown" if extent == "unknown" else f"{extent} {spec.time_unit}-1"
         for r in m.getListOfReactions():
             rid = r.getId()
             law = r.getKineticLaw()
             if law is None or law.getMath() is None:
                 raise self.fail(f"reaction {rid}: no kinetic law")
             local = {}
-            for lp in list(law.getListOfParameters()) + list(law.getListOfLocalParameters()):
+            seen = {}
+            for lp in list(law.getListOfLocalParameters()) + list(law.getListOfParameters()):
+                seen.setdefault(lp.getId(), lp)  # Level 3 lists its local parameters under both names
+            for lp in seen.values():
                 pname = _python_name(f"{rid}_{lp.getId()}", self.taken)
                 spec.parameters.append((pname, lp.getValue(), self.unit(lp.getUnits()) if lp.isSetUnits() else "unknown",
                                         f"local parameter {lp.getId()} of reaction {rid}"))
                 local[lp.getId()] = Sym(pname)
             spec.assignments.append((n[rid], self.expr(law.getMath(), f"kinetic law of reaction {rid}", local)))
+            spec.observables.append((n[rid], rate_unit, Sym(n[rid]), f"rate of reaction {rid}"))
             for refs, sign in ((r.getListOfReactants(), -1.0), (r.getListOfProducts(), 1.0)):
                 for ref in refs:
                     sid = ref.getSpecies()
@@ -289,10 +313,14 @@ class _Reader:
                     sp = m.getSpecies(sid)
                     if sp.getBoundaryCondition() or sp.getConstant() or sid not in conc_of:
                         continue
-                    st = ref.getStoichiometry() if ref.isSetStoichiometry() or ref.getLevel() < 3 else 1.0
-                    if math.isnan(st):
-                        st = 1.0
-                    term = Call("times", (Num(sign * st), Sym(n[rid])))
+                    if ref.isSetId():  # a named stoichiometry: a parameter (or a constant, by initial assignment)
+                        stoichiometry = Sym(n[ref.getId()])
+                    else:
+                        st = ref.getStoichiometry() if ref.isSetStoichiometry() or ref.getLevel() < 3 else 1.0
+                        stoichiometry = Num(1.0 if math.isnan(st) else st)
+                    signed = (Num(sign * stoichiometry.value) if isinstance(stoichiometry, Num)
+                              else Call("times", (Num(sign), stoichiometry)))
+                    term = Call("times", (signed, Sym(n[rid])))
                     factor = sp.getConversionFactor() if sp.isSetConversionFactor() else (
                         m.getConversionFactor() if m.isSetConversionFactor() else "")
                     if factor:
@@ -318,6 +346,7 @@ class _Reader:
                     raise self.fail(f"rate rule for {var}: not a compartment, species or parameter")
                 spec.derivatives[n[var]] = self.expr(r.getMath(), f"rate rule for {var}")
         # initial assignments
+        computed = []
         for ia in m.getListOfInitialAssignments():
             sym = ia.getSymbol()
             value = self.expr(ia.getMath(), f"initial assignment of {sym}")
@@ -329,15 +358,28 @@ class _Reader:
             elif n.get(sym) in spec.derivatives:
                 spec.initial.append((n[sym], value))
             elif sym in n and any(p[0] == n[sym] for p in spec.parameters):
-                # a parameter computed from others: an assignment (its inputs are constant, so the value is too)
-                varying = symbols(value) & ({x[0] for x in spec.states} | {"time"})
-                if varying:
-                    raise self.fail(f"initial assignment of {sym}: a constant computed from {sorted(varying)} (the "
-                                    f"initial state) is not supported")
-                spec.parameters = [p for p in spec.parameters if p[0] != n[sym]]
-                spec.constants.append((n[sym], value))
+                computed.append((n[sym], value))
             else:
                 raise self.fail(f"initial assignment of {sym}: not a species, compartment or parameter of the model")
+        # A parameter set by an initial assignment is a constant: computed from the parameters wherever it is read,
+        # or -- when it reads the model's state at the start (a species, a rule, a reaction rate) -- a state that does
+        # not change, started at that value.
+        units = {p[0]: p[2] for p in spec.parameters}
+        spec.parameters = [p for p in spec.parameters if p[0] not in {name for name, _ in computed}]
+        varying = {x[0] for x in spec.states} | {name for name, _ in spec.assignments}
+        frozen: set[str] = set()
+        while True:
+            more = {name for name, value in computed if name not in frozen and symbols(value) & (varying | frozen)}
+            if not more:
+                break
+            frozen |= more
+        for name, value in computed:
+            if name in frozen:
+                spec.states.append((name, units[name], math.nan, False, f"{name}: constant from the initial state"))
+                spec.derivatives[name] = Num(0.0)
+                spec.initial.append((name, value))
+            else:
+                spec.constants.append((name, value))
         spec.assignments = _ordered(spec.assignments, self.fail)
         spec.constants = _ordered(spec.constants, self.fail)
         if not spec.states:  # only rules of time: the engine integrates at least one state

@@ -1,0 +1,95 @@
+"""An imported model as a readable Python module (``vhtwin import``): a :class:`vhtwin.Model` subclass a modeller can
+review, edit and keep under version control like a hand-written one.
+
+The module holds the declarations (states, parameters, observables with units and descriptions) and one method,
+``quantities(t, y, p)``, that computes every named quantity in the order the equations need them -- parameters,
+constants, amounts, rules, reaction rates -- then the derivatives (``rates``) and the outputs (``outputs``); ``rhs``
+and ``observables`` return those. Its equations are printed from the same expression trees
+:func:`vhtwin.exchange.import_sbml` evaluates, so the module and the imported model compute the same numbers (tested).
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+
+from .expression import to_python
+
+#: Names a module's own code uses: a model quantity so named gets a trailing underscore in the module.
+RESERVED = frozenset({"jnp", "operator", "self", "t", "y", "p", "q", "rates", "outputs", "values", "Model", "State",
+                      "Parameter", "Observable", "SimpleNamespace", "range"})
+
+
+def module_source(model, origin: str = "") -> str:
+    """The Python source of a model module for an imported model (from :func:`vhtwin.exchange.import_sbml`)."""
+    spec = model.spec
+    local = lambda s: "t" if s == "time" else (s + "_" if s in RESERVED or keyword.iskeyword(s) else s)
+    cls = re.sub(r"\W", "_", spec.name)
+    cls = cls[0].upper() + cls[1:] if cls and cls[0].isalpha() else f"Imported_{cls}"
+    lines = [f'"""{spec.name}: imported by ``vhtwin import``{f" from {origin}" if origin else ""}.',
+             "",
+             f"Source sha256: {spec.source_hash}. {spec.reference}".rstrip(),
+             "This module is a vhtwin model like a hand-written one: edit it freely.",
+             '"""',
+             "",
+             "from types import SimpleNamespace",
+             "",
+             "import jax.numpy as jnp",
+             "",
+             "from vhtwin import Model, Observable, Parameter, State",
+             "from vhtwin.exchange.expression import operator  # noqa: F401  (the rarer MathML operators)",
+             "",
+             "",
+             f"class {cls}(Model):",
+             f'    """{spec.reference or spec.name} (time in {spec.time_unit})."""',
+             "",
+             f"    time_unit = {spec.time_unit!r}",
+             f"    name = {spec.name!r}",
+             "    states = ("]
+    for name, unit, initial, dosable, description in spec.states:
+        value = 0.0 if initial is None or initial != initial else float(initial)  # NaN: set by initial()
+        lines.append(f"        State({name!r}, {unit!r}, {value!r}, dosable={dosable}, description={description!r}),")
+    lines += ["    )", "    parameters = ("]
+    for name, value, unit, description in spec.parameters:
+        lines.append(f"        Parameter({name!r}, {float(value)!r}, {unit!r}, description={description!r}),")
+    lines += ["    )", "    observed = ("]
+    for name, unit, _, description in spec.observables:
+        lines.append(f"        Observable({name!r}, {unit!r}, {description!r}),")
+    lines += ["    )", "",
+              "    def quantities(self, t, y, p):",
+              '        """Every named quantity at time t, in the order the equations need them."""']
+    for name, *_ in spec.parameters:
+        lines.append(f"        {local(name)} = p.{name}")
+    if spec.constants:
+        lines.append("        # constants set by initial assignments (read at time 0)")
+        for name, expr in spec.constants:
+            lines.append(f"        {local(name)} = {to_python(expr, lambda s: '0.0' if s == 'time' else local(s))}")
+    for name, *_ in spec.states:
+        lines.append(f"        {local(name)} = y.{name}")
+    for name, expr in spec.assignments:
+        lines.append(f"        {local(name)} = {to_python(expr, local)}")
+    lines.append("        rates = {")
+    for name, *_ in spec.states:
+        lines.append(f"            {name!r}: {to_python(spec.derivatives[name], local)},")
+    lines.append("        }")
+    lines.append("        outputs = {")
+    for name, _, expr, _ in spec.observables:
+        lines.append(f"            {name!r}: {to_python(expr, local)},")
+    lines += ["        }", "        return locals()", "",
+              "    def rhs(self, t, y, p):",
+              '        return self.quantities(t, y, p)["rates"]', "",
+              "    def observables(self, t, y, p):",
+              '        return self.quantities(t, y, p)["outputs"]']
+    if spec.initial:
+        lines += ["", "    def initial(self, p):",
+                  '        """Initial values set by initial assignments (they may read each other: a pass per '
+                  'assignment)."""',
+                  "        values = {" + ", ".join(f"{name!r}: {0.0 if init != init else float(init)!r}"
+                                            for name, _, init, *_ in spec.states) + "}",
+                  "        done = {}",
+                  f"        for _ in range({len(spec.initial)}):"]
+        for name, expr in spec.initial:
+            lines += ["            q = self.quantities(0.0, SimpleNamespace(**{**values, **done}), p)",
+                      f"            done[{name!r}] = {to_python(expr, lambda s: f'q[{local(s)!r}]')}"]
+        lines.append("        return done")
+    return "\n".join(lines) + "\n"
