@@ -112,7 +112,7 @@ class ModelSpec:
     observables: list = field(default_factory=list)  # (name, unit, Expr, description)
     initial: list = field(default_factory=list)  # (state name, Expr over parameters), in evaluation order
     species: dict = field(default_factory=dict)  # amount state -> (the id's name, its compartment or None)
-    compartment_of: dict = field(default_factory=dict)  # amount state -> its compartment (None: 0 dimensions)
+    species_info: dict = field(default_factory=dict)  # id's name -> (compartment or None (0-D), id means concentration)
     ids: dict = field(default_factory=dict)  # SBML id -> Python name (where they differ)
     source_hash: str = ""
     reference: str = ""
@@ -259,6 +259,7 @@ class _Reader:
             only_substance = s.getHasOnlySubstanceUnits()
             volume_unit = self.compartment_unit(s.getCompartment())
             meaning_unit = amount_unit if only_substance or comp is None else _per(amount_unit, volume_unit)
+            spec.species_info[name] = (None if comp is None else comp.name, not only_substance and comp is not None)
             if sid in rules and rules[sid].isAssignment():
                 spec.assignments.append((name, self.expr(rules[sid].getMath(), f"assignment rule for {sid}")))
                 spec.observables.append((name, meaning_unit, Sym(name), f"species {sid} (assignment rule)"))
@@ -275,15 +276,20 @@ class _Reader:
             initial_values[sid] = amount
             conc_of[sid] = (state, comp, only_substance)
             spec.species[state] = (name, comp.name if concentration else None)
-            spec.compartment_of[state] = None if comp is None else comp.name
             if concentration:
                 spec.assignments.append((name, Call("divide", (Sym(state), comp))))
                 spec.observables.append((name, meaning_unit, Sym(name), f"concentration of species {sid}"))
         for rid_, ref in self.references.items():
-            if rid_ in rules:  # (constant="false" alone changes nothing without a rule: events are refused)
-                raise self.fail(f"species reference {rid_}: a stoichiometry that changes in time is not supported")
+            # a named stoichiometry: a parameter, or what its rule makes it (computed, or a state of a rate rule)
             st = ref.getStoichiometry() if ref.isSetStoichiometry() else math.nan
-            spec.parameters.append((n[rid_], st, "1", f"stoichiometry {rid_} of species {ref.getSpecies()}"))
+            what = f"stoichiometry {rid_} of species {ref.getSpecies()}"
+            rule = rules.get(rid_)
+            if rule is not None and rule.isAssignment():
+                spec.assignments.append((n[rid_], self.expr(rule.getMath(), f"assignment rule for {rid_}")))
+            elif rule is not None and rule.isRate():
+                spec.states.append((n[rid_], "1", st, False, what))
+            else:
+                spec.parameters.append((n[rid_], st, "1", what))
         # reactions: rates as assignments (an id of a reaction means its rate), then stoichiometry
         flux: dict[str, list[Expr]] = {}
         extent = self.unit(m.getExtentUnits()) if m.getLevel() == 3 and m.isSetExtentUnits() else (
@@ -308,12 +314,17 @@ class _Reader:
             for refs, sign in ((r.getListOfReactants(), -1.0), (r.getListOfProducts(), 1.0)):
                 for ref in refs:
                     sid = ref.getSpecies()
-                    if ref.isSetStoichiometryMath() or (ref.getLevel() == 3 and ref.isSetId() and ref.getId() in rules):
-                        raise self.fail(f"reaction {rid}: species reference to {sid} has a variable stoichiometry")
+                    if ref.isSetStoichiometryMath():  # Level 2's form: the math is the stoichiometry
+                        stoich_math = self.expr(ref.getStoichiometryMath().getMath(),
+                                                f"stoichiometryMath of {sid} in reaction {rid}")
+                    else:
+                        stoich_math = None
                     sp = m.getSpecies(sid)
                     if sp.getBoundaryCondition() or sp.getConstant() or sid not in conc_of:
                         continue
-                    if ref.isSetId():  # a named stoichiometry: a parameter (or a constant, by initial assignment)
+                    if stoich_math is not None:
+                        stoichiometry = stoich_math
+                    elif ref.isSetId():  # a named stoichiometry (a parameter, a constant, a rule's value)
                         stoichiometry = Sym(n[ref.getId()])
                     else:
                         st = ref.getStoichiometry() if ref.isSetStoichiometry() or ref.getLevel() < 3 else 1.0
