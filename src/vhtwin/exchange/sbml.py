@@ -67,7 +67,8 @@ def import_sbml(source) -> GeneratedModel:
         raise ModelError("vh.import_sbml needs libsbml: pip install 'vhtwin[exchange]'") from None
 
     text, origin = _text(source)
-    doc = libsbml.readSBMLFromString(text)
+    # a file is read as a file, so that the models a hierarchical model refers to resolve next to it
+    doc = libsbml.readSBMLFromFile(str(source)) if origin != "text" else libsbml.readSBMLFromString(text)
     errors = [doc.getError(i) for i in range(doc.getNumErrors())
               if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR]
     if errors:
@@ -216,6 +217,8 @@ class _Reader:
                                 f"imported yet (the engine's events are timed, SBML's are triggered by the state)")
         rules = {}
         for r in m.getListOfRules():
+            if not r.isSetMath():  # a rule without math constrains nothing (Level 3 Version 2)
+                continue
             if r.isAlgebraic():
                 raise self.fail(f"algebraic rule {r.getMetaId() or r.getId() or '(no id)'}: algebraic rules are not "
                                 f"supported")
@@ -284,7 +287,10 @@ class _Reader:
             st = ref.getStoichiometry() if ref.isSetStoichiometry() else math.nan
             what = f"stoichiometry {rid_} of species {ref.getSpecies()}"
             rule = rules.get(rid_)
-            if rule is not None and rule.isAssignment():
+            if ref.isSetStoichiometryMath():  # Level 2: the id names the math's value
+                spec.assignments.append((n[rid_], self.expr(ref.getStoichiometryMath().getMath(),
+                                                            f"stoichiometryMath of {rid_}")))
+            elif rule is not None and rule.isAssignment():
                 spec.assignments.append((n[rid_], self.expr(rule.getMath(), f"assignment rule for {rid_}")))
             elif rule is not None and rule.isRate():
                 spec.states.append((n[rid_], "1", st, False, what))
@@ -359,6 +365,8 @@ class _Reader:
         # initial assignments
         computed = []
         for ia in m.getListOfInitialAssignments():
+            if not ia.isSetMath():  # SBML Level 3 Version 2: an assignment without math assigns nothing
+                continue
             sym = ia.getSymbol()
             value = self.expr(ia.getMath(), f"initial assignment of {sym}")
             if sym in conc_of:
