@@ -45,7 +45,7 @@ def read_case(directory: Path) -> dict | None:
     header = (directory / f"{case}-model.m").read_text(errors="replace")
     tags = {}
     for key in ("componentTags", "testTags", "testType"):
-        found = re.search(rf"{key}:\s*(.*)", header)
+        found = re.search(rf"{key}:[ \t]*(.*)", header)
         tags[key] = [t.strip() for t in found.group(1).split(",") if t.strip()] if found else []
     model = next((directory / f"{case}-sbml-{lv}.xml" for lv in LEVELS
                   if (directory / f"{case}-sbml-{lv}.xml").is_file()), None)

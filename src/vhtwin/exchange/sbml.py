@@ -5,7 +5,8 @@ the engine runs like a hand-written one (populations, trials, calibration, gradi
 
 * **Species** are states, kept as *amounts* (substance units). In the model's equations, and in a simulation's
   output, a species' SBML id means what the SBML specification says: its amount when ``hasOnlySubstanceUnits`` is
-  true (or its compartment has 0 dimensions), else its concentration, the amount over its compartment's size. The
+  true (or its compartment has 0 dimensions and no size), else its concentration, the amount over its
+  compartment's size. The
   state is the id itself in the first case; in the second it is ``<id>_amount`` and the id is an observable, the
   concentration: ``ds["S1"]`` is what the file means by ``S1`` either way. Doses go into the amount states.
 * **Reactions** change their species by stoichiometry x rate (the kinetic law, in substance per time; local
@@ -236,11 +237,11 @@ class _Reader:
         for c in m.getListOfCompartments():
             cid = c.getId()
             value = c.getSize() if c.isSetSize() else (c.getVolume() if c.getLevel() == 1 else math.nan)
-            if c.getSpatialDimensionsAsDouble() == 0:
-                value = 1.0
+            if c.getSpatialDimensionsAsDouble() == 0 and not c.isSetSize():
+                value = 1.0  # a point: no size (a species in it is an amount); its id, if read, is 1
             unit = self.unit(c.getUnits()) if c.isSetUnits() else self.default_unit(c.getSpatialDimensions())
             self.declare(spec, cid, value, unit, c.getConstant(), rules, "compartment size", initial_values)
-            size[cid] = None if c.getSpatialDimensionsAsDouble() == 0 else Sym(n[cid])
+            size[cid] = None if c.getSpatialDimensionsAsDouble() == 0 and not c.isSetSize() else Sym(n[cid])
         # parameters
         for q in m.getListOfParameters():
             unit = self.unit(q.getUnits()) if q.isSetUnits() else "unknown"
