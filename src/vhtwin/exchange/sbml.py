@@ -211,11 +211,10 @@ class _Reader:
     # -- the model --------------------------------------------------------------------------------------------------
     def read(self) -> ModelSpec:
         m = self.m
-        for bad, what in ((m.getNumEvents(), "events"), (m.getNumConstraints(), None)):
-            if bad and what:
-                first = m.getEvent(0)
-                raise self.fail(f"event {first.getId() or '(no id)'}: {m.getNumEvents()} event(s); events are not "
-                                f"imported yet (the engine's events are timed, SBML's are triggered by the state)")
+        if m.getNumEvents():  # (constraints are checks on a simulation, not part of it: they are not read)
+            first = m.getEvent(0)
+            raise self.fail(f"event {first.getId() or '(no id)'}: {m.getNumEvents()} event(s); events are not "
+                            f"imported yet (the engine's events are timed, SBML's are triggered by the state)")
         rules = {}
         for r in m.getListOfRules():
             if not r.isSetMath():  # a rule without math constrains nothing (Level 3 Version 2)
