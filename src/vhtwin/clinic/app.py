@@ -42,7 +42,7 @@ from .audit import AuditTrail
 from .fhir import MAX_BYTES, read_bundle
 from .page import form_page, report_page, typed_record
 from .priors import prior as load_prior, priors
-from .record import make_record, typical_record
+from .record import make_record, warm_records
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -90,8 +90,8 @@ def create_app(audit_dir: str | Path = "vhtwin-audit", *, n_samples: int = 200, 
                warm=()):
     """The FastAPI application; ``audit_dir`` holds the audit trail (created if missing, continued if present).
 
-    ``warm``: priors whose programs are compiled at once, in a background thread, by assessing a made-up typical
-    patient (:func:`vhtwin.clinic.record.typical_record`; not audited), so that the first real patient does not
+    ``warm``: priors whose programs are compiled at once, in a background thread, by assessing made-up patients
+    (:func:`vhtwin.clinic.record.warm_records`; not audited), so that the first real patient does not
     wait for the compiler. ``GET /api/priors`` says which priors are ``ready`` (warmed or assessed once).
     """
     app = FastAPI(title="vhtwin: the clinician's twin", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
@@ -210,8 +210,9 @@ def _warm(names: list[str], solving: threading.Lock, ready: set, n_samples: int)
     for name in names:
         pr = load_prior(name)
         try:
-            with solving:
-                assess(typical_record(pr), pr, n_samples=n_samples)
+            for record in warm_records(pr):
+                with solving:
+                    assess(record, pr, n_samples=n_samples)
         except Exception as err:  # a failed warm-up costs the first patient the compile, nothing else
             print(f"vhtwin serve: warming {name} failed ({type(err).__name__}: {err}); it compiles on first use",
                   file=sys.stderr, flush=True)

@@ -35,6 +35,8 @@ from .priors import Prior
 
 #: Hours a regimen is simulated before its last interval is read as its steady state.
 STEADY_HOURS = 4096.0
+#: Points of the forecast (over the record and two days of the current regimen).
+FORECAST_POINTS = 241
 #: Points per dosing interval on which the window's metrics are read (trapezoids).
 WINDOW_POINTS = 97
 
@@ -98,7 +100,7 @@ def assess(record: Record, prior: Prior, *, n_samples: int = 200, seed: int = 0,
     # the forecast: the record and the next two days of the current regimen
     horizon = max(t_next + 48.0, float(record.data["time"].max()) + 24.0)
     ahead = _continued(record.regimen, spec, amount_now, interval_now, t_next, horizon)
-    grid = np.linspace(0.0, horizon, 241)
+    grid = np.linspace(0.0, horizon, FORECAST_POINTS)
     band = twin.predict(grid, protocol=ahead, level=level, n_samples=n_samples, seed=seed)
     o = spec.level.observable
     forecast = pd.DataFrame({"time": grid, "median": band[o].values, "lower": band[f"{o}_lower"].values,

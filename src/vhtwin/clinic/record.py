@@ -152,3 +152,25 @@ def typical_record(prior) -> Record:
     doses = {"time": [0.0, interval, 2 * interval], "amount": [amount] * 3, "duration": [dosing.duration] * 3}
     levels = {"time": [dosing.duration + 1.0, 3 * interval - 0.5], "value": [10.0, 5.0]}
     return make_record(prior, levels, doses, facts)
+
+
+def warm_records(prior) -> list[Record]:
+    """Made-up records that together compile what usual patients' assessments run (``vhtwin serve --warm``).
+
+    The forecast's exact solution is compiled for a number of distinct step lengths between its output times and
+    dose times (a bucket, :mod:`vhtwin.engine.buckets`): a record whose doses fall between the forecast's points
+    (most) needs the larger bucket, one whose doses fall on them the smaller. :func:`typical_record` is the first
+    kind; the second is one dose with the forecast's horizon chosen so that every dose of the continued regimen
+    falls on its grid.
+    """
+    from .assess import FORECAST_POINTS
+
+    first = typical_record(prior)
+    dosing = prior.spec.dosing
+    tau = float(dosing.intervals[0])
+    steps = FORECAST_POINTS - 1
+    per_interval = max(1, int(steps * tau // (tau + 48.0)))  # grid steps per interval, horizon >= tau + 48 h
+    horizon = steps * tau / per_interval
+    doses = {"time": [0.0], "amount": [dosing.amounts[len(dosing.amounts) // 2]], "duration": [dosing.duration]}
+    levels = {"time": [dosing.duration + 1.0, horizon - 24.0], "value": [10.0, 2.0]}
+    return [first, make_record(prior, levels, doses, dict(first.facts))]
