@@ -12,6 +12,7 @@ import pytest
 
 import vhtwin as vh
 from vhtwin.cli import main
+from vhtwin.exchange.module import module_source
 
 CASES = Path(__file__).resolve().parents[1] / "data" / "sbml" / "semantic"
 
@@ -53,3 +54,17 @@ def test_the_command_refuses_in_one_line_and_keeps_what_exists(tmp_path):
     done = run(str(CASES / "00026" / "00026-sbml-l3v2.xml"), "--out", str(tmp_path / "events.py"))
     assert done.returncode == 2 and "event event1" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "events.py").exists()
+
+
+def test_text_from_the_file_cannot_become_code_in_the_module(tmp_path, monkeypatch):
+    """A model's name is the file's text: in the module it is words in a docstring, never code."""
+    monkeypatch.chdir(tmp_path)
+    source = (CASES / "00001" / "00001-sbml-l3v2.xml").read_text()
+    hostile = "&quot;&quot;&quot;&#10;import os; os.system(&apos;touch PWNED&apos;)&#10;&quot;&quot;&quot;"
+    model = vh.import_sbml(source.replace('name="case00001"', f'name="{hostile}"'))
+    assert '"""' in model.spec.reference and "os.system('touch PWNED')" in model.spec.reference
+    out = tmp_path / "named.py"
+    out.write_text(module_source(model))
+    written = load(out)  # runs the module
+    assert written.state_names == model.state_names
+    assert not (tmp_path / "PWNED").exists() and "\nimport os" not in out.read_text()

@@ -23,12 +23,14 @@ RESERVED = frozenset({"jnp", "operator", "self", "t", "y", "p", "q", "rates", "o
 def module_source(model, origin: str = "") -> str:
     """The Python source of a model module for an imported model (from :func:`vhtwin.exchange.import_sbml`)."""
     spec = model.spec
+    # text from the file (its name, its title) goes into docstrings only as plain words: it cannot end the string
+    prose = lambda text: " ".join(re.sub(r"[^\w .,;:()/+-]", " ", str(text)).split())
     local = lambda s: "t" if s == "time" else (s + "_" if s in RESERVED or keyword.iskeyword(s) else s)
     cls = re.sub(r"\W", "_", spec.name)
     cls = cls[0].upper() + cls[1:] if cls and cls[0].isalpha() else f"Imported_{cls}"
-    lines = [f'"""{spec.name}: imported by ``vhtwin import``{f" from {origin}" if origin else ""}.',
+    lines = [f'"""{prose(spec.name)}: imported by ``vhtwin import``{f" from {prose(origin)}" if origin else ""}.',
              "",
-             f"Source sha256: {spec.source_hash}. {spec.reference}".rstrip(),
+             f"Source sha256: {spec.source_hash}. {prose(spec.reference)}".rstrip(),
              "This module is a vhtwin model like a hand-written one: edit it freely.",
              '"""',
              "",
@@ -41,7 +43,7 @@ def module_source(model, origin: str = "") -> str:
              "",
              "",
              f"class {cls}(Model):",
-             f'    """{spec.reference or spec.name} (time in {spec.time_unit})."""',
+             f'    """{prose(spec.reference or spec.name)} (time in {spec.time_unit})."""',
              "",
              f"    time_unit = {spec.time_unit!r}",
              f"    name = {spec.name!r}",
