@@ -88,11 +88,11 @@ class GeneratedModel(Model):
         class _Row(dict):
             __getattr__ = dict.__getitem__
 
-        # initial assignments may read each other: a pass per assignment reaches the fixed point of any order
+        # initial assignments may read each other: each pass reads the values of the pass before, and as many passes
+        # as assignments reach the fixed point of any order of dependence (one evaluation of the model per pass)
         for _ in range(len(self.spec.initial)):
-            for name, expr in self.spec.initial:
-                env = self._env(0.0, _Row({**values, **done}), p)
-                done[name] = evaluate(expr, env)
+            env = self._env(0.0, _Row({**values, **done}), p)
+            done = {name: evaluate(expr, env) for name, expr in self.spec.initial}
         return done
 
 

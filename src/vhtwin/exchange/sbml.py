@@ -239,13 +239,13 @@ class _Reader:
             if c.getSpatialDimensionsAsDouble() == 0 and not c.isSetSize():
                 value = 1.0  # a point: no size (a species in it is an amount); its id, if read, is 1
             unit = self.unit(c.getUnits()) if c.isSetUnits() else self.default_unit(c.getSpatialDimensions())
-            self.declare(spec, cid, value, unit, c.getConstant(), rules, "compartment size", initial_values)
+            self.declare(spec, cid, value, unit, rules, "compartment size", initial_values)
             size[cid] = None if c.getSpatialDimensionsAsDouble() == 0 and not c.isSetSize() else Sym(n[cid])
         # parameters
         for q in m.getListOfParameters():
             unit = self.unit(q.getUnits()) if q.isSetUnits() else "unknown"
             value = q.getValue() if q.isSetValue() else math.nan
-            self.declare(spec, q.getId(), value, unit, q.getConstant(), rules, "parameter", initial_values)
+            self.declare(spec, q.getId(), value, unit, rules, "parameter", initial_values)
         # species: amounts as states
         conc_of = {}
         for s in m.getListOfSpecies():
@@ -407,7 +407,7 @@ class _Reader:
             spec.derivatives["sbml_no_state"] = Num(0.0)
         return spec
 
-    def declare(self, spec, sid, value, unit, constant, rules, what, initial_values):
+    def declare(self, spec, sid, value, unit, rules, what, initial_values):
         """A compartment or parameter: a parameter, a state (rate rule) or an assignment (assignment rule)."""
         name = self.names[sid]
         rule = rules.get(sid)
