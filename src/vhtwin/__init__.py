@@ -23,7 +23,7 @@ _EXPORTS = {
     ".exchange": ["import_sbml"],
     ".errors": ["InputError", "ModelError", "SolverError", "StoreDamagedError", "TrialError", "VhtwinError"],
     ".library": ["list_models", "load_model"],
-    ".model": ["Input", "Model", "Observable", "Parameter", "State"],
+    ".model": ["Event", "Input", "Model", "Observable", "Parameter", "State"],
     ".periodic": ["periodic_steady_state"],
     ".population": ["IOV", "Bernoulli", "BodyMassIndex", "CategoricalCovariate", "CockcroftGault", "CovariateTable",
                     "Covariates", "Derived", "ExponentialCovariate", "LinearCovariate", "LogNormal", "Normal",

@@ -57,6 +57,53 @@ class Equations:
             dydt[state] = dydt[state] + rate
         return tuple(dydt)
 
+    @property
+    def event_names(self) -> tuple[str, ...]:
+        return tuple(e.name for e in self.model.events)
+
+    def row_triggers(self, t, y, p):
+        """Every event's trigger function on one trajectory: ``y`` (n,), ``p`` (P,) -> (G,); true where ``>= 0``."""
+        import jax.numpy as jnp
+
+        model = self.model
+        out = model.event_triggers(t, Names(self.state_index, y, "state"), Names(self.parameter_index, p, "parameter"))
+        check_keys(out, self.event_names, f"{type(model).__name__}.event_triggers", "event")
+        return jnp.stack([jnp_broadcast_scalar(out[name], y.dtype) for name in self.event_names])
+
+    def row_event_states(self, t, y, p):
+        """The state after each event, computed from ``y`` (n,) -> (G, n): assigned rows new, the rest ``y``'s."""
+        import jax.numpy as jnp
+
+        model = self.model
+        ys, ps = Names(self.state_index, y, "state"), Names(self.parameter_index, p, "parameter")
+        rows = []
+        for name in self.event_names:
+            out = model.event_assignments(name, t, ys, ps)
+            unknown = [k for k in out if k not in self.state_index]
+            if unknown:
+                raise ModelError(f"{type(model).__name__}.event_assignments({name!r}) sets unknown states {unknown}")
+            rows.append(jnp.stack([jnp_broadcast_scalar(out[s], y.dtype) if s in out else y[i]
+                                   for i, s in enumerate(model.state_names)]))
+        return jnp.stack(rows)
+
+    def row_event_delays(self, t, y, p):
+        """Each event's delay on one trajectory -> (G,) (zero for events without one)."""
+        import jax.numpy as jnp
+
+        model = self.model
+        ys, ps = Names(self.state_index, y, "state"), Names(self.parameter_index, p, "parameter")
+        return jnp.stack([jnp_broadcast_scalar(model.event_delay(e.name, t, ys, ps) if e.delayed else 0.0, y.dtype)
+                          for e in model.events])
+
+    def row_event_priorities(self, t, y, p):
+        """Each event's priority on one trajectory -> (G,)."""
+        import jax.numpy as jnp
+
+        model = self.model
+        out = model.event_priorities(t, Names(self.state_index, y, "state"), Names(self.parameter_index, p, "parameter"))
+        check_keys(out, self.event_names, f"{type(model).__name__}.event_priorities", "event")
+        return jnp.stack([jnp_broadcast_scalar(out[name], y.dtype) for name in self.event_names])
+
     def flat_observables(self, t, y, p):
         """``observables`` on flat vectors -> (n_observables,)."""
         import jax.numpy as jnp

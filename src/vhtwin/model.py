@@ -9,6 +9,8 @@ A model is a subclass of :class:`Model` that declares, in one place,
 - ``observed``: a tuple of :class:`Observable` (name, unit) -- what :meth:`Model.observables` returns;
 - ``inputs`` (optional): a tuple of :class:`Input`, piecewise-constant signals such as a stimulus current that the
   protocol switches at events;
+- ``events`` (optional): a tuple of :class:`Event`, state-triggered events (a level falling below a threshold), with
+  ``event_triggers``, ``event_assignments`` and, for delayed ones, ``event_delay``;
 
 and implements ``rhs(t, y, p)`` (or ``rhs(t, y, p, u)`` when it declares inputs) and ``observables(t, y, p)``.
 Inside both, states and parameters are read by name -- ``y.central``, ``p.CL`` -- and ``rhs`` returns a dict of
@@ -176,6 +178,53 @@ class Input:
     stimulus: float | None = None
 
 
+@dataclass(frozen=True)
+class Event:
+    """A state-triggered event: when its trigger turns true, some states are set to new values.
+
+    The trigger is a function ``g`` of time, states and parameters (:meth:`Model.event_triggers`); it is *true*
+    where ``g >= 0`` and the event fires when it turns from false to true -- a level falling below a threshold is
+    ``g = threshold - level``. The engine finds the crossing on each trajectory's dense output (bisection to the
+    working precision) and applies :meth:`Model.event_assignments` exactly there: outputs at that time are the values
+    just before it, as at a dose. The trigger is looked at the ends of each step, and with events no step spans two
+    output times: a trigger that turns true and false again between two output times may be missed.
+    Derivatives through a solve (calibration, sensitivities) hold each event's time fixed where it fell: the
+    assignment's own dependence on the parameters is differentiated, the shift of the crossing is not.
+
+    Parameters
+    ----------
+    name : str
+        Identifier of the event (the key of the model's trigger and assignment dicts).
+    priority : float
+        Events executed at one time run highest priority first (then in declaration order); each one's assignment
+        reads the state the ones before it left, and every trigger is looked at again after each. Priorities that
+        change with the state come from :meth:`Model.event_priorities`.
+    delayed : bool
+        Whether the assignment is executed a delay after the trigger (:meth:`Model.event_delay`), not at once.
+        Eight executions of one event may be pending on a trajectory: one whose event triggers a ninth time while
+        eight wait stops with status ``event_overflow``.
+    persistent : bool
+        For a delayed event: whether it is still executed if its trigger turns false before the delay is over.
+    initial_value : bool
+        The trigger's value before the start: ``True`` (the default) means a trigger already true at the start does
+        not fire then; ``False`` that it fires at the start, as part of the initial state (outputs at the start
+        show its effect; a delayed one is executed its delay later).
+    values_at_trigger : bool
+        Whether the assigned values are computed when the event triggers (the default) or when it is executed: they
+        differ for a delayed event, and for one that waits at its trigger time for events of higher priority.
+    description : str
+        What the event is, in the field's words.
+    """
+
+    name: str
+    priority: float = 0.0
+    delayed: bool = False
+    persistent: bool = True
+    initial_value: bool = True
+    values_at_trigger: bool = True
+    description: str = ""
+
+
 class Names:
     """Read-only view of a flat vector by name: ``y.central`` is ``values[index["central"]]``.
 
@@ -227,6 +276,7 @@ class Model:
     parameters: ClassVar[tuple[Parameter, ...]] = ()
     observed: ClassVar[tuple[Observable, ...]] = ()
     inputs: ClassVar[tuple[Input, ...]] = ()
+    events: ClassVar[tuple[Event, ...]] = ()
     #: Hint for ``solver="auto"``: a stiff model gets the L-stable Rosenbrock method.
     stiff: ClassVar[bool] = False
     #: A promise that ``rhs`` is affine in the states with time-independent coefficients (linear compartmental
@@ -261,6 +311,23 @@ class Model:
         ``simulate(..., initial=...)`` overrides both. Differentiable with respect to the parameters.
         """
         return {}
+
+    def event_triggers(self, t, y: Names, p: Names) -> Mapping[str, Any]:
+        """Each event's trigger function ``g`` by event name: the event's trigger is true where ``g >= 0``."""
+        return {}
+
+    def event_assignments(self, name: str, t, y: Names, p: Names) -> Mapping[str, Any]:
+        """The new values of the states the event ``name`` sets, by state name (the others keep theirs)."""
+        return {}
+
+    def event_priorities(self, t, y: Names, p: Names) -> Mapping[str, Any]:
+        """Each event's priority by name when events run at one time (default: the declared ``Event.priority``);
+        a model whose priorities change with the state overrides it."""
+        return {e.name: e.priority for e in self.events}
+
+    def event_delay(self, name: str, t, y: Names, p: Names):
+        """The delay of the delayed event ``name`` (model time unit, >= 0), computed when it triggers."""
+        raise NotImplementedError
 
     @property
     def has_initial(self) -> bool:
@@ -352,6 +419,8 @@ class Model:
             lines.append(f"  {o.name:<16} [{o.unit}] {o.description}".rstrip())
         for i in self.inputs:
             lines.append(f"input {i.name} [{i.unit}] default {i.default:g}")
+        for e in self.events:
+            lines.append(f"event {e.name} (priority {e.priority:g}{', delayed' if e.delayed else ''}) {e.description}".rstrip())
         return "\n".join(lines)
 
 
@@ -397,7 +466,8 @@ def check_group(items, typ: type, where: str, kind: str) -> None:
         if item.name in seen:
             raise ModelError(f"{owner}: {kind} {item.name!r} is declared twice")
         seen.add(item.name)
-        check_unit(item.unit, f"{owner} {kind} {item.name!r}")
+        if hasattr(item, "unit"):  # events have none
+            check_unit(item.unit, f"{owner} {kind} {item.name!r}")
 
 
 def _validate_declarations(cls: type) -> None:
@@ -408,6 +478,7 @@ def _validate_declarations(cls: type) -> None:
         ("parameters", "parameter", Parameter),
         ("observed", "observable", Observable),
         ("inputs", "input", Input),
+        ("events", "event", Event),
     ):
         check_group(getattr(cls, group), typ, f"{where}.{group}", kind)
     if not cls.states:
@@ -439,5 +510,13 @@ def _validate_declarations(cls: type) -> None:
     if n_args != want:
         sig = "rhs(self, t, y, p, u)" if cls.inputs else "rhs(self, t, y, p)"
         raise ModelError(f"{where}: rhs takes {n_args} arguments besides self; with its inputs it must be {sig}")
+    if cls.events and cls.event_triggers is Model.event_triggers:
+        raise ModelError(f"{where} declares events {[e.name for e in cls.events]} but does not implement "
+                         "event_triggers(t, y, p)")
+    if any(e.delayed for e in cls.events) and cls.event_delay is Model.event_delay:
+        raise ModelError(f"{where} declares delayed events but does not implement event_delay(name, t, y, p)")
+    for e in cls.events:
+        if not (isinstance(e.priority, (int, float)) and math.isfinite(e.priority)):
+            raise ModelError(f"{where} event {e.name!r}: priority {e.priority!r} must be a finite number")
     if cls.observed and cls.observables is Model.observables:
         raise ModelError(f"{where} declares observables {[o.name for o in cls.observed]} but does not implement observables(t, y, p)")

@@ -50,6 +50,6 @@ def test_throw_raises_with_the_reason():
 def test_status_has_cf_flag_attributes():
     ds = vh.simulate(Growth(), params={"r": np.array([-0.1, 0.01])}, times=T)
     attrs = ds["status"].attrs
-    assert attrs["flag_values"] == [0, 1, 2, 3, 4, 5]
+    assert attrs["flag_values"] == [0, 1, 2, 3, 4, 5, 6]
     assert attrs["flag_meanings"].split() == ["success", "max_steps", "step_size_underflow", "nonfinite", "no_steady_state",
-                                              "invalid_parameters"]
+                                              "invalid_parameters", "event_overflow"]

@@ -281,6 +281,8 @@ def reason_not_applicable(problem, explicit: bool) -> str | None:
     model = problem.model
     if not getattr(model, "linear", False):
         return f"model {model.name} does not declare linear = True"
+    if model.events:
+        return f"model {model.name} has state-triggered events"
     grid, _ = _grid(problem)
     if not explicit and int(grid.n_distinct) > MAX_DISTINCT_STEPS:
         return (f"{int(grid.n_distinct)} distinct step lengths between output and event times (at most "

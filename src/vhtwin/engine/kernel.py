@@ -4,7 +4,7 @@ Chosen by the method ``"tsit5_kernel"`` (:class:`vhtwin.solvers.lane_kernel.Tsit
 integration is the ODE backend's (:mod:`.ode`): the same layout, keys, padding, observables and device split, so a
 design runs on either backend unchanged and their results agree to rounding. What the kernel does not do is refused
 when the problem is laid out, before any compute: steady-state starts (state resets), inter-occasion variability,
-and derivatives through the solve (the kernel has no derivative rule; calibration and estimation use ``"tsit5"``).
+state-triggered events, and derivatives through the solve (the kernel has no derivative rule; calibration and estimation use ``"tsit5"``).
 """
 
 from __future__ import annotations
@@ -61,6 +61,9 @@ class KernelBackend(OdeBackend):
                              "use solver = 'tsit5'")
         if problem.occasion_rows:
             raise InputError("solver = 'tsit5_kernel' does not take inter-occasion variability; use solver = 'tsit5'")
+        if problem.model.events:
+            raise InputError(f"solver = 'tsit5_kernel' does not run state-triggered events (model {problem.model.name} "
+                             "declares some); use solver = 'tsit5'")
         return super().layout(problem, n_devices)
 
     def program(self, key: OdeKey):

@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..equations import equations
-from ..model import Model
-from ..solvers import AbstractSolver, LoopConfig, VectorField, integrate
+from ..model import Model, Names
+from ..solvers import AbstractSolver, LoopConfig, StateEvents, VectorField, integrate
 from ..solvers.loop import Events, Outputs
 from .backend import Backend, Layout, chunking, loop_lanes, pad_lanes
 from . import buckets
@@ -63,6 +63,29 @@ def _vector_field_factory(model: Model, occasion_rows: tuple[int, ...]):
     return vector_field, U
 
 
+def state_events(model: Model) -> StateEvents | None:
+    """The model's state-triggered events as the integration loop runs them (None: it declares none)."""
+    if not model.events:
+        return None
+    eq = equations(model)
+    lanes = lambda f: jax.vmap(f, in_axes=(0, 1, 1), out_axes=-1)  # one trajectory per lane, lane axis last
+    events = model.events
+    # which rows each event sets: the keys of its assignment dict (structural: traced on shapes, nothing computed)
+    def sets(name):
+        y, p = jax.ShapeDtypeStruct((len(model.states),), jnp.float64), jax.ShapeDtypeStruct((len(model.parameters),), jnp.float64)
+        out = jax.eval_shape(lambda y, p: dict(model.event_assignments(
+            name, 0.0, Names(eq.state_index, y, "state"), Names(eq.parameter_index, p, "parameter"))), y, p)
+        return tuple(eq.state_index[k] for k in out if k in eq.state_index)
+
+    assigned = tuple(sets(e.name) for e in events)
+    return StateEvents(
+        triggers=lanes(eq.row_triggers), assign=lanes(eq.row_event_states), delays=lanes(eq.row_event_delays),
+        priorities=lanes(eq.row_event_priorities), assigned=assigned, delayed=tuple(e.delayed for e in events),
+        persistent=tuple(e.persistent for e in events), initial_value=tuple(e.initial_value for e in events),
+        values_at_trigger=tuple(e.values_at_trigger for e in events),
+    )
+
+
 def initial_state(model: Model, p, y0, rows: tuple[int, ...]):
     """``y0`` with the rows ``rows`` replaced by ``Model.initial(p)`` (parameter-dependent initial values)."""
     if not rows:
@@ -86,6 +109,7 @@ def _solve_fn(key: OdeKey, integrator=integrate):
     model, method, config, occasion_rows = key.model, key.method, key.config, key.occasion_rows
     vector_field, U = _vector_field_factory(model, occasion_rows)
     eq = equations(model)
+    triggers = state_events(model)
     observe = jax.vmap(jax.vmap(eq.flat_observables, in_axes=(0, 1, None), out_axes=1), in_axes=(1, 2, 1), out_axes=2)
     observe_per_time = jax.vmap(
         jax.vmap(eq.flat_observables, in_axes=(0, 1, 1), out_axes=1), in_axes=(1, 2, 2), out_axes=2
@@ -112,6 +136,7 @@ def _solve_fn(key: OdeKey, integrator=integrate):
         res = integrator(
             vector_field, p, method, config, lanes["t0"], y0, lanes["t_end"], events, Outputs(out_times),
             lanes["dt0"], lanes["dt_min"], lanes["dt_max"], shared["rtol"], shared["atol"], lanes=key.lanes,
+            **({"triggers": triggers} if triggers is not None else {}),
         )
         (n, B), T = y0.shape, out_times.shape[0]
         t_grid = out_times if out_times.ndim == 2 else jnp.broadcast_to(out_times[:, None], (T, B))

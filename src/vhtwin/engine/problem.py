@@ -161,6 +161,9 @@ def assemble(
     events, y0, given = _reset_at_start(model, events, y0, start)
     occasion_rows = ()
     if by_occasion:
+        if model.events:
+            raise InputError(f"occasions: model {model.name} has state-triggered events, which read the parameters "
+                             "without inter-occasion variability; simulate it without occasions")
         if starts.ndim == 2 and B != starts.shape[0]:
             raise InputError(f"occasions: per-patient start times have {starts.shape[0]} rows but there are {B} patients")
         events, occasion_rows = _occasions.merge(model, events, by_occasion, starts, float(start.min()))

@@ -15,8 +15,8 @@ import math
 import re
 
 from ..errors import ModelError
-from ..model import Model, Observable, Parameter, State
-from .expression import evaluate, symbols
+from ..model import Event, Model, Observable, Parameter, State
+from .expression import Num, evaluate, symbols
 
 
 class GeneratedModel(Model):
@@ -79,6 +79,23 @@ class GeneratedModel(Model):
         env = self._env(t, y, p)
         return {name: evaluate(expr, env) for name, _, expr, _ in self.spec.observables}
 
+    def event_triggers(self, t, y, p):
+        env = self._env(t, y, p)
+        return {e["name"]: evaluate(e["trigger"], env) for e in self.spec.events}
+
+    def event_assignments(self, name, t, y, p):
+        env = self._env(t, y, p)
+        event = next(e for e in self.spec.events if e["name"] == name)
+        return {state: evaluate(expr, env) for state, expr in event["assignments"]}
+
+    def event_priorities(self, t, y, p):
+        env = self._env(t, y, p)
+        return {e["name"]: evaluate(e["priority"], env) for e in self.spec.events}
+
+    def event_delay(self, name, t, y, p):
+        event = next(e for e in self.spec.events if e["name"] == name)
+        return evaluate(event["delay"], self._env(t, y, p))
+
     def initial(self, p):
         if not self.spec.initial:
             return {}
@@ -119,7 +136,10 @@ def generated_model(spec) -> GeneratedModel:
     for where, expr in ([(f"derivative of {k}", e) for k, e in spec.derivatives.items()]
                         + [(f"observable {n}", e) for n, _, e, _ in spec.observables]
                         + [(f"assignment {n}", e) for n, e in spec.assignments + spec.constants]
-                        + [(f"initial value of {n}", e) for n, e in spec.initial]):
+                        + [(f"initial value of {n}", e) for n, e in spec.initial]
+                        + [(f"{ev['description']}", e) for ev in spec.events
+                           for e in [ev["trigger"], ev["priority"]] + [x for _, x in ev["assignments"]]
+                           + ([ev["delay"]] if ev["delay"] is not None else [])]):
         unknown = symbols(expr) - known
         if unknown:
             raise ModelError(f"imported model {spec.name}: {where} reads {sorted(unknown)}, which the model does not "
@@ -128,6 +148,11 @@ def generated_model(spec) -> GeneratedModel:
     attrs = {"spec": spec, "time_unit": spec.time_unit, "states": tuple(states),
              "parameters": tuple(parameters),
              "observed": tuple(Observable(n, u, d) for n, u, _, d in spec.observables),
-             "name": spec.name, "reference": spec.reference, "__module__": __name__}
+             "name": spec.name, "reference": spec.reference, "__module__": __name__,
+             "events": tuple(Event(e["name"], priority=e["priority"].value if isinstance(e["priority"], Num) else 0.0,
+                                   delayed=e["delay"] is not None,
+                                   persistent=e["persistent"], initial_value=e["initial_value"],
+                                   values_at_trigger=e["values_at_trigger"], description=e["description"])
+                             for e in spec.events)}
     cls = type(cls_name, (GeneratedModel,), attrs)
     return cls()

@@ -17,7 +17,7 @@ from .expression import to_python
 
 #: Names a module's own code uses: a model quantity so named gets a trailing underscore in the module.
 RESERVED = frozenset({"jnp", "operator", "self", "t", "y", "p", "q", "rates", "outputs", "values", "Model", "State",
-                      "Parameter", "Observable", "SimpleNamespace", "range"})
+                      "Parameter", "Observable", "Event", "SimpleNamespace", "range", "name"})
 
 
 def module_source(model, origin: str = "") -> str:
@@ -38,7 +38,7 @@ def module_source(model, origin: str = "") -> str:
              "",
              "import jax.numpy as jnp",
              "",
-             "from vhtwin import Model, Observable, Parameter, State",
+             "from vhtwin import Event, Model, Observable, Parameter, State",
              "from vhtwin.exchange.expression import operator  # noqa: F401  (the rarer MathML operators)",
              "",
              "",
@@ -57,7 +57,15 @@ def module_source(model, origin: str = "") -> str:
     lines += ["    )", "    observed = ("]
     for name, unit, _, description in spec.observables:
         lines.append(f"        Observable({name!r}, {unit!r}, {description!r}),")
-    lines += ["    )", "",
+    lines.append("    )")
+    if spec.events:
+        lines.append("    events = (")
+        for e in spec.events:
+            lines.append(f"        Event({e['name']!r}, delayed={e['delay'] is not None}, "
+                         f"persistent={e['persistent']}, initial_value={e['initial_value']}, "
+                         f"values_at_trigger={e['values_at_trigger']}, description={prose(e['description'])!r}),")
+        lines.append("    )")
+    lines += ["",
               "    def quantities(self, t, y, p):",
               '        """Every named quantity at time t, in the order the equations need them."""']
     for name, *_ in spec.parameters:
@@ -82,6 +90,27 @@ def module_source(model, origin: str = "") -> str:
               '        return self.quantities(t, y, p)["rates"]', "",
               "    def observables(self, t, y, p):",
               '        return self.quantities(t, y, p)["outputs"]']
+    if spec.events:
+        read = lambda expr: to_python(expr, lambda s: f"q[{local(s)!r}]")
+        lines += ["", "    def event_triggers(self, t, y, p):",
+                  '        """Each event\'s trigger: +1 where its condition holds, -1 where not."""',
+                  "        q = self.quantities(t, y, p)",
+                  "        return {"]
+        lines += [f"            {e['name']!r}: {read(e['trigger'])}," for e in spec.events]
+        lines += ["        }", "", "    def event_priorities(self, t, y, p):",
+                  "        q = self.quantities(t, y, p)",
+                  "        return {" + ", ".join(f"{e['name']!r}: {read(e['priority'])}" for e in spec.events) + "}"]
+        lines += ["", "    def event_assignments(self, name, t, y, p):",
+                  "        q = self.quantities(t, y, p)"]
+        for e in spec.events:
+            lines.append(f"        if name == {e['name']!r}:")
+            lines.append("            return {" + ", ".join(f"{state!r}: {read(expr)}" for state, expr in e["assignments"])
+                         + "}")
+        lines.append("        return {}")
+        delayed = [e for e in spec.events if e["delay"] is not None]
+        if delayed:
+            lines += ["", "    def event_delay(self, name, t, y, p):", "        q = self.quantities(t, y, p)",
+                      "        return {" + ", ".join(f"{e['name']!r}: {read(e['delay'])}" for e in delayed) + "}[name]"]
     if spec.initial:
         lines += ["", "    def initial(self, p):",
                   '        """Initial values set by initial assignments (they may read each other: a pass per '

@@ -116,6 +116,7 @@ class ModelSpec:
     species: dict = field(default_factory=dict)  # amount state -> (the id's name, its compartment or None)
     species_info: dict = field(default_factory=dict)  # id's name -> (compartment or None (0-D), id means concentration)
     ids: dict = field(default_factory=dict)  # SBML id -> Python name (where they differ)
+    events: list = field(default_factory=list)  # dicts: name, trigger, priority, delay, flags, assignments
     source_hash: str = ""
     reference: str = ""
 
@@ -211,10 +212,7 @@ class _Reader:
     # -- the model --------------------------------------------------------------------------------------------------
     def read(self) -> ModelSpec:
         m = self.m
-        if m.getNumEvents():  # (constraints are checks on a simulation, not part of it: they are not read)
-            first = m.getEvent(0)
-            raise self.fail(f"event {first.getId() or '(no id)'}: {m.getNumEvents()} event(s); events are not "
-                            f"imported yet (the engine's events are timed, SBML's are triggered by the state)")
+        # (constraints are checks on a simulation, not part of it: they are not read)
         rules = {}
         for r in m.getListOfRules():
             if not r.isSetMath():  # a rule without math constrains nothing (Level 3 Version 2)
@@ -381,12 +379,17 @@ class _Reader:
             else:
                 raise self.fail(f"initial assignment of {sym}: not a species, compartment or parameter of the model")
         # A parameter set by an initial assignment is a constant: computed from the parameters wherever it is read,
-        # or -- when it reads the model's state at the start (a species, a rule, a reaction rate) -- a state that does
-        # not change, started at that value.
+        # or -- when it reads the model's state at the start (a species, a rule, a reaction rate) or an event sets it
+        # -- a state that does not change between events, started at that value.
         units = {p[0]: p[2] for p in spec.parameters}
-        spec.parameters = [p for p in spec.parameters if p[0] not in {name for name, _ in computed}]
+        targets = self.event_targets(conc_of)
+        by_initial = {name for name, _ in computed}
+        for name, value, unit, description in [p for p in spec.parameters if p[0] in targets - by_initial]:
+            spec.states.append((name, unit, value, False, f"{description} (set by events)"))
+            spec.derivatives[name] = Num(0.0)
+        spec.parameters = [p for p in spec.parameters if p[0] not in by_initial | targets]
         varying = {x[0] for x in spec.states} | {name for name, _ in spec.assignments}
-        frozen: set[str] = set()
+        frozen: set[str] = targets & by_initial
         while True:
             more = {name for name, value in computed if name not in frozen and symbols(value) & (varying | frozen)}
             if not more:
@@ -401,11 +404,75 @@ class _Reader:
                 spec.constants.append((name, value))
         spec.assignments = _ordered(spec.assignments, self.fail)
         spec.constants = _ordered(spec.constants, self.fail)
+        spec.events = self.events(conc_of)
         if not spec.states:  # only rules of time: the engine integrates at least one state
             spec.states.append(("sbml_no_state", "1", 0.0, False, "the model has no differential equation; the "
                                 "engine integrates this constant"))
             spec.derivatives["sbml_no_state"] = Num(0.0)
         return spec
+
+    # -- events -----------------------------------------------------------------------------------------------------
+    def event_targets(self, conc_of) -> set[str]:
+        """The model names that events set, other than species (parameters, compartments, stoichiometries)."""
+        out = set()
+        for e in self.m.getListOfEvents():
+            for a in e.getListOfEventAssignments():
+                var = a.getVariable()
+                if var not in conc_of and var in self.names:
+                    out.add(self.names[var])
+        return out
+
+    def events(self, conc_of) -> list:
+        """SBML events as :class:`vhtwin.Event` declarations with their trigger, delay and assignments.
+
+        The trigger is the file's condition itself, as ``+1`` where it holds and ``-1`` where not: the engine's
+        bisection finds where it switches, so strict and non-strict relations keep their meaning exactly."""
+        n, out, taken = self.names, [], set()
+        for k, e in enumerate(self.m.getListOfEvents()):
+            eid = e.getId() or f"event{k + 1}"
+            where = f"event {eid}"
+            trigger = e.getTrigger()
+            if trigger is None or not trigger.isSetMath():  # (Level 3 Version 2: an event that never triggers)
+                condition = Call("neq", (Num(1.0), Num(1.0)))
+            else:
+                condition = self.expr(trigger.getMath(), f"trigger of {where}")
+            level3 = e.getLevel() >= 3
+            priority = Num(0.0)  # (SBML leaves the order of events without a priority open)
+            if e.isSetPriority() and e.getPriority().isSetMath():
+                priority = self.expr(e.getPriority().getMath(), f"priority of {where}")
+            delay = None
+            if e.isSetDelay() and e.getDelay().isSetMath():
+                delay = self.expr(e.getDelay().getMath(), f"delay of {where}")
+            assigned, sizes = [], {}
+            for a in e.getListOfEventAssignments():
+                if a.isSetMath() and self.m.getCompartment(a.getVariable()) is not None:
+                    sizes[n[a.getVariable()]] = self.expr(a.getMath(), f"assignment to {a.getVariable()} by {where}")
+            for a in e.getListOfEventAssignments():
+                var = a.getVariable()
+                if not a.isSetMath():
+                    continue
+                value = self.expr(a.getMath(), f"assignment to {var} by {where}")
+                if var in conc_of:
+                    state, comp, only_substance = conc_of[var]
+                    if not only_substance and comp is not None:
+                        # the file gives the concentration; the state is the amount in the size after the event
+                        value = Call("times", (value, sizes.get(comp.name, comp)))
+                    assigned.append((state, value))
+                elif var in n:
+                    assigned.append((n[var], value))
+                else:
+                    raise self.fail(f"{where}: assigns {var!r}, which is not a species, compartment or parameter")
+            out.append(dict(
+                name=_python_name(eid, taken), description=where,
+                trigger=Piecewise(((Num(1.0), condition),), Num(-1.0)),
+                priority=priority, delay=delay,
+                persistent=trigger.getPersistent() if level3 and trigger is not None else True,
+                initial_value=trigger.getInitialValue() if level3 and trigger is not None else True,
+                values_at_trigger=e.getUseValuesFromTriggerTime() if (level3 or e.isSetUseValuesFromTriggerTime())
+                else True,
+                assignments=assigned,
+            ))
+        return out
 
     def declare(self, spec, sid, value, unit, rules, what, initial_values):
         """A compartment or parameter: a parameter, a state (rate rule) or an assignment (assignment rule)."""

@@ -6,7 +6,7 @@ from .base import AbstractSolver, VectorField
 from .controllers import PIController
 from .exact import Exact
 from .lane_kernel import Tsit5Kernel
-from .loop import Events, LoopConfig, LoopResult, Outputs, integrate
+from .loop import Events, LoopConfig, LoopResult, Outputs, StateEvents, integrate
 from .rk4 import RK4
 from .rodas import Rodas4
 from .rush_larsen import RushLarsen
@@ -37,6 +37,6 @@ def solver_names() -> list[str]:
 
 
 __all__ = [
-    "AbstractSolver", "Exact", "VectorField", "Events", "LoopConfig", "LoopResult", "Outputs", "PIController", "RK4", "Rodas4", "RushLarsen", "Status", "Tsit5", "Tsit5Kernel",
+    "AbstractSolver", "Exact", "VectorField", "Events", "LoopConfig", "LoopResult", "Outputs", "PIController", "RK4", "Rodas4", "RushLarsen", "StateEvents", "Status", "Tsit5", "Tsit5Kernel",
     "get_solver", "integrate", "register", "solver_names",
 ]

@@ -6,7 +6,9 @@ output and status; a finished lane simply stops changing. Per iteration every ru
 1. applies the event it sits on, if any (a bolus jump, a new set of piecewise-constant inputs), exactly at the
    event time;
 2. proposes a step no longer than the time to its next event and its end time -- output times never shorten a
-   step, so asking for 2,000 output times takes the same steps as asking for 10;
+   step, so asking for 2,000 output times takes the same steps as asking for 10 (except with state-triggered
+   events: then no step spans two output times, so that a trigger switching on and off between a step's ends is
+   missed only below the output times' resolution);
 3. takes the step, measures the error, accepts or rejects it, and picks the next step size;
 4. writes every output that falls inside an accepted step by the method's dense interpolation (its continuous
    extension: Tsit5's free 4th-order one, Rodas4's 3rd-order one) into a preallocated buffer.
@@ -20,6 +22,12 @@ its steps and values do not depend on its lane, the iteration it starts in, the 
 The step limit ``max_steps`` counts the steps (accepted and rejected) taken since the lane last passed an event or
 an output time, as CVODE's ``mxstep`` counts the steps of one call: a long protocol (1,000 paced beats) is not a
 reason to stop, a lane stuck between two checkpoints is.
+
+State-triggered events (``triggers=``, :class:`StateEvents`) are looked for after every accepted step: a trigger
+function that is negative at the step's start and non-negative at its end has its crossing located by bisection on
+the step's dense output, the step is cut there, and the event is executed at the start of the next iteration --
+without a step, so that events cascading at one time (one event's assignment triggering another) run one per
+iteration in priority order, each trigger looked at again after each.
 
 Outputs exactly at an event time are the values *just before* the event (the left limit: a trough at a dose time is
 the pre-dose concentration), as with NONMEM when the observation record precedes the dose record.
@@ -62,6 +70,36 @@ class Events(NamedTuple):
     initial_inputs: Any
     reset: Any = None
     reset_to: Any = None
+
+
+class StateEvents(NamedTuple):
+    """A model's G state-triggered events, as the loop runs them (functions of W lanes, static flags per event).
+
+    triggers : ``(t (W,), y (n, W), p (P, W)) -> (G, W)``; event k's trigger is true where row k is ``>= 0``
+    assign : ``(t, y, p) -> (G, n, W)``: the state after event k computed from ``y`` (rows it does not set: ``y``'s)
+    delays : ``(t, y, p) -> (G, W)``: the delays of delayed events (other rows unused)
+    priorities : ``(t, y, p) -> (G, W)``: events at one time run highest first (ties: the lower index first)
+    assigned : per event, the state rows it sets
+    delayed, persistent, initial_value, values_at_trigger : per event, see :class:`vhtwin.Event`
+    """
+
+    triggers: Callable
+    assign: Callable
+    delays: Callable
+    priorities: Callable
+    assigned: tuple[tuple[int, ...], ...]
+    delayed: tuple[bool, ...]
+    persistent: tuple[bool, ...]
+    initial_value: tuple[bool, ...]
+    values_at_trigger: tuple[bool, ...]
+
+
+#: Executions of one delayed event that may be pending at once on a trajectory (a trigger that turns true again
+#: while this many wait stops the trajectory with ``EVENT_OVERFLOW``).
+EVENT_QUEUE = 8
+
+#: Bisection halvings of a step to locate a trigger's crossing: the step's fraction to below float64's resolution.
+ROOT_HALVINGS = 56
 
 
 class Outputs(NamedTuple):
@@ -109,6 +147,7 @@ class _State(NamedTuple):
     saved: Any
     fresh_event: Any
     since: Any  # steps since the lane last passed an event or an output time
+    cut: Any  # 1 where the last step was cut at a state event's trigger (the method restarts there)
     # -- lane refill: which patient a lane holds, and that patient's own settings
     pid: Any  # the patient (column of the inputs) the lane integrates
     active: Any  # 1 while the lane holds a patient whose results are not recorded yet
@@ -120,10 +159,15 @@ class _State(NamedTuple):
     iterations: Any  # () loop iterations so far
     results: Any  # (1 + n, N) per patient: final time and state
     counts: Any  # (3, N) int32 per patient: status, accepted and rejected steps
+    # -- state-triggered events (G of them; empty arrays without)
+    ev_true: Any  # (G, W) int32: 1 where the trigger was true when last looked at
+    ev_pending: Any  # (G, Q, W) when each of a delayed event's pending executions is due (+inf: a free slot)
+    ev_values: Any  # (G, Q, n, W) the state each pending execution computed when it triggered (slot 0: a waiting
+    # event without delay)
 
 
 _FLOATS = ("t", "dt", "dt_after_event", "prev_norm", "t_end", "dt_min", "dt_max")
-_INTS = ("status", "n_steps", "n_rejected", "event", "out", "fresh_event", "since", "pid", "active")
+_INTS = ("status", "n_steps", "n_rejected", "event", "out", "fresh_event", "since", "pid", "active", "cut")
 
 
 class _Packed(NamedTuple):
@@ -141,12 +185,16 @@ class _Packed(NamedTuple):
     iterations: Any
     results: Any
     counts: Any
+    ev_true: Any
+    ev_pending: Any
+    ev_values: Any
 
 
 def _pack(s: _State) -> _Packed:
     floats = jnp.stack([getattr(s, k) for k in _FLOATS])
     ints = jnp.stack([getattr(s, k).astype(jnp.int32) for k in _INTS])
-    return _Packed(floats, ints, s.y, s.carry, s.u, s.p, s.saved, s.head, s.iterations, s.results, s.counts)
+    return _Packed(floats, ints, s.y, s.carry, s.u, s.p, s.saved, s.head, s.iterations, s.results, s.counts,
+                   s.ev_true, s.ev_pending, s.ev_values)
 
 
 def _unpack(p: _Packed) -> _State:
@@ -154,7 +202,8 @@ def _unpack(p: _Packed) -> _State:
     named.update({k: p.ints[i] for i, k in enumerate(_INTS)})
     named["fresh_event"] = named["fresh_event"] > 0
     return _State(y=p.y, carry=p.carry, u=p.u, p=p.p, saved=p.saved, head=p.head, iterations=p.iterations,
-                  results=p.results, counts=p.counts, **named)
+                  results=p.results, counts=p.counts, ev_true=p.ev_true, ev_pending=p.ev_pending,
+                  ev_values=p.ev_values, **named)
 
 
 def _take(table, index, pid):
@@ -222,6 +271,7 @@ def integrate(
     atol,
     *,
     lanes: int | None = None,
+    triggers: StateEvents | None = None,
 ) -> LoopResult:
     """Integrate N trajectories from ``t0`` to ``t_end`` and save states at the output times.
 
@@ -257,6 +307,8 @@ def integrate(
         trajectory is done takes the next one (lane refill), so the loop runs about
         ``N / W`` times the mean number of steps rather than W-lane batches each as long as their slowest member.
         A trajectory's steps and values do not depend on its lane, its start iteration or W (bit for bit).
+    triggers : StateEvents, optional
+        The model's state-triggered events (static).
     """
     dtype = y0.dtype
     n, N = y0.shape
@@ -272,6 +324,122 @@ def integrate(
     t0, t_end, dt0, dt_min, dt_max = map(per_patient, (t0, t_end, dt0, dt_min, dt_max))
     zeros_i = jnp.zeros((W,), jnp.int32)
     lane = lambda new, old, where: jnp.where(where.reshape((1,) * (new.ndim - 1) + (-1,)), new, old)
+    G = 0 if triggers is None else len(triggers.delayed)
+    Q = EVENT_QUEUE if triggers is not None and any(triggers.delayed) else 1
+    if triggers is not None:
+        flags = lambda xs: jnp.asarray(xs, bool)[:, None]
+        ev_delayed, ev_persistent = flags(triggers.delayed), flags(triggers.persistent)
+        ev_at_trigger = flags(triggers.values_at_trigger)[:, :, None]
+        ev_mask = jnp.asarray([[r in triggers.assigned[k] for r in range(n)] for k in range(G)], bool)[:, :, None]
+
+        def first_of(which, t, y, p):
+            """Per lane, the event of highest priority among ``which`` (G, W) (ties: the first declared)."""
+            return jnp.argmax(jnp.where(which, triggers.priorities(t, y, p), -jnp.inf), axis=0)
+        ev_start = jnp.asarray(triggers.initial_value, jnp.int32)[:, None]
+
+    def execute_events(s: _State, y, running):
+        """State events at the lane's current time: triggers looked at, delayed ones scheduled, and the first due
+        event in order of precedence executed. Returns the state, which lanes executed one, the trigger records,
+        the pending executions, their values, and which lanes overflowed (an event triggered while pending).
+
+        ``ev_true`` holds 0 (trigger false), 1 (true), 2 (turned true: a crossing located at the end of the last
+        step) or 3 (triggered at this time, waiting for an event before it in precedence; its values computed
+        then are kept)."""
+        now = triggers.triggers(s.t, y, s.p) >= 0
+        fresh = running[None] & (((s.ev_true == 0) & now) | (s.ev_true == 2))  # triggers turning true now
+        # events that triggered at this time but waited for one before them: still to run (a non-persistent one
+        # only while its trigger holds)
+        held = running[None] & (s.ev_true == 3) & (ev_persistent | now)
+        newly = fresh | held
+        schedule = fresh & ev_delayed
+        pending = s.ev_pending  # (G, Q, W)
+        free = ~jnp.isfinite(pending)
+        slot = (jnp.arange(Q)[None, :, None] == jnp.argmax(free, axis=1)[:, None, :]) & jnp.any(free, axis=1)[:, None]
+        slot = slot & schedule[:, None]  # the first free slot of each event that triggers now
+        overflow = jnp.any(schedule & ~jnp.any(free, axis=1), axis=0)
+        if any(triggers.delayed):
+            pending = jnp.where(slot, (s.t + triggers.delays(s.t, y, s.p))[:, None], pending)
+        # the pending executions of a non-persistent event are dropped when its trigger turns false
+        pending = jnp.where((~ev_persistent & ~(now | fresh) & running[None])[:, None], jnp.inf, pending)
+        due_slots = running[None, None] & (pending <= s.t)
+        due = jnp.any(due_slots, axis=1)
+        candidates = (newly & ~ev_delayed) | due
+        executed = jnp.any(candidates, axis=0)
+        # each event's earliest due execution
+        first = jnp.argmin(jnp.where(due_slots, pending, jnp.inf), axis=1)  # (G, W)
+        first_slot = (jnp.arange(Q)[None, :, None] == first[:, None, :])
+
+        def fire(_):
+            computed = triggers.assign(s.t, y, s.p)  # (G, n, W)
+            best = first_of(candidates, s.t, y, s.p)  # (W,)
+            chosen = (jnp.arange(G)[:, None] == best[None]) & executed[None]
+            # values kept from the trigger: a delayed execution's slot, a waiting event's slot 0
+            values = jnp.where((slot | (fresh & ~ev_delayed)[:, None] & (jnp.arange(Q) == 0)[None, :, None])[:, :, None],
+                               computed[:, None], s.ev_values)
+            kept = jnp.where(due[:, None], jnp.take_along_axis(values, first[:, None, None, :], axis=1)[:, 0],
+                             values[:, 0])
+            source = jnp.where((due | held)[:, None] & ev_at_trigger, kept, computed)
+            after = jnp.where(ev_mask, source, y[None])
+            y_new = jnp.take_along_axis(after, best[None, None, :], axis=0)[0]
+            return jnp.where(executed[None], y_new, y), chosen, values
+
+        def rest(_):
+            return y, jnp.zeros_like(candidates), s.ev_values
+
+        y, chosen, values = lax.cond(jnp.any(candidates | schedule), fire, rest, None)
+        pending = jnp.where((chosen & ev_delayed)[:, None] & first_slot, jnp.inf, pending)
+        waiting = candidates & ~chosen & ~ev_delayed
+        record = jnp.where(waiting, 3, jnp.where(newly, 1, now.astype(jnp.int32)))
+        ev_true = jnp.where(running[None], record, s.ev_true)
+        return y, executed, ev_true, pending, values, overflow & running
+
+    def start_events(y):
+        """Events that fire at the start (trigger true there, initial value false, no delay) are part of the initial
+        state: executed on every trajectory before anything is saved, one per round in order of precedence (each
+        round looks at every trigger again, so they may cascade). Returns the state and the trigger records."""
+        t, p_all = t0, p
+        record = jnp.broadcast_to(ev_start, (G, N))
+        for _ in range(sum(not d for d in triggers.delayed)):
+            now = triggers.triggers(t, y, p_all) >= 0
+            fire = (record == 0) & now & ~ev_delayed
+            best = first_of(fire, t, y, p_all)
+            any_fire = jnp.any(fire, axis=0)
+            after = jnp.where(ev_mask, triggers.assign(t, y, p_all), y[None])
+            y = jnp.where(any_fire[None], jnp.take_along_axis(after, best[None, None, :], axis=0)[0], y)
+            chosen = (jnp.arange(G)[:, None] == best[None]) & any_fire[None]
+            record = jnp.where(chosen, 1, jnp.where(fire | ev_delayed, record, now.astype(jnp.int32)))
+        return y, record
+
+    def locate_crossing(s: _State, h, t1, y1, dense, accept, ev_true):
+        """A trigger turned true inside the accepted step: the step cut at the earliest crossing (bisection on the
+        dense output, keeping the end where a trigger is true) and the crossed events armed for the next look."""
+        g1 = triggers.triggers(t1, y1, s.p)
+        cross = accept[None] & (ev_true == 0) & (g1 >= 0)
+        crossing = jnp.any(cross, axis=0)
+        ones = jnp.ones_like(h)
+
+        def bisect(_):
+            def worst(theta):
+                g = triggers.triggers(s.t + theta * h, solver.interpolate(dense, theta), s.p)
+                return jnp.max(jnp.where(cross, g, -jnp.inf), axis=0)
+
+            def halve(_, bounds):
+                lo, hi = bounds
+                mid = (0.5 * (lo + hi)).astype(dtype)
+                up = worst(mid) >= 0
+                return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
+
+            _, theta = lax.fori_loop(0, ROOT_HALVINGS, halve, (jnp.zeros_like(h), ones))
+            theta = jnp.where(crossing, theta, ones)
+            cut = theta < 1
+            t_cut = jnp.where(cut, s.t + theta * h, t1)
+            y_cut = jnp.where(cut[None], solver.interpolate(dense, theta), y1)
+            return t_cut, y_cut, cut, triggers.triggers(t_cut, y_cut, s.p)
+
+        t_cut, y_cut, cut, g_end = lax.cond(jnp.any(crossing), bisect, lambda _: (t1, y1, crossing & False, g1), None)
+        true_end = g_end >= 0
+        record = jnp.where(ev_true == 1, true_end, jnp.where(true_end, 2, 0)).astype(jnp.int32)
+        return t_cut, y_cut, cut, jnp.where(accept[None], record, ev_true)
 
     def begin(s: _State, take, patient) -> _State:
         """The lanes ``take`` start the patients ``patient``: outputs at t0, an event at t0, the method's start and
@@ -298,8 +466,11 @@ def integrate(
             t=t0_l, y=y, dt=dt_init, dt_after_event=dt_init, prev_norm=jnp.ones((W,), dtype), status=status,
             n_steps=zeros_i, n_rejected=zeros_i, event=first.astype(jnp.int32), u=u, out=at0.astype(jnp.int32),
             fresh_event=jnp.zeros((W,), bool), since=zeros_i, pid=pid, active=take.astype(jnp.int32),
-            t_end=t_end[pid], dt_min=dt_min[pid], dt_max=dt_max[pid],
+            t_end=t_end[pid], dt_min=dt_min[pid], dt_max=dt_max[pid], cut=zeros_i,
         )
+        if triggers is not None:
+            new.update(ev_true=ev_first[:, pid], ev_pending=jnp.full((G, Q, W), jnp.inf, dtype),
+                       ev_values=jnp.zeros((G, Q, n, W), dtype))
         merged = {k: lane(v, getattr(s, k), take) for k, v in new.items()}
         merged["carry"] = jax.tree_util.tree_map(lambda a, b: lane(a, b, take), carry, s.carry)
         return s._replace(p=p_l, **merged)
@@ -320,6 +491,11 @@ def integrate(
         take = idle & (patient < N)
         s = begin(s, take, patient)
         return s._replace(head=(s.head + jnp.sum(take.astype(jnp.int32))).astype(jnp.int32))
+
+    if triggers is not None and not all(triggers.initial_value):
+        y0, ev_first = start_events(y0)
+    elif triggers is not None:
+        ev_first = jnp.broadcast_to(ev_start, (G, N))
 
     # Outputs at t0 are the initial state (before any event at t0): output times increase strictly and t0 is not
     # after the first, so at most the first one equals t0. They are written here for every patient at once, so that
@@ -344,7 +520,8 @@ def integrate(
         saved=saved0, fresh_event=jnp.zeros((W,), bool), since=zeros_i,
         pid=zeros_i, active=zeros_i, p=jnp.zeros((P, W), p.dtype), t_end=zeros_f, dt_min=zeros_f, dt_max=zeros_f,
         head=jnp.zeros((), jnp.int32), iterations=jnp.zeros((), jnp.int32), results=jnp.full((1 + n, N), jnp.nan, dtype),
-        counts=jnp.zeros((3, N), jnp.int32),
+        counts=jnp.zeros((3, N), jnp.int32), cut=zeros_i, ev_true=jnp.zeros((G, W), jnp.int32),
+        ev_pending=jnp.full((G, Q, W), jnp.inf, dtype), ev_values=jnp.zeros((G, Q, n, W), dtype),
     )
     threshold = max(1, W // REFILL)
 
@@ -370,8 +547,16 @@ def integrate(
         y = _apply_event(events, s.event, at_event, s.y, y_start, pid)
         u = jnp.where(at_event[None, :], _take(events.inputs, s.event, pid), s.u)
         event = s.event + at_event.astype(jnp.int32)
+        ev_true, ev_pending, ev_values = s.ev_true, s.ev_pending, s.ev_values
+        if triggers is not None:
+            y, executed, ev_true, ev_pending, ev_values, overflow = execute_events(s, y, running)
+            # a lane that executed a state event takes no step this iteration: the next looks at the triggers again
+            stepping = running & ~executed & ~overflow
+            restart = at_event | executed | (s.cut > 0)
+        else:
+            stepping, restart, overflow = running, at_event, None
         vf = field(s.p, u)
-        carry = solver.restart(vf, s.t, y, s.carry, at_event)
+        carry = solver.restart(vf, s.t, y, s.carry, restart)
         # After a jump, restart from the step that worked after the previous event: dose responses repeat, and a
         # good first guess saves the cascade of rejections that a step fitted to the smooth pre-dose phase causes.
         dt = jnp.where(at_event, s.dt_after_event, s.dt) if solver.adaptive else s.dt
@@ -379,12 +564,18 @@ def integrate(
         # 2. the step: never past the next event or the end (outputs are interpolated, so they never limit it)
         t_next_event = _event_time(events, event, pid)
         limit = jnp.minimum(t_next_event, s.t_end)
+        if triggers is not None:
+            # with state events a step never spans two output times: a trigger that turns true and false again
+            # between a step's ends is missed, and this bounds what can be missed by the resolution asked for
+            limit = jnp.minimum(limit, _output_time(outputs, s.out, pid))
+            if any(triggers.delayed):
+                limit = jnp.minimum(limit, jnp.min(ev_pending, axis=(0, 1)))
         # A step that would stop a few roundings short of the limit is stretched onto it: otherwise rounding in t
         # leaves a sliver of a step (~1e-13) to take before the limit.
         hits_limit = s.t + dt >= limit - 4 * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(limit), 1.0)
         t1 = jnp.where(hits_limit, limit, s.t + dt)
         h = t1 - s.t
-        h = jnp.where(running, h, jnp.ones_like(h))  # keep idle lanes' arithmetic harmless
+        h = jnp.where(stepping, h, jnp.ones_like(h))  # keep idle lanes' arithmetic harmless
 
         # 3. step, error, accept
         y1, err, dense, carry1 = solver.step(vf, s.t, y, h, carry)
@@ -402,7 +593,11 @@ def integrate(
             accept = finite
             dt_next = dt
             prev_norm = s.prev_norm
-        accept = accept & running
+        accept = accept & stepping
+        if triggers is not None:
+            t1, y1, cut, ev_true = locate_crossing(s, h, t1, y1, dense, accept, ev_true)
+        else:
+            cut = jnp.zeros((W,), bool)
 
         # 4. every output inside (t, t1], by dense interpolation: one per lane per round, as many rounds as the
         # lane with the most outputs in this step needs (usually zero or one)
@@ -423,7 +618,7 @@ def integrate(
         # 5. commit
         t_new = jnp.where(accept, t1, s.t)
         n_steps = s.n_steps + accept.astype(jnp.int32)
-        n_rejected = s.n_rejected + (running & ~accept).astype(jnp.int32)
+        n_rejected = s.n_rejected + (stepping & ~accept).astype(jnp.int32)
         fresh_event = jnp.where(running, at_event | (s.fresh_event & ~accept), s.fresh_event)
         # Remember what the controller proposes after the first accepted step following an event: the next dose
         # starts from it (and it grows by up to factor_max per dose until it is right-sized).
@@ -435,10 +630,12 @@ def integrate(
         if solver.adaptive:
             # Underflow: the controller wants a step below dt_min, or so small that t + dt == t in this precision.
             resolution = 16 * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(s.t), 1.0)
-            underflow = running & ~accept & ((h * factor <= s.dt_min) | (h * factor <= resolution))
+            underflow = stepping & ~accept & ((h * factor <= s.dt_min) | (h * factor <= resolution))
             status = jnp.where(underflow, jnp.where(finite, Status.STEP_SIZE_UNDERFLOW, Status.NONFINITE), status)
         else:
-            status = jnp.where(running & ~finite, Status.NONFINITE, status)
+            status = jnp.where(stepping & ~finite, Status.NONFINITE, status)
+        if overflow is not None:
+            status = jnp.where(overflow, Status.EVENT_OVERFLOW, status)
         # Steps since the last checkpoint: an event applied or an output written in this iteration starts the count
         # again (CVODE's mxstep is per call, i.e. per output interval).
         since = jnp.where(out > s.out, 0, jnp.where(at_event, 1, s.since + 1))
@@ -463,6 +660,10 @@ def integrate(
             saved=saved,
             fresh_event=fresh_event,
             since=since,
+            cut=cut.astype(jnp.int32),  # the next iteration restarts the method where a step was cut
+            ev_true=ev_true,
+            ev_pending=ev_pending,
+            ev_values=ev_values,
         )
 
     if W == N:

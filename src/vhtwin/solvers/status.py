@@ -19,6 +19,9 @@ class Status(enum.IntEnum):
     #: A trial patient whose drawn parameters fall outside the model's allowed range (a normal draw of a positive
     #: clearance below zero): flagged, with its draw kept, and not solved.
     INVALID_PARAMETERS = 5
+    #: A delayed state event that triggered again before its earlier trigger was executed (one execution may be
+    #: pending per event and trajectory): the trajectory is not solved further.
+    EVENT_OVERFLOW = 6
 
     @classmethod
     def flag_attrs(cls) -> dict:
