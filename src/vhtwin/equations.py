@@ -77,8 +77,9 @@ class Equations:
         model = self.model
         ys, ps = Names(self.state_index, y, "state"), Names(self.parameter_index, p, "parameter")
         rows = []
+        every = model.all_event_assignments(t, ys, ps)
         for name in self.event_names:
-            out = model.event_assignments(name, t, ys, ps)
+            out = every[name]
             unknown = [k for k in out if k not in self.state_index]
             if unknown:
                 raise ModelError(f"{type(model).__name__}.event_assignments({name!r}) sets unknown states {unknown}")

@@ -33,7 +33,8 @@ def list_models() -> list[str]:
 
 
 def load_model(name_or_path: str | Path):
-    """A model instance from the library (``"pharmacokinetics/two_compartment_oral"``) or a ``.py`` file.
+    """A model instance from the library (``"pharmacokinetics/two_compartment_oral"``), a ``.py`` file, or an SBML
+    file (``.xml`` or ``.sbml``, imported by :func:`vhtwin.import_sbml`).
 
     Returns a :class:`~vhtwin.Model`, or a :class:`~vhtwin.DirectEffect` for a stateless pharmacodynamic component
     (which is used through :func:`vhtwin.link`).
@@ -48,9 +49,11 @@ def load_model(name_or_path: str | Path):
         If the module defines no Model subclass, or more than one.
     """
     key = str(name_or_path)
+    path = Path(key)
+    if key.lower().endswith((".xml", ".sbml")):
+        return _sbml_model(path)
     if key in _CACHE:
         return _CACHE[key]
-    path = Path(key)
     if key.endswith(".py"):
         if not path.is_file():
             raise InputError(f"model file {key!r} does not exist")
@@ -67,6 +70,21 @@ def load_model(name_or_path: str | Path):
         type(model).name = label
     _CACHE[key] = model
     return model
+
+
+def _sbml_model(path: Path):
+    """An SBML file's model (:func:`vhtwin.import_sbml`), one instance per file content (a changed file is a new
+    model, never a stale one)."""
+    import hashlib
+
+    if not path.is_file():
+        raise InputError(f"model file {str(path)!r} does not exist")
+    key = ("sbml", str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest())
+    if key not in _CACHE:
+        from .exchange import import_sbml
+
+        _CACHE[key] = import_sbml(path)
+    return _CACHE[key]
 
 
 def _import_file(path: Path):

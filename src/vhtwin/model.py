@@ -320,6 +320,11 @@ class Model:
         """The new values of the states the event ``name`` sets, by state name (the others keep theirs)."""
         return {}
 
+    def all_event_assignments(self, t, y: Names, p: Names) -> Mapping[str, Mapping[str, Any]]:
+        """Every event's assignments at once, by event name (default: :meth:`event_assignments` of each); a model
+        whose events share intermediate quantities may compute them once here."""
+        return {e.name: self.event_assignments(e.name, t, y, p) for e in self.events}
+
     def event_priorities(self, t, y: Names, p: Names) -> Mapping[str, Any]:
         """Each event's priority by name when events run at one time (default: the declared ``Event.priority``);
         a model whose priorities change with the state overrides it."""

@@ -11,6 +11,11 @@
                                           a trial's results as a table, streamed batch by batch
     vhtwin plot STORE [--out DIR]         percentile bands per arm and NCA distributions (PNG or SVG)
     vhtwin models [--describe NAME]       list the library models, or describe one
+    vhtwin simulate MODEL --times START:STOP:N [--param NAME=VALUE] [--initial NAME=VALUE]
+                    [--bolus AMOUNT:STATE[@TIME]] [--out FILE.csv|FILE.zarr]
+                                          one patient of a library model, a .py model or an SBML file
+    vhtwin import MODEL.xml --out MODEL.py
+                                          an SBML file written as a readable model module
     vhtwin calibrate --model NAME --data OBS.csv --prior PRIOR.toml [--protocol REGIMEN.toml] [--out FIG.png]
                                           calibrate patient twins to measurements, print them, plot their forecasts
     vhtwin serve [--host 127.0.0.1] [--port 8000] [--audit-dir DIR]
@@ -109,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     from .convert import add_parser as _add_import
     from .estimate import add_parser as _add_estimate
     from .serve import add_parser as _add_serve
+    from .simulate import add_parser as _add_simulate
     from .trial import _export, _info, _plot, _run, _verify
 
     parser = _Parser(prog="vhtwin", description="Virtual human twin simulation engine.")
@@ -196,6 +202,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_estimate(sub)
     _add_serve(sub)
     _add_import(sub)
+    _add_simulate(sub)
     return parser
 
 

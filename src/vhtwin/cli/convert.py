@@ -13,7 +13,7 @@ def add_parser(sub) -> None:
         description=(
             "Read an SBML file (Level 1-3) and write it as a vhtwin model module: a Model subclass with its states, "
             "parameters and observables declared with units, and its equations in Python. Constructs vhtwin does "
-            "not import (events, algebraic rules, fast reactions, delay) are refused naming the SBML element. "
+            "not import (algebraic rules, fast reactions, delay, rateOf) are refused naming the SBML element. "
             "Needs libsbml (pip install 'vhtwin[exchange]')."
         ),
     )

@@ -88,6 +88,10 @@ class GeneratedModel(Model):
         event = next(e for e in self.spec.events if e["name"] == name)
         return {state: evaluate(expr, env) for state, expr in event["assignments"]}
 
+    def all_event_assignments(self, t, y, p):
+        env = self._env(t, y, p)  # once for every event
+        return {e["name"]: {state: evaluate(expr, env) for state, expr in e["assignments"]} for e in self.spec.events}
+
     def event_priorities(self, t, y, p):
         env = self._env(t, y, p)
         return {e["name"]: evaluate(e["priority"], env) for e in self.spec.events}

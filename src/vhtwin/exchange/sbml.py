@@ -19,11 +19,17 @@ the engine runs like a hand-written one (populations, trials, calibration, gradi
   order wherever they are read, and are observables; **initial assignments** set initial values from the
   parameters (``Model.initial``), or a parameter's value from other parameters; **function definitions** are
   expanded where they are called.
-* The time unit is the model's (seconds unless it says otherwise: ``s``, ``min``, ``h``, ``d`` or ``ms``).
+* **Events** are the engine's state-triggered events (:class:`vhtwin.Event`): the trigger is the file's condition
+  (``+1`` where it holds, ``-1`` where not: the crossing is located by bisection, so strict and non-strict relations
+  keep their meaning), with its priority (which may change with the state), delay, persistence, initial value and
+  ``useValuesFromTriggerTime``. A parameter or compartment that an event sets becomes a state that changes only at
+  events; an assignment to a concentration species sets its amount in the compartment's size after the event.
+  Events of equal priority at one time run in declaration order (SBML leaves it random).
+* The time unit is the model's (seconds unless it says otherwise: ``s``, ``min``, ``h``, ``d`` or ``ms``), or the
+  one given as ``time_unit=`` for a file whose declaration is missing or wrong.
 
 Refused with :class:`ModelError` naming the SBML element's id, before anything runs: algebraic rules, fast
-reactions, ``delay`` and ``rateOf``, variable stoichiometry, a concentration rate rule in a compartment of varying
-size, and events (not imported yet: the engine's events are timed, SBML's are triggered by the state). A file that
+reactions, ``delay`` and ``rateOf``, a concentration rate rule in a compartment of varying size. A file that
 libsbml reports errors for is refused with libsbml's first message.
 
 The equations are the :mod:`vhtwin.exchange.expression` trees read from the file's MathML: data, evaluated by a fixed
@@ -54,8 +60,17 @@ _PREFIX = {0: "", -3: "m", -6: "u", -9: "n", -12: "p", -15: "f", 3: "k", -2: "c"
 _TIME = {(1.0, "s"): "s", (60.0, "s"): "min", (3600.0, "s"): "h", (86400.0, "s"): "d", (0.001, "s"): "ms"}
 
 
-def import_sbml(source) -> GeneratedModel:
+def import_sbml(source, *, time_unit: str | None = None) -> GeneratedModel:
     """A vhtwin model from an SBML file (a path) or SBML text (see the module docstring).
+
+    Parameters
+    ----------
+    source : str or Path
+        The file, or its text.
+    time_unit : str, optional
+        The unit of the model's time (``"s"``, ``"min"``, ``"h"``, ``"d"``, ``"ms"``) when the file's own
+        declaration is missing or wrong (a file whose rates are per hour but whose time unit says otherwise): it
+        replaces the file's, and nothing is converted.
 
     Raises
     ------
@@ -84,7 +99,11 @@ def import_sbml(source) -> GeneratedModel:
     sbml = doc.getModel()
     if sbml is None:
         raise ModelError(f"SBML {origin}: the document has no model")
-    spec = _Reader(sbml, origin).read()
+    if time_unit is not None:
+        from ..units import check_time_unit
+
+        check_time_unit(time_unit, "import_sbml time_unit")
+    spec = _Reader(sbml, origin, time_unit).read()
     spec.source_hash = hashlib.sha256(text.encode()).hexdigest()
     return generated_model(spec)
 
@@ -122,8 +141,9 @@ class ModelSpec:
 
 
 class _Reader:
-    def __init__(self, model, origin: str):
+    def __init__(self, model, origin: str, time_unit: str | None = None):
         self.m = model
+        self.given_time_unit = time_unit
         self.origin = origin
         self.functions = {f.getId(): f for f in model.getListOfFunctionDefinitions()}
         self.taken: set[str] = set()
@@ -492,6 +512,8 @@ class _Reader:
     # -- units ------------------------------------------------------------------------------------------------------
     def time_unit(self) -> str:
         m = self.m
+        if self.given_time_unit is not None:
+            return self.given_time_unit
         if m.getLevel() == 3 and m.isSetTimeUnits():
             return self.time_of(m.getTimeUnits(), "the model's timeUnits")
         ud = m.getUnitDefinition("time")

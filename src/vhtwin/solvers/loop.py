@@ -398,8 +398,9 @@ def integrate(
         state: executed on every trajectory before anything is saved, one per round in order of precedence (each
         round looks at every trigger again, so they may cascade). Returns the state and the trigger records."""
         t, p_all = t0, p
-        record = jnp.broadcast_to(ev_start, (G, N))
-        for _ in range(sum(not d for d in triggers.delayed)):
+
+        def round_(carry):
+            k, y, record, _ = carry
             now = triggers.triggers(t, y, p_all) >= 0
             fire = (record == 0) & now & ~ev_delayed
             best = first_of(fire, t, y, p_all)
@@ -408,6 +409,11 @@ def integrate(
             y = jnp.where(any_fire[None], jnp.take_along_axis(after, best[None, None, :], axis=0)[0], y)
             chosen = (jnp.arange(G)[:, None] == best[None]) & any_fire[None]
             record = jnp.where(chosen, 1, jnp.where(fire | ev_delayed, record, now.astype(jnp.int32)))
+            return k + 1, y, record, jnp.any(any_fire)
+
+        record = jnp.broadcast_to(ev_start, (G, N)).astype(jnp.int32)
+        rounds = sum(not d for d in triggers.delayed)  # each round runs one event per trajectory, until none fires
+        _, y, record, _ = lax.while_loop(lambda c: (c[0] < rounds) & c[3], round_, (0, y, record, jnp.asarray(True)))
         return y, record
 
     def locate_crossing(s: _State, h, t1, y1, dense, accept, ev_true):
