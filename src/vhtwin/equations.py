@@ -61,14 +61,19 @@ class Equations:
     def event_names(self) -> tuple[str, ...]:
         return tuple(e.name for e in self.model.events)
 
-    def row_triggers(self, t, y, p):
-        """Every event's trigger function on one trajectory: ``y`` (n,), ``p`` (P,) -> (G,); true where ``>= 0``."""
+    def _per_event(self, method: str, t, y, p):
+        """A model method returning one value per event by name (``event_triggers``, ``event_priorities``) on one
+        trajectory -> (G,), checked."""
         import jax.numpy as jnp
 
         model = self.model
-        out = model.event_triggers(t, Names(self.state_index, y, "state"), Names(self.parameter_index, p, "parameter"))
-        check_keys(out, self.event_names, f"{type(model).__name__}.event_triggers", "event")
+        out = getattr(model, method)(t, Names(self.state_index, y, "state"), Names(self.parameter_index, p, "parameter"))
+        check_keys(out, self.event_names, f"{type(model).__name__}.{method}", "event")
         return jnp.stack([jnp_broadcast_scalar(out[name], y.dtype) for name in self.event_names])
+
+    def row_triggers(self, t, y, p):
+        """Every event's trigger function on one trajectory: ``y`` (n,), ``p`` (P,) -> (G,); true where ``>= 0``."""
+        return self._per_event("event_triggers", t, y, p)
 
     def row_event_states(self, t, y, p):
         """The state after each event, computed from ``y`` (n,) -> (G, n): assigned rows new, the rest ``y``'s."""
@@ -98,12 +103,7 @@ class Equations:
 
     def row_event_priorities(self, t, y, p):
         """Each event's priority on one trajectory -> (G,)."""
-        import jax.numpy as jnp
-
-        model = self.model
-        out = model.event_priorities(t, Names(self.state_index, y, "state"), Names(self.parameter_index, p, "parameter"))
-        check_keys(out, self.event_names, f"{type(model).__name__}.event_priorities", "event")
-        return jnp.stack([jnp_broadcast_scalar(out[name], y.dtype) for name in self.event_names])
+        return self._per_event("event_priorities", t, y, p)
 
     def flat_observables(self, t, y, p):
         """``observables`` on flat vectors -> (n_observables,)."""

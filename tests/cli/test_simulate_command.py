@@ -28,10 +28,13 @@ def test_an_sbml_file_is_simulated_as_its_import_is(tmp_path, capsys):
 def test_a_library_model_with_a_bolus(tmp_path, capsys):
     assert main(["simulate", "pharmacokinetics/two_compartment_oral", "--times", "0:24:25",
                  "--bolus", "100:depot@1", "--out", str(tmp_path / "pk.zarr")]) == 0
-    stored = __import__("xarray").open_zarr(tmp_path / "pk.zarr")
+    from vhtwin.io import open_zarr
+
+    stored = open_zarr(tmp_path / "pk.zarr")
     model = vh.load_model("pharmacokinetics/two_compartment_oral")
     ds = vh.simulate(model, times=np.linspace(0, 24, 25), protocol=vh.Regimen.bolus(100.0, into="depot", at=1.0))
-    np.testing.assert_allclose(stored["Cc"].values, ds["Cc"].values.reshape(-1), rtol=1e-12)
+    np.testing.assert_allclose(stored["Cc"].values.reshape(-1), ds["Cc"].values.reshape(-1), rtol=1e-12)
+    assert int(stored["status"].values.reshape(-1)[0]) == 0
 
 
 @pytest.mark.parametrize("args, message", [

@@ -101,11 +101,12 @@ def run(args) -> int:
     if len(names) > len(shown):
         print(f"({len(names) - len(shown)} more outputs; --out FILE.csv writes them all)")
     if out is not None:
-        table = ds[names].squeeze(drop=True)
         if out.suffix == ".csv":
             out.parent.mkdir(parents=True, exist_ok=True)
-            table.to_dataframe()[names].to_csv(out)
-        else:
-            table.to_zarr(out, mode="w-")
+            ds[names].squeeze(drop=True).to_dataframe()[names].to_csv(out)
+        else:  # the whole result (states, outputs, status, provenance), as every vhtwin store
+            from ..io import write_zarr
+
+            write_zarr(ds, out)
         print(f"vhtwin: wrote {out}")
     return 0

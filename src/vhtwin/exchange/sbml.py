@@ -23,7 +23,7 @@ the engine runs like a hand-written one (populations, trials, calibration, gradi
   (``+1`` where it holds, ``-1`` where not: the crossing is located by bisection, so strict and non-strict relations
   keep their meaning), with its priority (which may change with the state), delay, persistence, initial value and
   ``useValuesFromTriggerTime``. A parameter or compartment that an event sets becomes a state that changes only at
-  events; an assignment to a concentration species sets its amount in the compartment's size after the event.
+  events; an assignment to a concentration species sets its amount in the compartment's size before the event.
   Events of equal priority at one time run in declaration order (SBML leaves it random).
 * The time unit is the model's (seconds unless it says otherwise: ``s``, ``min``, ``h``, ``d`` or ``ms``), or the
   one given as ``time_unit=`` for a file whose declaration is missing or wrong.
@@ -463,10 +463,7 @@ class _Reader:
             delay = None
             if e.isSetDelay() and e.getDelay().isSetMath():
                 delay = self.expr(e.getDelay().getMath(), f"delay of {where}")
-            assigned, sizes = [], {}
-            for a in e.getListOfEventAssignments():
-                if a.isSetMath() and self.m.getCompartment(a.getVariable()) is not None:
-                    sizes[n[a.getVariable()]] = self.expr(a.getMath(), f"assignment to {a.getVariable()} by {where}")
+            assigned = []
             for a in e.getListOfEventAssignments():
                 var = a.getVariable()
                 if not a.isSetMath():
@@ -475,8 +472,10 @@ class _Reader:
                 if var in conc_of:
                     state, comp, only_substance = conc_of[var]
                     if not only_substance and comp is not None:
-                        # the file gives the concentration; the state is the amount in the size after the event
-                        value = Call("times", (value, sizes.get(comp.name, comp)))
+                        # the file gives the concentration; the state is the amount, in the compartment's size
+                        # when the values are computed (before the event, even if the event also sets the size, as
+                        # the SBML Test Suite has it)
+                        value = Call("times", (value, comp))
                     assigned.append((state, value))
                 elif var in n:
                     assigned.append((n[var], value))

@@ -400,20 +400,28 @@ def integrate(
         t, p_all = t0, p
 
         def round_(carry):
-            k, y, record, _ = carry
+            k, y, record, values, _ = carry
             now = triggers.triggers(t, y, p_all) >= 0
-            fire = (record == 0) & now & ~ev_delayed
-            best = first_of(fire, t, y, p_all)
-            any_fire = jnp.any(fire, axis=0)
-            after = jnp.where(ev_mask, triggers.assign(t, y, p_all), y[None])
+            fresh = (record == 0) & now & ~ev_delayed
+            held = (record == 3) & (ev_persistent | now)  # triggered in an earlier round, waiting for its turn
+            candidates = fresh | held
+            computed = triggers.assign(t, y, p_all)
+            values = jnp.where(fresh[:, None], computed, values)
+            source = jnp.where(held[:, None] & ev_at_trigger, values, computed)
+            best = first_of(candidates, t, y, p_all)
+            any_fire = jnp.any(candidates, axis=0)
+            after = jnp.where(ev_mask, source, y[None])
             y = jnp.where(any_fire[None], jnp.take_along_axis(after, best[None, None, :], axis=0)[0], y)
             chosen = (jnp.arange(G)[:, None] == best[None]) & any_fire[None]
-            record = jnp.where(chosen, 1, jnp.where(fire | ev_delayed, record, now.astype(jnp.int32)))
-            return k + 1, y, record, jnp.any(any_fire)
+            record = jnp.where(chosen, 1, jnp.where(candidates, 3, jnp.where(ev_delayed, record,
+                                                                                 now.astype(jnp.int32))))
+            return k + 1, y, record, values, jnp.any(any_fire)
 
         record = jnp.broadcast_to(ev_start, (G, N)).astype(jnp.int32)
-        rounds = sum(not d for d in triggers.delayed)  # each round runs one event per trajectory, until none fires
-        _, y, record, _ = lax.while_loop(lambda c: (c[0] < rounds) & c[3], round_, (0, y, record, jnp.asarray(True)))
+        # each round runs one event per trajectory, until none is left to run
+        rounds = 2 * sum(not d for d in triggers.delayed)
+        start = (0, y, record, jnp.zeros((G,) + y.shape, y.dtype), jnp.asarray(True))
+        _, y, record, _, _ = lax.while_loop(lambda c: (c[0] < rounds) & c[4], round_, start)
         return y, record
 
     def locate_crossing(s: _State, h, t1, y1, dense, accept, ev_true):
