@@ -335,6 +335,7 @@ def integrate(
         def first_of(which, t, y, p):
             """Per lane, the event of highest priority among ``which`` (G, W) (ties: the first declared)."""
             return jnp.argmax(jnp.where(which, triggers.priorities(t, y, p), -jnp.inf), axis=0)
+
         ev_start = jnp.asarray(triggers.initial_value, jnp.int32)[:, None]
 
     def execute_events(s: _State, y, running):
