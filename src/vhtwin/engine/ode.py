@@ -71,13 +71,11 @@ def state_events(model: Model) -> StateEvents | None:
     lanes = lambda f: jax.vmap(f, in_axes=(0, 1, 1), out_axes=-1)  # one trajectory per lane, lane axis last
     events = model.events
     # which rows each event sets: the keys of its assignment dict (structural: traced on shapes, nothing computed)
-    def sets(name):
-        y, p = jax.ShapeDtypeStruct((len(model.states),), jnp.float64), jax.ShapeDtypeStruct((len(model.parameters),), jnp.float64)
-        out = jax.eval_shape(lambda y, p: dict(model.event_assignments(
-            name, 0.0, Names(eq.state_index, y, "state"), Names(eq.parameter_index, p, "parameter"))), y, p)
-        return tuple(eq.state_index[k] for k in out if k in eq.state_index)
-
-    assigned = tuple(sets(e.name) for e in events)
+    y = jax.ShapeDtypeStruct((len(model.states),), jnp.float64)
+    p = jax.ShapeDtypeStruct((len(model.parameters),), jnp.float64)
+    sets = jax.eval_shape(lambda y, p: {k: dict(v) for k, v in model.all_event_assignments(
+        0.0, Names(eq.state_index, y, "state"), Names(eq.parameter_index, p, "parameter")).items()}, y, p)
+    assigned = tuple(tuple(eq.state_index[k] for k in sets[e.name] if k in eq.state_index) for e in events)
     return StateEvents(
         triggers=lanes(eq.row_triggers), assign=lanes(eq.row_event_states), delays=lanes(eq.row_event_delays),
         priorities=lanes(eq.row_event_priorities), assigned=assigned, delayed=tuple(e.delayed for e in events),

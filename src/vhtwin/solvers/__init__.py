@@ -6,10 +6,11 @@ from .base import AbstractSolver, VectorField
 from .controllers import PIController
 from .exact import Exact
 from .lane_kernel import Tsit5Kernel
-from .loop import Events, LoopConfig, LoopResult, Outputs, StateEvents, integrate
+from .loop import Events, LoopConfig, LoopResult, Outputs, integrate
 from .rk4 import RK4
 from .rodas import Rodas4
 from .rush_larsen import RushLarsen
+from .state_events import StateEvents
 from .status import Status
 from .tsit5 import Tsit5
 

@@ -23,11 +23,11 @@ The step limit ``max_steps`` counts the steps (accepted and rejected) taken sinc
 an output time, as CVODE's ``mxstep`` counts the steps of one call: a long protocol (1,000 paced beats) is not a
 reason to stop, a lane stuck between two checkpoints is.
 
-State-triggered events (``triggers=``, :class:`StateEvents`) are looked for after every accepted step: a trigger
-function that is negative at the step's start and non-negative at its end has its crossing located by bisection on
-the step's dense output, the step is cut there, and the event is executed at the start of the next iteration --
-without a step, so that events cascading at one time (one event's assignment triggering another) run one per
-iteration in priority order, each trigger looked at again after each.
+State-triggered events (``triggers=``, :class:`StateEvents`, run by :mod:`.state_events`) are looked for after
+every accepted step: a trigger that turned true inside the step has its crossing located by bisection on the step's
+dense output, the step is cut there, and the event is executed at the start of the next iteration -- without a
+step, so that events cascading at one time (one event's assignment triggering another) run one per iteration in
+priority order, each trigger looked at again after each.
 
 Outputs exactly at an event time are the values *just before* the event (the left limit: a trough at a dose time is
 the pre-dose concentration), as with NONMEM when the observation record precedes the dose record.
@@ -46,6 +46,7 @@ from jax import lax
 
 from .base import AbstractSolver
 from .controllers import PIController, row_all
+from .state_events import EventRunner, StateEvents
 from .status import Status
 
 
@@ -70,36 +71,6 @@ class Events(NamedTuple):
     initial_inputs: Any
     reset: Any = None
     reset_to: Any = None
-
-
-class StateEvents(NamedTuple):
-    """A model's G state-triggered events, as the loop runs them (functions of W lanes, static flags per event).
-
-    triggers : ``(t (W,), y (n, W), p (P, W)) -> (G, W)``; event k's trigger is true where row k is ``>= 0``
-    assign : ``(t, y, p) -> (G, n, W)``: the state after event k computed from ``y`` (rows it does not set: ``y``'s)
-    delays : ``(t, y, p) -> (G, W)``: the delays of delayed events (other rows unused)
-    priorities : ``(t, y, p) -> (G, W)``: events at one time run highest first (ties: the lower index first)
-    assigned : per event, the state rows it sets
-    delayed, persistent, initial_value, values_at_trigger : per event, see :class:`vhtwin.Event`
-    """
-
-    triggers: Callable
-    assign: Callable
-    delays: Callable
-    priorities: Callable
-    assigned: tuple[tuple[int, ...], ...]
-    delayed: tuple[bool, ...]
-    persistent: tuple[bool, ...]
-    initial_value: tuple[bool, ...]
-    values_at_trigger: tuple[bool, ...]
-
-
-#: Executions of one delayed event that may be pending at once on a trajectory (a trigger that turns true again
-#: while this many wait stops the trajectory with ``EVENT_OVERFLOW``).
-EVENT_QUEUE = 8
-
-#: Bisection halvings of a step to locate a trigger's crossing: the step's fraction to below float64's resolution.
-ROOT_HALVINGS = 56
 
 
 class Outputs(NamedTuple):
@@ -324,137 +295,8 @@ def integrate(
     t0, t_end, dt0, dt_min, dt_max = map(per_patient, (t0, t_end, dt0, dt_min, dt_max))
     zeros_i = jnp.zeros((W,), jnp.int32)
     lane = lambda new, old, where: jnp.where(where.reshape((1,) * (new.ndim - 1) + (-1,)), new, old)
-    G = 0 if triggers is None else len(triggers.delayed)
-    Q = EVENT_QUEUE if triggers is not None and any(triggers.delayed) else 1
-    if triggers is not None:
-        flags = lambda xs: jnp.asarray(xs, bool)[:, None]
-        ev_delayed, ev_persistent = flags(triggers.delayed), flags(triggers.persistent)
-        ev_at_trigger = flags(triggers.values_at_trigger)[:, :, None]
-        ev_mask = jnp.asarray([[r in triggers.assigned[k] for r in range(n)] for k in range(G)], bool)[:, :, None]
-
-        def first_of(which, t, y, p):
-            """Per lane, the event of highest priority among ``which`` (G, W) (ties: the first declared)."""
-            return jnp.argmax(jnp.where(which, triggers.priorities(t, y, p), -jnp.inf), axis=0)
-
-        ev_start = jnp.asarray(triggers.initial_value, jnp.int32)[:, None]
-
-    def execute_events(s: _State, y, running):
-        """State events at the lane's current time: triggers looked at, delayed ones scheduled, and the first due
-        event in order of precedence executed. Returns the state, which lanes executed one, the trigger records,
-        the pending executions, their values, and which lanes overflowed (an event triggered while pending).
-
-        ``ev_true`` holds 0 (trigger false), 1 (true), 2 (turned true: a crossing located at the end of the last
-        step) or 3 (triggered at this time, waiting for an event before it in precedence; its values computed
-        then are kept)."""
-        now = triggers.triggers(s.t, y, s.p) >= 0
-        fresh = running[None] & (((s.ev_true == 0) & now) | (s.ev_true == 2))  # triggers turning true now
-        # events that triggered at this time but waited for one before them: still to run (a non-persistent one
-        # only while its trigger holds)
-        held = running[None] & (s.ev_true == 3) & (ev_persistent | now)
-        newly = fresh | held
-        schedule = fresh & ev_delayed
-        pending = s.ev_pending  # (G, Q, W)
-        free = ~jnp.isfinite(pending)
-        slot = (jnp.arange(Q)[None, :, None] == jnp.argmax(free, axis=1)[:, None, :]) & jnp.any(free, axis=1)[:, None]
-        slot = slot & schedule[:, None]  # the first free slot of each event that triggers now
-        overflow = jnp.any(schedule & ~jnp.any(free, axis=1), axis=0)
-        if any(triggers.delayed):
-            pending = jnp.where(slot, (s.t + triggers.delays(s.t, y, s.p))[:, None], pending)
-        # the pending executions of a non-persistent event are dropped when its trigger turns false
-        pending = jnp.where((~ev_persistent & ~(now | fresh) & running[None])[:, None], jnp.inf, pending)
-        due_slots = running[None, None] & (pending <= s.t)
-        due = jnp.any(due_slots, axis=1)
-        candidates = (newly & ~ev_delayed) | due
-        executed = jnp.any(candidates, axis=0)
-        # each event's earliest due execution
-        first = jnp.argmin(jnp.where(due_slots, pending, jnp.inf), axis=1)  # (G, W)
-        first_slot = (jnp.arange(Q)[None, :, None] == first[:, None, :])
-
-        def fire(_):
-            computed = triggers.assign(s.t, y, s.p)  # (G, n, W)
-            best = first_of(candidates, s.t, y, s.p)  # (W,)
-            chosen = (jnp.arange(G)[:, None] == best[None]) & executed[None]
-            # values kept from the trigger: a delayed execution's slot, a waiting event's slot 0
-            values = jnp.where((slot | (fresh & ~ev_delayed)[:, None] & (jnp.arange(Q) == 0)[None, :, None])[:, :, None],
-                               computed[:, None], s.ev_values)
-            kept = jnp.where(due[:, None], jnp.take_along_axis(values, first[:, None, None, :], axis=1)[:, 0],
-                             values[:, 0])
-            source = jnp.where((due | held)[:, None] & ev_at_trigger, kept, computed)
-            after = jnp.where(ev_mask, source, y[None])
-            y_new = jnp.take_along_axis(after, best[None, None, :], axis=0)[0]
-            return jnp.where(executed[None], y_new, y), chosen, values
-
-        def rest(_):
-            return y, jnp.zeros_like(candidates), s.ev_values
-
-        y, chosen, values = lax.cond(jnp.any(candidates | schedule), fire, rest, None)
-        pending = jnp.where((chosen & ev_delayed)[:, None] & first_slot, jnp.inf, pending)
-        waiting = candidates & ~chosen & ~ev_delayed
-        record = jnp.where(waiting, 3, jnp.where(newly, 1, now.astype(jnp.int32)))
-        ev_true = jnp.where(running[None], record, s.ev_true)
-        return y, executed, ev_true, pending, values, overflow & running
-
-    def start_events(y):
-        """Events that fire at the start (trigger true there, initial value false, no delay) are part of the initial
-        state: executed on every trajectory before anything is saved, one per round in order of precedence (each
-        round looks at every trigger again, so they may cascade). Returns the state and the trigger records."""
-        t, p_all = t0, p
-
-        def round_(carry):
-            k, y, record, values, _ = carry
-            now = triggers.triggers(t, y, p_all) >= 0
-            fresh = (record == 0) & now & ~ev_delayed
-            held = (record == 3) & (ev_persistent | now)  # triggered in an earlier round, waiting for its turn
-            candidates = fresh | held
-            computed = triggers.assign(t, y, p_all)
-            values = jnp.where(fresh[:, None], computed, values)
-            source = jnp.where(held[:, None] & ev_at_trigger, values, computed)
-            best = first_of(candidates, t, y, p_all)
-            any_fire = jnp.any(candidates, axis=0)
-            after = jnp.where(ev_mask, source, y[None])
-            y = jnp.where(any_fire[None], jnp.take_along_axis(after, best[None, None, :], axis=0)[0], y)
-            chosen = (jnp.arange(G)[:, None] == best[None]) & any_fire[None]
-            record = jnp.where(chosen, 1, jnp.where(candidates, 3, jnp.where(ev_delayed, record,
-                                                                                 now.astype(jnp.int32))))
-            return k + 1, y, record, values, jnp.any(any_fire)
-
-        record = jnp.broadcast_to(ev_start, (G, N)).astype(jnp.int32)
-        # each round runs one event per trajectory, until none is left to run
-        rounds = 2 * sum(not d for d in triggers.delayed)
-        start = (0, y, record, jnp.zeros((G,) + y.shape, y.dtype), jnp.asarray(True))
-        _, y, record, _, _ = lax.while_loop(lambda c: (c[0] < rounds) & c[4], round_, start)
-        return y, record
-
-    def locate_crossing(s: _State, h, t1, y1, dense, accept, ev_true):
-        """A trigger turned true inside the accepted step: the step cut at the earliest crossing (bisection on the
-        dense output, keeping the end where a trigger is true) and the crossed events armed for the next look."""
-        g1 = triggers.triggers(t1, y1, s.p)
-        cross = accept[None] & (ev_true == 0) & (g1 >= 0)
-        crossing = jnp.any(cross, axis=0)
-        ones = jnp.ones_like(h)
-
-        def bisect(_):
-            def worst(theta):
-                g = triggers.triggers(s.t + theta * h, solver.interpolate(dense, theta), s.p)
-                return jnp.max(jnp.where(cross, g, -jnp.inf), axis=0)
-
-            def halve(_, bounds):
-                lo, hi = bounds
-                mid = (0.5 * (lo + hi)).astype(dtype)
-                up = worst(mid) >= 0
-                return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
-
-            _, theta = lax.fori_loop(0, ROOT_HALVINGS, halve, (jnp.zeros_like(h), ones))
-            theta = jnp.where(crossing, theta, ones)
-            cut = theta < 1
-            t_cut = jnp.where(cut, s.t + theta * h, t1)
-            y_cut = jnp.where(cut[None], solver.interpolate(dense, theta), y1)
-            return t_cut, y_cut, cut, triggers.triggers(t_cut, y_cut, s.p)
-
-        t_cut, y_cut, cut, g_end = lax.cond(jnp.any(crossing), bisect, lambda _: (t1, y1, crossing & False, g1), None)
-        true_end = g_end >= 0
-        record = jnp.where(ev_true == 1, true_end, jnp.where(true_end, 2, 0)).astype(jnp.int32)
-        return t_cut, y_cut, cut, jnp.where(accept[None], record, ev_true)
+    ev = None if triggers is None else EventRunner(triggers, n, solver, dtype)
+    G, Q = (0, 1) if ev is None else (ev.G, ev.Q)
 
     def begin(s: _State, take, patient) -> _State:
         """The lanes ``take`` start the patients ``patient``: outputs at t0, an event at t0, the method's start and
@@ -508,9 +350,9 @@ def integrate(
         return s._replace(head=(s.head + jnp.sum(take.astype(jnp.int32))).astype(jnp.int32))
 
     if triggers is not None and not all(triggers.initial_value):
-        y0, ev_first = start_events(y0)
+        y0, ev_first = ev.start(t0, y0, p)
     elif triggers is not None:
-        ev_first = jnp.broadcast_to(ev_start, (G, N))
+        ev_first = jnp.broadcast_to(ev.start_records, (G, N))
 
     # Outputs at t0 are the initial state (before any event at t0): output times increase strictly and t0 is not
     # after the first, so at most the first one equals t0. They are written here for every patient at once, so that
@@ -564,7 +406,8 @@ def integrate(
         event = s.event + at_event.astype(jnp.int32)
         ev_true, ev_pending, ev_values = s.ev_true, s.ev_pending, s.ev_values
         if triggers is not None:
-            y, executed, ev_true, ev_pending, ev_values, overflow = execute_events(s, y, running)
+            y, executed, ev_true, ev_pending, ev_values, overflow = ev.execute(
+                s.t, s.p, y, running, s.ev_true, s.ev_pending, s.ev_values)
             # a lane that executed a state event takes no step this iteration: the next looks at the triggers again
             stepping = running & ~executed & ~overflow
             restart = at_event | executed | (s.cut > 0)
@@ -583,8 +426,8 @@ def integrate(
             # with state events a step never spans two output times: a trigger that turns true and false again
             # between a step's ends is missed, and this bounds what can be missed by the resolution asked for
             limit = jnp.minimum(limit, _output_time(outputs, s.out, pid))
-            if any(triggers.delayed):
-                limit = jnp.minimum(limit, jnp.min(ev_pending, axis=(0, 1)))
+            if ev.pending_limit(ev_pending) is not None:
+                limit = jnp.minimum(limit, ev.pending_limit(ev_pending))
         # A step that would stop a few roundings short of the limit is stretched onto it: otherwise rounding in t
         # leaves a sliver of a step (~1e-13) to take before the limit.
         hits_limit = s.t + dt >= limit - 4 * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(limit), 1.0)
@@ -610,7 +453,7 @@ def integrate(
             prev_norm = s.prev_norm
         accept = accept & stepping
         if triggers is not None:
-            t1, y1, cut, ev_true = locate_crossing(s, h, t1, y1, dense, accept, ev_true)
+            t1, y1, cut, ev_true = ev.locate(s.t, s.p, h, t1, y1, dense, accept, ev_true)
         else:
             cut = jnp.zeros((W,), bool)
 
