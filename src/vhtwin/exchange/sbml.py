@@ -445,8 +445,8 @@ class _Reader:
     def events(self, conc_of) -> list:
         """SBML events as :class:`vhtwin.Event` declarations with their trigger, delay and assignments.
 
-        The trigger is the file's condition itself, as ``+1`` where it holds and ``-1`` where not: the engine's
-        bisection finds where it switches, so strict and non-strict relations keep their meaning exactly."""
+        The trigger's sign is the file's condition itself (:func:`_trigger_function`), so strict and non-strict
+        relations keep their meaning exactly."""
         n, out, taken = self.names, [], set()
         for k, e in enumerate(self.m.getListOfEvents()):
             eid = e.getId() or f"event{k + 1}"
@@ -483,7 +483,7 @@ class _Reader:
                     raise self.fail(f"{where}: assigns {var!r}, which is not a species, compartment or parameter")
             out.append(dict(
                 name=_python_name(eid, taken), description=where,
-                trigger=Piecewise(((Num(1.0), condition),), Num(-1.0)),
+                trigger=_trigger_function(condition),
                 priority=priority, delay=delay,
                 persistent=trigger.getPersistent() if level3 and trigger is not None else True,
                 initial_value=trigger.getInitialValue() if level3 and trigger is not None else True,
@@ -595,6 +595,34 @@ def _python_name(sid: str, taken: set[str]) -> str:
         name += "_"
     taken.add(name)
     return name
+
+
+def _distance(condition: Expr) -> Expr | None:
+    """A continuous quantity positive where a relation holds and negative where not (``a > b``: ``a - b``; ``and``:
+    the least of its parts, ``or``: the greatest, ``not``: minus), or None for a condition without one."""
+    if not isinstance(condition, Call):
+        return None
+    op, args = condition.op, condition.args
+    if op in ("gt", "geq", "lt", "leq") and len(args) == 2:
+        a, b = args if op in ("gt", "geq") else args[::-1]
+        return Call("minus", (a, b))
+    parts = [_distance(a) for a in args]
+    if op in ("and", "or") and parts and all(x is not None for x in parts):
+        return Call("min" if op == "and" else "max", tuple(parts))
+    if op == "not" and len(parts) == 1 and parts[0] is not None:
+        return Call("minus", (parts[0],))
+    return None
+
+
+def _trigger_function(condition: Expr) -> Expr:
+    """An event's trigger function for the engine (true where ``>= 0``): its sign is the condition's truth (so
+    ``>`` and ``>=`` keep their meaning exactly), its size the distance to the threshold where the condition is a
+    relation -- continuous at the crossing, so derivatives through a solve see the event move with the parameters
+    (a condition without one gives +1 / -1: found as exactly, but its time moves with nothing)."""
+    distance = _distance(condition)
+    size = Num(1.0) if distance is None else Call("abs", (distance,))
+    # a tiny offset keeps the false side strictly negative where the distance is zero (a strict relation at equality)
+    return Piecewise(((size, condition),), Call("minus", (Call("plus", (size, Num(1e-30))),)))
 
 
 def _ordered(assignments: list, fail) -> list:

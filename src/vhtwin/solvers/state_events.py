@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
+import jax
 import jax.numpy as jnp
 from jax import lax
 
@@ -186,10 +187,21 @@ class EventRunner:
                 return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
 
             _, theta = lax.fori_loop(0, ROOT_HALVINGS, halve, (jnp.zeros_like(h), ones))
-            theta = jnp.where(crossing, theta, ones)
+            theta = lax.stop_gradient(jnp.where(crossing, theta, ones))
             cut = theta < 1
-            t_cut = jnp.where(cut, t + theta * h, t1)
-            y_cut = jnp.where(cut[None], self.solver.interpolate(dense, theta), y1)
+            y_b, dy = jax.jvp(lambda th: self.solver.interpolate(dense, th), (theta,), (ones,))
+            g_b, dg = jax.jvp(lambda th: self.events.triggers(t + th * h, self.solver.interpolate(dense, th), p),
+                              (theta,), (ones,))
+            # How the crossing moves with the parameters (implicit function theorem on g(t*, y(t*), p) = 0): a shift
+            # that is zero, with derivative -(dg/dp) / (dg/dt) -- so derivatives through the solve (calibration,
+            # sensitivities) see the event move. A trigger flat in time (a step function) moves nothing.
+            which = jnp.argmax(jnp.where(cross, lax.stop_gradient(g_b), -jnp.inf), axis=0)
+            g_k = jnp.take_along_axis(g_b, which[None], axis=0)[0]
+            slope = lax.stop_gradient(jnp.take_along_axis(dg, which[None], axis=0)[0] / h)
+            steep = jnp.isfinite(slope) & (slope != 0)
+            shift = jnp.where(steep, -(g_k - lax.stop_gradient(g_k)) / jnp.where(steep, slope, 1.0), 0.0)
+            t_cut = jnp.where(cut, t + theta * h + shift, t1)
+            y_cut = jnp.where(cut[None], y_b + lax.stop_gradient(dy / h) * shift, y1)
             return t_cut, y_cut, cut, self.events.triggers(t_cut, y_cut, p)
 
         t_cut, y_cut, cut, g_end = lax.cond(jnp.any(crossing), bisect, lambda _: (t1, y1, crossing & False, g1), None)
