@@ -188,8 +188,9 @@ class Event:
     working precision) and applies :meth:`Model.event_assignments` exactly there: outputs at that time are the values
     just before it, as at a dose. The trigger is looked at the ends of each step, and with events no step spans two
     output times: a trigger that turns true and false again between two output times may be missed.
-    Derivatives through a solve (calibration, sensitivities) hold each event's time fixed where it fell: the
-    assignment's own dependence on the parameters is differentiated, the shift of the crossing is not.
+    Derivatives through a solve (calibration, sensitivities) see the event move with the parameters: at the crossing
+    the engine applies the implicit function theorem to ``g(t*, y(t*), p) = 0`` (a trigger flat in time, such as a
+    step function, moves nothing).
 
     Parameters
     ----------
