@@ -218,3 +218,11 @@ def test_derivatives_see_the_event_move():
         central_low = (float(total({"k": 0.5, "low": 0.5 + step}))
                        - float(total({"k": 0.5, "low": 0.5 - step}))) / (2 * step)
         np.testing.assert_allclose(grad_low, central_low, rtol=1e-6)
+
+
+def test_a_new_patient_compiles_nothing():
+    vh.simulate(Refill(), params={"k": 0.3}, times=TIMES)
+    before = vh.compilation_count()
+    again = vh.simulate(Refill(), params={"k": 0.9, "low": 0.2}, times=TIMES)
+    assert vh.compilation_count() == before
+    np.testing.assert_allclose(again["level"].values.reshape(-1), sawtooth(TIMES, 0.9, low=0.2), atol=1e-5)
