@@ -84,9 +84,7 @@ class GeneratedModel(Model):
         return {e["name"]: evaluate(e["trigger"], env) for e in self.spec.events}
 
     def event_assignments(self, name, t, y, p):
-        env = self._env(t, y, p)
-        event = next(e for e in self.spec.events if e["name"] == name)
-        return {state: evaluate(expr, env) for state, expr in event["assignments"]}
+        return self.all_event_assignments(t, y, p)[name]
 
     def all_event_assignments(self, t, y, p):
         env = self._env(t, y, p)  # once for every event
