@@ -3,6 +3,7 @@ priorities, persistence and initial values, inside the batched loop (with and wi
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -124,8 +125,6 @@ def test_a_delayed_event_triggered_while_pending_stops_its_trajectory_only():
         def event_triggers(self, t, y, p):  # a sine's upward crossings, every 2 pi: sooner than the delay
             return {"refill": jnp.sin(t + p.low)}
 
-    import jax.numpy as jnp
-
     # low = 4: sin(t + 4) turns positive at 2 pi - 4 ~ 2.28 h and every 2 pi after; low = 0.5 (positive at the
     # start, so no trigger then) at 5.78 h and every 2 pi after. Eight executions may wait: the ninth trigger (at
     # 52.5 h and 56.0 h) overflows
@@ -145,8 +144,6 @@ def test_results_do_not_depend_on_lane_refill():
 
 
 def _compare_lane_refill():
-    import jax.numpy as jnp
-
     from vhtwin.engine.ode import state_events
     from vhtwin.equations import equations
     from vhtwin.solvers import Events, LoopConfig, Outputs, Tsit5, VectorField, integrate
