@@ -20,7 +20,7 @@ _EXPORTS = {
     ".dataset": ["Dataset", "EventSet", "read_dataset", "read_events", "write_dataset"],
     ".engine": ["compilation_count"],
     ".estimation": ["PopulationFit", "estimate"],
-    ".exchange": ["export_sbml", "import_sbml"],
+    ".exchange": ["export_sbml", "import_cellml", "import_sbml"],
     ".errors": ["InputError", "ModelError", "SolverError", "StoreDamagedError", "TrialError", "VhtwinError"],
     ".library": ["list_models", "load_model"],
     ".model": ["Event", "Input", "Model", "Observable", "Parameter", "State"],

@@ -1,12 +1,13 @@
-"""The model class an imported file becomes: declarations from a :class:`~vhtwin.exchange.sbml.ModelSpec`, equations
+"""The model class an imported file becomes: declarations from a :class:`~vhtwin.exchange.spec.ModelSpec`, equations
 evaluated from its expression trees.
 
 Each import creates a class of its own (model identity in vhtwin is the class: two imports never share compiled
 programs by accident), whose ``source_hash`` is the sha256 of the file it came from.
 
-Evaluation order inside ``rhs`` and ``observables``: time; parameters; states -- a species' id meaning its amount or
-its concentration (the amount over its compartment's size) as the file says; then the assignments (assignment rules
-and reaction rates) in dependency order. The derivatives and observables are expressions over all of these.
+Evaluation order inside ``rhs`` and ``observables``: time; parameters; inputs (a stimulus current: the protocol's
+value in ``rhs``, the input's default in ``observables``); states -- a species' id meaning its amount or its
+concentration (the amount over its compartment's size) as the file says; then the assignments (assignment rules,
+reaction rates, a CellML file's computed variables) in dependency order. The derivatives and observables are expressions over all of these.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 import re
 
 from ..errors import ModelError
-from ..model import Event, Model, Observable, Parameter, State
+from ..model import Event, Input, Model, Observable, Parameter, State
 from .expression import Num, evaluate, symbols
 
 
@@ -57,11 +58,13 @@ class GeneratedModel(Model):
         del values["time"]
         return values
 
-    def _env(self, t, y, p) -> dict:
+    def _env(self, t, y, p, u=None) -> dict:
         spec = self.spec
         env = {"time": t}
         for name, *_ in spec.parameters:
             env[name] = p[name]
+        for name, _, default, *_ in spec.inputs:
+            env[name] = default if u is None else u[name]
         at_start = dict(env, time=0.0)  # constants are initial assignments: read at time 0
         for name, expr in spec.constants:
             env[name] = at_start[name] = evaluate(expr, at_start)
@@ -115,6 +118,16 @@ class GeneratedModel(Model):
         return done
 
 
+class GeneratedModelWithInputs(GeneratedModel):
+    """Base of a generated model with inputs (a cell model's stimulus current): ``rhs`` reads them."""
+
+    _abstract = True
+
+    def rhs(self, t, y, p, u):
+        env = self._env(t, y, p, u)
+        return {name: evaluate(self.spec.derivatives[name], env) for name, *_ in self.spec.states}
+
+
 def generated_model(spec) -> GeneratedModel:
     """An instance of a new model class built from ``spec`` (checked like any model class when it is made)."""
     assigned = {name for name, _ in spec.initial}
@@ -133,7 +146,7 @@ def generated_model(spec) -> GeneratedModel:
             raise ModelError(f"imported model {spec.name}: {description} is {value}; a vhtwin parameter is a finite "
                              f"number (no value)")
         parameters.append(Parameter(name, float(value), unit, description=description))
-    known = ({"time"} | {n for n, *_ in spec.parameters} | {n for n, *_ in spec.states}
+    known = ({"time"} | {n for n, *_ in spec.parameters} | {n for n, *_ in spec.states} | {n for n, *_ in spec.inputs}
              | {n for n, _ in spec.assignments} | {n for n, _ in spec.constants})
     for where, expr in ([(f"derivative of {k}", e) for k, e in spec.derivatives.items()]
                         + [(f"observable {n}", e) for n, _, e, _ in spec.observables]
@@ -150,11 +163,13 @@ def generated_model(spec) -> GeneratedModel:
     attrs = {"spec": spec, "time_unit": spec.time_unit, "states": tuple(states),
              "parameters": tuple(parameters),
              "observed": tuple(Observable(n, u, d) for n, u, _, d in spec.observables),
-             "name": spec.name, "reference": spec.reference, "__module__": __name__,
+             "name": spec.name, "reference": spec.reference, "__module__": __name__, "stiff": spec.stiff,
+             "inputs": tuple(Input(n, unit, float(default), description=d, stimulus=stim)
+                             for n, unit, default, stim, d in spec.inputs),
              "events": tuple(Event(e["name"], priority=e["priority"].value if isinstance(e["priority"], Num) else 0.0,
                                    delayed=e["delay"] is not None,
                                    persistent=e["persistent"], initial_value=e["initial_value"],
                                    values_at_trigger=e["values_at_trigger"], description=e["description"])
                              for e in spec.events)}
-    cls = type(cls_name, (GeneratedModel,), attrs)
+    cls = type(cls_name, (GeneratedModelWithInputs if spec.inputs else GeneratedModel,), attrs)
     return cls()

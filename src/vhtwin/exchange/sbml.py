@@ -40,14 +40,12 @@ class of its own, and its :meth:`~vhtwin.Model.source_hash` is the sha256 of the
 from __future__ import annotations
 
 import hashlib
-import keyword
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..errors import ModelError
 from .expression import Call, Expr, Num, Piecewise, Sym, symbols
 from .generated import GeneratedModel, generated_model
+from .spec import ModelSpec, ordered, python_name, read_source
 
 #: Avogadro's number as SBML Level 3 defines it.
 AVOGADRO = 6.02214179e23
@@ -82,7 +80,7 @@ def import_sbml(source, *, time_unit: str | None = None) -> GeneratedModel:
     except ImportError:  # pragma: no cover - the extra is part of the test set-up
         raise ModelError("vh.import_sbml needs libsbml: pip install 'vhtwin[exchange]'") from None
 
-    text, origin = _text(source)
+    text, origin = read_source(source, "SBML")
     # a file is read as a file, so that the models a hierarchical model refers to resolve next to it
     doc = libsbml.readSBMLFromFile(str(source)) if origin != "text" else libsbml.readSBMLFromString(text)
     errors = [doc.getError(i) for i in range(doc.getNumErrors())
@@ -108,38 +106,6 @@ def import_sbml(source, *, time_unit: str | None = None) -> GeneratedModel:
     return generated_model(spec)
 
 
-def _text(source) -> tuple[str, str]:
-    if isinstance(source, Path) or (isinstance(source, str) and not source.lstrip().startswith("<")):
-        path = Path(source)
-        if not path.is_file():
-            raise ModelError(f"SBML: {str(source)[:200]!r} is neither a file nor SBML text")
-        return path.read_text(encoding="utf-8"), path.name
-    if isinstance(source, bytes):
-        source = source.decode("utf-8")
-    return str(source), "text"
-
-
-@dataclass
-class ModelSpec:
-    """An imported model as plain declarations and expression trees (what :func:`generated_model` builds on)."""
-
-    name: str
-    time_unit: str
-    states: list = field(default_factory=list)  # (name, unit, initial, dosable, description)
-    parameters: list = field(default_factory=list)  # (name, value, unit, description)
-    constants: list = field(default_factory=list)  # (name, Expr over parameters): initial assignments of constants
-    assignments: list = field(default_factory=list)  # (name, Expr), in evaluation order
-    derivatives: dict = field(default_factory=dict)  # state name -> Expr (time derivative of the stored value)
-    observables: list = field(default_factory=list)  # (name, unit, Expr, description)
-    initial: list = field(default_factory=list)  # (state name, Expr over parameters), in evaluation order
-    species: dict = field(default_factory=dict)  # amount state -> (the id's name, its compartment or None)
-    species_info: dict = field(default_factory=dict)  # id's name -> (compartment or None (0-D), id means concentration)
-    ids: dict = field(default_factory=dict)  # SBML id -> Python name (where they differ)
-    events: list = field(default_factory=list)  # dicts: name, trigger, priority, delay, flags, assignments
-    source_hash: str = ""
-    reference: str = ""
-
-
 class _Reader:
     def __init__(self, model, origin: str, time_unit: str | None = None):
         self.m = model
@@ -156,10 +122,13 @@ class _Reader:
                            for ref in list(r.getListOfReactants()) + list(r.getListOfProducts()) if ref.isSetId()}
         ids += list(self.references)
         for sid in ids:
-            self.names[sid] = _python_name(sid, taken)
+            self.names[sid] = python_name(sid, taken)
 
     def fail(self, what: str) -> ModelError:
         return ModelError(f"SBML {self.origin}: {what}")
+
+    def _cycle(self, names) -> ModelError:
+        return self.fail(f"assignment rules {names} depend on each other in a cycle")
 
     # -- math -------------------------------------------------------------------------------------------------------
     def expr(self, ast, where: str, local: dict | None = None) -> Expr:
@@ -288,7 +257,7 @@ class _Reader:
             # the state is the amount: under the id when the id means the amount, else as <id>_amount (the id is
             # then the concentration, an output of its own)
             concentration = not only_substance and comp is not None
-            state = _python_name(f"{sid}_amount", self.taken) if concentration else name
+            state = python_name(f"{sid}_amount", self.taken) if concentration else name
             if s.isSetInitialConcentration() and comp is not None and any(
                     ia.getSymbol() == s.getCompartment() for ia in m.getListOfInitialAssignments()):
                 # a compartment sized by an initial assignment: the amount follows from that size
@@ -329,7 +298,7 @@ class _Reader:
             for lp in list(law.getListOfLocalParameters()) + list(law.getListOfParameters()):
                 seen.setdefault(lp.getId(), lp)  # Level 3 lists its local parameters under both names
             for lp in seen.values():
-                pname = _python_name(f"{rid}_{lp.getId()}", self.taken)
+                pname = python_name(f"{rid}_{lp.getId()}", self.taken)
                 spec.parameters.append((pname, lp.getValue(), self.unit(lp.getUnits()) if lp.isSetUnits() else "unknown",
                                         f"local parameter {lp.getId()} of reaction {rid}"))
                 local[lp.getId()] = Sym(pname)
@@ -422,8 +391,8 @@ class _Reader:
                 spec.initial.append((name, value))
             else:
                 spec.constants.append((name, value))
-        spec.assignments = _ordered(spec.assignments, self.fail)
-        spec.constants = _ordered(spec.constants, self.fail)
+        spec.assignments = ordered(spec.assignments, self._cycle)
+        spec.constants = ordered(spec.constants, self._cycle)
         spec.events = self.events(conc_of)
         if not spec.states:  # only rules of time: the engine integrates at least one state
             spec.states.append(("sbml_no_state", "1", 0.0, False, "the model has no differential equation; the "
@@ -482,7 +451,7 @@ class _Reader:
                 else:
                     raise self.fail(f"{where}: assigns {var!r}, which is not a species, compartment or parameter")
             out.append(dict(
-                name=_python_name(eid, taken), description=where,
+                name=python_name(eid, taken), description=where,
                 trigger=_trigger_function(condition),
                 priority=priority, delay=delay,
                 persistent=trigger.getPersistent() if level3 and trigger is not None else True,
@@ -586,17 +555,6 @@ def _per(amount: str, volume: str) -> str:
     return f"{amount} {volume}-1" if " " not in volume and not volume.startswith("(") else f"{amount} ({volume})-1"
 
 
-def _python_name(sid: str, taken: set[str]) -> str:
-    """An SBML id as a model name: itself when it is a Python identifier not starting with '_' (nearly always)."""
-    name = sid
-    if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_") or name == "time":
-        name = "sbml_" + name.lstrip("_")
-    while name in taken:
-        name += "_"
-    taken.add(name)
-    return name
-
-
 def _distance(condition: Expr) -> Expr | None:
     """A continuous quantity positive where a relation holds and negative where not (``a > b``: ``a - b``; ``and``:
     the least of its parts, ``or``: the greatest, ``not``: minus), or None for a condition without one."""
@@ -623,24 +581,6 @@ def _trigger_function(condition: Expr) -> Expr:
     size = Num(1.0) if distance is None else Call("abs", (distance,))
     # a tiny offset keeps the false side strictly negative where the distance is zero (a strict relation at equality)
     return Piecewise(((size, condition),), Call("minus", (Call("plus", (size, Num(1e-30))),)))
-
-
-def _ordered(assignments: list, fail) -> list:
-    """Assignments in an order where each reads only those before it (SBML forbids cycles; refused if present)."""
-    defined = {name for name, _ in assignments}
-    out, done, pending = [], set(), list(assignments)
-    while pending:
-        progressed = False
-        for item in list(pending):
-            needs = symbols(item[1]) & defined
-            if needs <= done:
-                out.append(item)
-                done.add(item[0])
-                pending.remove(item)
-                progressed = True
-        if not progressed:
-            raise fail(f"assignment rules {sorted(n for n, _ in pending)} depend on each other in a cycle")
-    return out
 
 
 def _ast_ops() -> dict:
