@@ -16,13 +16,18 @@ unit conversions between connected variables. What a CellML model becomes:
   own units, so ``vh.Pacing`` drives the imported cell like a native one: its documented amplitude is the one the
   file's own stimulus has while it is on (read by evaluating the file's stimulus equation), while the file's start
   offset and period are the protocol's business and no longer used. Its default is 0 (unpaced).
-* **Observables**: the variables the file annotates with an ``oxmeta`` term (currents, concentrations) other than
-  the states and the stimulus, under their model names.
+* **Observables**: the computed variables the file annotates with an ``oxmeta`` term (a cell model's currents) --
+  or, in a file without such annotations, every computed variable -- other than the stimulus, under their model
+  names.
 * Names: a variable's name in the component that defines it, where unique; else ``<name>_<component>``.
 
+An **implicit equation** in one unknown (an algebraic loop of one variable, such as the septal volume of Smith et al.
+2004) is solved wherever it is read by Newton's method (:data:`~vhtwin.exchange.expression.NEWTON_ITERATIONS`
+steps from the variable's initial value in the file, else 0; differentiable).
+
 Refused with :class:`ModelError` before anything runs: a file libcellml reports errors for (its first message), a
-model with an algebraic loop (variables defined only by equations solved together -- named), an under- or
-over-constrained model, and imports of other files in CellML given as text.
+model with an algebraic loop of several unknowns (variables defined only by equations solved together, or in terms
+of each other -- named), an under- or over-constrained model, and imports of other files in CellML given as text.
 
 Like an SBML import, the equations are :mod:`vhtwin.exchange.expression` trees read from libcellml's analysed
 equations -- data, evaluated by a fixed set of JAX operators; nothing from the file is executed -- each import is a
@@ -39,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
-from .expression import Call, Expr, Num, Piecewise, Sym, evaluate, symbols
+from .expression import Call, Expr, Num, Piecewise, Solve, Sym, evaluate, symbols
 from .generated import GeneratedModel, generated_model
 from .spec import ModelSpec, ordered, python_name, read_source
 
@@ -50,6 +55,7 @@ _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _CMETA = "http://www.cellml.org/metadata/1.0#"
 _VOLTAGE_NAMES = ("V", "Vm", "V_m", "v", "E", "membrane_potential")
 _STIMULUS = re.compile(r"^i_?st(im(ulus)?)?$", re.IGNORECASE)
+_UNKNOWN = re.compile(r"The type of variable '([^']+)' in component '([^']+)' is unknown")
 #: The input a stimulus current becomes.
 STIMULUS_INPUT = "i_stim"
 
@@ -82,7 +88,12 @@ def import_cellml(source) -> GeneratedModel:
     loops = _algebraic_loops(libcellml, analysed)
     if loops:
         raise ModelError(f"CellML {origin}: variables {loops} are defined only by equations to be solved together "
-                         "(an algebraic loop); vhtwin integrates explicit ODE models")
+                         "(an algebraic loop of several unknowns); vhtwin solves implicit equations of one unknown")
+    # variables defined in terms of each other (x = f(y), y = g(x)): libcellml cannot type them
+    cyclic = sorted({f"{c}.{v}" for e in errors for v, c in _UNKNOWN.findall(e.description())})
+    if cyclic:
+        raise ModelError(f"CellML {origin}: variables {cyclic} cannot be computed one after another (an algebraic "
+                         "loop, or a variable no equation defines); vhtwin integrates explicit ODE models")
     if errors:
         raise ModelError(f"CellML {origin}: {errors[0].description().strip()}")
     spec = _Reader(libcellml, model, analysed, _annotations(text), origin).read()
@@ -91,7 +102,7 @@ def import_cellml(source) -> GeneratedModel:
 
 
 def _parse(libcellml, text: str, origin: str, folder: Path | None):
-    """The file's model, imports resolved and flattened, checked by libcellml's validator."""
+    """The file's model, imports resolved and flattened."""
     strict = "http://www.cellml.org/cellml/2.0#" in text
     parser = libcellml.Parser(strict)  # not strict: CellML 1.0/1.1 read and converted to 2.0
     model = parser.parseModel(text)
@@ -107,10 +118,7 @@ def _parse(libcellml, text: str, origin: str, folder: Path | None):
             raise ModelError(f"CellML {origin}: imports that do not resolve next to the file")
         model = importer.flattenModel(model)
         _refuse_errors(libcellml, importer, origin)
-    validator = libcellml.Validator()
-    validator.validateModel(model)
-    _refuse_errors(libcellml, validator, origin)
-    return model
+    return model  # validated by the analyser, which reports a validator's errors as its own
 
 
 def _refuse_errors(libcellml, logger, origin: str) -> None:
@@ -121,15 +129,22 @@ def _refuse_errors(libcellml, logger, origin: str) -> None:
 
 
 def _algebraic_loops(libcellml, analysed) -> list[str]:
-    """Names (``component.variable``) of variables the analyser could only find by solving equations together."""
+    """Names (``component.variable``) of the variables of algebraic loops of more than one unknown (the analyser's
+    non-linear systems; one of one unknown is solved by Newton's method instead)."""
     types = libcellml.AnalyserEquation.Type
     out = []
     for i in range(analysed.analyserEquationCount()):
         eq = analysed.analyserEquation(i)
         if eq.type() == types.NLA:
-            for v in list(eq.algebraicVariables()) + list(eq.states()) + list(eq.computedConstants()):
-                out.append(f"{v.variable().parent().name()}.{v.variable().name()}")
+            found = _unknowns(eq)
+            if len(found) > 1 or eq.nlaSiblingCount() > 0:
+                out += [f"{v.variable().parent().name()}.{v.variable().name()}" for v in found]
     return sorted(set(out))
+
+
+def _unknowns(eq) -> list:
+    return ([eq.algebraicVariable(k) for k in range(eq.algebraicVariableCount())]
+            + [eq.computedConstant(k) for k in range(eq.computedConstantCount())])
 
 
 def _annotations(text: str) -> dict[str, str]:
@@ -191,6 +206,7 @@ class _Reader:
         stimulus = self._stimulus(algebraic)
         self.names = self._names(states + constants + computed + algebraic, voltage, stimulus)
         self.names[self.key(self.voi)] = "time"
+        self.rates: dict[str, str] = {}  # state -> the name of its derivative, where an equation reads it
 
         spec = ModelSpec(name=self._model_name(), time_unit=self._time_unit(), stiff=True,
                          reference=f"CellML model {self.model.name()} ({self.origin})")
@@ -204,6 +220,13 @@ class _Reader:
             eq = am.analyserEquation(i)
             ast = eq.ast()
             left, right = ast.leftChild(), ast.rightChild()
+            if eq.type() == self.lc.AnalyserEquation.Type.NLA:  # an implicit equation in one unknown
+                (target,) = _unknowns(eq)
+                guess = _number(target.variable().initialValue())
+                expr = Solve(self.name(target), Call("minus", (self.expr(left), self.expr(right))),
+                             Num(guess if guess is not None else 0.0))
+                defined[self.key(target)] = (target, expr)
+                continue
             expr = self.expr(right)
             if left.type() == self.lc.AnalyserEquationAst.Type.DIFF:
                 target = am.analyserVariable(left.rightChild().variable())
@@ -234,17 +257,27 @@ class _Reader:
             spec.states.append((name, self.unit(av), value, False, self._describe(av)))
         if spec.initial:  # the other states keep their values
             spec.initial += [(n, Num(v)) for n, _, v, *_ in spec.states if n not in dict(spec.initial)]
+        for state, rate in self.rates.items():  # a derivative read by another equation: computed once, by name
+            spec.assignments.append((rate, spec.derivatives[state]))
+            spec.derivatives[state] = Sym(rate)
         cycle = lambda names: self.fail(f"variables {names} depend on each other in a cycle")  # noqa: E731
         spec.constants = ordered(spec.constants, cycle)
         if stimulus is not None:
             amplitude = self._amplitude(spec, stimulus_expr)
+            timing = {k: self._annotated(f"membrane_stimulus_current_{k}") for k in ("period", "duration")}
+            timing["start"] = self._annotated("membrane_stimulus_current_offset") or 0.0
+            if amplitude is not None and all(v is not None and v >= 0 for v in timing.values()) \
+                    and 0 < timing["duration"] <= timing["period"]:
+                spec.stimulus = dict(timing, amplitude=amplitude)
             spec.inputs.append((STIMULUS_INPUT, self.unit(stimulus), 0.0, amplitude,
                                 f"stimulus current (the file's {self._where(stimulus)}); the file paces with "
                                 f"{amplitude:g}" if amplitude is not None else "stimulus current"))
         spec.assignments = ordered(spec.assignments, cycle)
-        observed = [av for av in constants + computed + algebraic
-                    if self.key(av) in self.terms and (stimulus is None or self.key(av) != self.key(stimulus))
-                    and av.type() == T.ALGEBRAIC_VARIABLE]
+        # the annotated variables where the file annotates (a cell model's currents: a few of its hundreds of
+        # variables), else all of them (a small model without annotations)
+        annotated = any(self.key(av) in self.terms for av in algebraic)
+        observed = [av for av in algebraic if (self.key(av) in self.terms or not annotated)
+                    and (stimulus is None or self.key(av) != self.key(stimulus))]
         spec.observables = [(self.name(av), self.unit(av), Sym(self.name(av)), self._describe(av)) for av in observed]
         _prune(spec)
         return spec
@@ -293,6 +326,7 @@ class _Reader:
             if counts[name] > 1 or name in taken:
                 name = f"{name}_{av.variable().parent().name()}"
             names[self.key(av)] = python_name(name, taken, prefix="cellml_")
+        self.taken = taken
         return names
 
     def name(self, av) -> str:
@@ -329,9 +363,8 @@ class _Reader:
         """The file's stimulus current while it is on: its equation evaluated (with the model's initial state and
         parameters) on a fine grid of one cycle, the largest value in magnitude; None if it is never on there."""
         ms = {"ms": 1.0, "s": 1e-3, "min": 1.0 / 60e3, "h": 1.0 / 3.6e6, "d": 1.0 / 8.64e7}[spec.time_unit]
-        start, duration, period = (self._annotated(t) for t in ("membrane_stimulus_current_offset",
-                                                                "membrane_stimulus_current_duration",
-                                                                "membrane_stimulus_current_period"))
+        start, duration, period = (self._annotated(f"membrane_stimulus_current_{t}")
+                                   for t in ("offset", "duration", "period"))
         times = [start + duration / 2] if start is not None and duration is not None else []
         step = (duration / 4) if duration else 0.01 * ms
         horizon = (start or 0.0) + (period or 1000.0 * ms) * 1.5
@@ -386,6 +419,11 @@ class _Reader:
                 else:
                     otherwise = self.expr(node.leftChild())
             return Piecewise(tuple(pieces), otherwise)
+        if t == A.DIFF:  # a state's derivative read on a right-hand side
+            state = self.name(self.am.analyserVariable(right.variable()))
+            if state not in self.rates:
+                self.rates[state] = python_name(f"d{state}_dt", self.taken, prefix="cellml_")
+            return Sym(self.rates[state])
         if t == A.ROOT:  # left: the degree (when given), right: the argument
             if right is None:
                 return Call("sqrt", (self.expr(left),))

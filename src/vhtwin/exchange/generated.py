@@ -29,6 +29,14 @@ class GeneratedModel(Model):
     def source_hash(self) -> str:
         return self.spec.source_hash
 
+    @property
+    def file_stimulus(self) -> dict | None:
+        """The stimulus protocol the file itself applies (a CellML cell model), as keyword arguments of
+        :class:`vhtwin.Pacing` -- ``start``, ``period``, ``duration`` (model time unit) and ``amplitude`` (the
+        input's unit) -- so ``vh.Pacing(**model.file_stimulus, count=3)`` paces as the file does; None where the file
+        has no stimulus or does not annotate its timing."""
+        return None if self.spec.stimulus is None else dict(self.spec.stimulus)
+
     def value(self, ds, ident: str, kind: str | None = None):
         """What a file's id names, over a simulation's output ``ds`` of this model (default parameters): a species'
         amount or concentration (``kind``: ``"amount"`` or ``"concentration"``; by default what the id means), an

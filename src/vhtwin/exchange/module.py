@@ -16,8 +16,8 @@ import re
 from .expression import to_python
 
 #: Names a module's own code uses: a model quantity so named gets a trailing underscore in the module.
-RESERVED = frozenset({"jnp", "operator", "self", "t", "y", "p", "q", "rates", "outputs", "values", "Model", "State",
-                      "Parameter", "Observable", "Event", "SimpleNamespace", "range", "name"})
+RESERVED = frozenset({"jnp", "operator", "solve", "x", "self", "t", "y", "p", "q", "rates", "outputs", "values",
+                      "Model", "State", "Parameter", "Observable", "Event", "SimpleNamespace", "range", "name"})
 
 
 def module_source(model, origin: str = "") -> str:
@@ -39,7 +39,8 @@ def module_source(model, origin: str = "") -> str:
              "import jax.numpy as jnp",
              "",
              "from vhtwin import Event, Model, Observable, Parameter, State",
-             "from vhtwin.exchange.expression import operator  # noqa: F401  (the rarer MathML operators)",
+             "from vhtwin.exchange.expression import operator, solve  # noqa: F401  (rarer MathML operators, "
+             "implicit equations)",
              "",
              "",
              f"class {cls}(Model):",

@@ -33,6 +33,7 @@ class ModelSpec:
     events: list = field(default_factory=list)  # dicts: name, trigger, priority, delay, flags, assignments
     inputs: list = field(default_factory=list)  # (name, unit, default, stimulus, description): read as symbols
     stiff: bool = False  # the solver "auto" picks for it: a stiff one when True
+    stimulus: dict | None = None  # the file's own stimulus protocol: start, period, duration, amplitude
     source_hash: str = ""
     reference: str = ""
 
