@@ -10,7 +10,9 @@ own stimuli are below threshold, and Myokit finds the same). A file without a st
 or a stimulus current whose timing the file does not annotate) is run unpaced for one second instead; its outcome
 says so.
 
-Myokit imports the same file (its own CellML importer, its own stimulus equations untouched) and runs the same
+Myokit imports the same file (its own CellML importer, its own stimulus equations untouched -- except in a file
+whose stimulus current is a constant, left for the simulator to switch: there Myokit's pacing drives it at the
+file's annotated timing and amplitude, as vhtwin's input does) and runs the same
 interval with CVODE (tolerances 1e-8, maximum step 0.1 ms) in the same process: the record has both APD90s (from the
 stimulus, 90 % repolarisation; NaN where there is none) and the largest difference of V over the beat, relative to
 the action potential's amplitude.
@@ -32,6 +34,7 @@ import argparse
 import collections
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -73,6 +76,9 @@ def run_vhtwin(path: Path) -> dict:
         return {"outcome": "refused", "class": _refusal_class(message), "message": message}
     out["import_s"] = time.perf_counter() - start
     out["states"] = len(model.states)
+    out["voltage_variable"] = _original_name(next((s.description for s in model.states if s.name == "V"), ""))
+    constant = [i for i in model.inputs if "(a constant there)" in i.description]
+    out["constant_stimulus"] = _original_name(constant[0].description) if constant else None
     out["time_unit"] = model.time_unit
     ms = {"ms": 1.0, "s": 1e-3}.get(model.time_unit)
     stimulus = model.file_stimulus
@@ -101,23 +107,52 @@ def run_vhtwin(path: Path) -> dict:
     return dict(out, outcome="paces")
 
 
-def run_myokit(path: Path, times: np.ndarray, time_unit: str) -> dict:
+def run_myokit(path: Path, times: np.ndarray, time_unit: str, voltage_name: str, stimulus: dict | None) -> dict:
+    """Myokit's import of the file, run over ``times``: its own stimulus equations, or -- where the file's stimulus
+    current is a constant (the file leaves the protocol to its simulator) -- that variable bound to Myokit's pacing
+    at the file's annotated timing, as vhtwin paces it (``stimulus``: the variable and the protocol)."""
     import myokit
     import myokit.formats
 
     start = time.perf_counter()
     try:
         model = myokit.formats.importer("cellml").model(str(path))
-        sim = myokit.Simulation(model)
+        protocol = None
+        if stimulus is not None:
+            variable = model.get(stimulus["variable"])
+            pace = variable.parent().add_variable_allow_renaming("pace")
+            pace.set_rhs(0)
+            pace.set_binding("pace")
+            variable.set_rhs(f"{stimulus['amplitude']!r} * {pace.name()}")
+            protocol = myokit.Protocol()
+            protocol.schedule(1.0, stimulus["start"], stimulus["duration"], stimulus["period"])
+        sim = myokit.Simulation(model, protocol)
         sim.set_tolerance(TOLERANCE, TOLERANCE)
         ms = {"ms": 1.0, "s": 1e-3}[time_unit]
         sim.set_max_step_size(STEP_MS * ms)
-        voltage = model.label("membrane_potential") or _myokit_voltage(model)
+        # (a Myokit variable without child variables is falsy: no `or` chain here)
+        voltage = _myokit_variable(model, voltage_name)
+        voltage = voltage if voltage is not None else model.label("membrane_potential")
+        voltage = voltage if voltage is not None else _myokit_voltage(model)
         log = sim.run(times[-1] + STEP_MS * ms, log=[model.time().qname(), voltage.qname()], log_times=times)
     except Exception as err:  # a peer's failure is recorded, not ours to fix
         return {"outcome": "error", "message": f"{type(err).__name__}: {err}"[:300]}
     return {"outcome": "ran", "seconds": time.perf_counter() - start,
             "v": np.asarray(log[voltage.qname()], float)[: times.size]}
+
+
+def _myokit_variable(model, qname: str):
+    try:
+        return model.get(qname)
+    except Exception:
+        return None
+
+
+def _original_name(description: str) -> str:
+    """``component.variable`` from an imported quantity's description ("CellML membrane.V ...", "... the file's
+    membrane.i_stim ...")."""
+    found = re.search(r"(?:CellML |the file's )([\w]+\.[\w]+)", description)
+    return found.group(1) if found else ""
 
 
 def _myokit_voltage(model):
@@ -145,7 +180,9 @@ def one(path: Path, peer: bool) -> dict:
     times, v = mine.pop("times", None), mine.pop("v", None)
     record.update(mine)
     if peer and v is not None:
-        theirs = run_myokit(path, times, mine["time_unit"])
+        bound = (dict(mine["stimulus"], variable=mine["constant_stimulus"])
+                 if mine.get("constant_stimulus") and mine.get("stimulus") else None)
+        theirs = run_myokit(path, times, mine["time_unit"], mine.get("voltage_variable", ""), bound)
         record["myokit"] = {k: x for k, x in theirs.items() if k != "v"}
         if "v" in theirs and theirs["v"].size == v.size:
             amplitude = max(float(np.nanmax(v) - np.nanmin(v)), 1e-9)
@@ -165,6 +202,8 @@ def summarise(records: list[dict]) -> dict:
             "imports": sum(r["outcome"] not in ("refused", "error") for r in records),
             "paces_or_runs": outcomes["paces"] + outcomes["runs unpaced"],
             "action_potentials": sum(bool(r.get("action_potential")) for r in records),
+            "failed_in_myokit_too": sum(r["outcome"] == "failed" and r.get("myokit", {}).get("outcome") == "error"
+                                        for r in records),
             "myokit_compared": len(compared), "myokit_errors": sum(r.get("myokit", {}).get("outcome") == "error"
                                                                   for r in records),
             "apd90_abs_difference_ms": {"median": float(np.median(apd)) if apd else None,

@@ -33,8 +33,9 @@ def list_models() -> list[str]:
 
 
 def load_model(name_or_path: str | Path):
-    """A model instance from the library (``"pharmacokinetics/two_compartment_oral"``), a ``.py`` file, or an SBML
-    file (``.xml`` or ``.sbml``, imported by :func:`vhtwin.import_sbml`).
+    """A model instance from the library (``"pharmacokinetics/two_compartment_oral"``), a ``.py`` file, an SBML
+    file (``.xml`` or ``.sbml``, imported by :func:`vhtwin.import_sbml`) or a CellML file (``.cellml``, imported by
+    :func:`vhtwin.import_cellml`).
 
     Returns a :class:`~vhtwin.Model`, or a :class:`~vhtwin.DirectEffect` for a stateless pharmacodynamic component
     (which is used through :func:`vhtwin.link`).
@@ -50,8 +51,8 @@ def load_model(name_or_path: str | Path):
     """
     key = str(name_or_path)
     path = Path(key)
-    if key.lower().endswith((".xml", ".sbml")):
-        return _sbml_model(path)
+    if key.lower().endswith((".xml", ".sbml", ".cellml")):
+        return _imported_model(path)
     if key in _CACHE:
         return _CACHE[key]
     if key.endswith(".py"):
@@ -72,18 +73,18 @@ def load_model(name_or_path: str | Path):
     return model
 
 
-def _sbml_model(path: Path):
-    """An SBML file's model (:func:`vhtwin.import_sbml`), one instance per file content (a changed file is a new
-    model, never a stale one)."""
+def _imported_model(path: Path):
+    """An SBML or CellML file's model (:func:`vhtwin.import_sbml`, :func:`vhtwin.import_cellml`), one instance per
+    file content (a changed file is a new model, never a stale one)."""
     import hashlib
 
     if not path.is_file():
         raise InputError(f"model file {str(path)!r} does not exist")
-    key = ("sbml", str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest())
+    key = ("imported", str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest())
     if key not in _CACHE:
-        from .exchange import import_sbml
+        from .exchange import import_cellml, import_sbml
 
-        _CACHE[key] = import_sbml(path)
+        _CACHE[key] = (import_cellml if path.suffix.lower() == ".cellml" else import_sbml)(path)
     return _CACHE[key]
 
 

@@ -105,7 +105,7 @@ def _parse(libcellml, text: str, origin: str, folder: Path | None):
     """The file's model, imports resolved and flattened."""
     strict = "http://www.cellml.org/cellml/2.0#" in text
     parser = libcellml.Parser(strict)  # not strict: CellML 1.0/1.1 read and converted to 2.0
-    model = parser.parseModel(text)
+    model = parser.parseModel(_plain_numbers(text))
     _refuse_errors(libcellml, parser, origin)
     if model.hasUnresolvedImports():
         if folder is None:
@@ -119,6 +119,18 @@ def _parse(libcellml, text: str, origin: str, folder: Path | None):
         model = importer.flattenModel(model)
         _refuse_errors(libcellml, importer, origin)
     return model  # validated by the analyser, which reports a validator's errors as its own
+
+
+_CN_EXPONENT = re.compile(r"(<cn\b[^>]*>)\s*([-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+)\s*(</cn>)")
+
+
+def _plain_numbers(text: str) -> str:
+    """The text with each MathML number written with an exponent (``6.872e-3``) rewritten as the same number in
+    plain decimal notation (``0.006872``, exactly: decimal arithmetic): CellML 1.x files write them so, and
+    libcellml's converter rejects some of them ("a 'cn' element ... with no valid text node")."""
+    from decimal import Decimal
+
+    return _CN_EXPONENT.sub(lambda m: m.group(1) + format(Decimal(m.group(2)), "f") + m.group(3), text)
 
 
 def _refuse_errors(libcellml, logger, origin: str) -> None:
@@ -203,7 +215,7 @@ class _Reader:
         computed = [am.computedConstant(i) for i in range(am.computedConstantCount())]
         algebraic = [am.algebraicVariable(i) for i in range(am.algebraicVariableCount())]
         voltage = self._voltage(states)
-        stimulus = self._stimulus(algebraic)
+        stimulus = self._stimulus(algebraic, constants)
         self.names = self._names(states + constants + computed + algebraic, voltage, stimulus)
         self.names[self.key(self.voi)] = "time"
         self.rates: dict[str, str] = {}  # state -> the name of its derivative, where an equation reads it
@@ -211,6 +223,8 @@ class _Reader:
         spec = ModelSpec(name=self._model_name(), time_unit=self._time_unit(), stiff=True,
                          reference=f"CellML model {self.model.name()} ({self.origin})")
         for av in constants:
+            if stimulus is not None and self.key(av) == self.key(stimulus):
+                continue  # a constant stimulus current (the file leaves the protocol to its simulator): the input
             value = _number(av.variable().initialValue())
             if value is None:
                 raise self.fail(f"constant {self._where(av)} has no numeric value")
@@ -263,15 +277,20 @@ class _Reader:
         cycle = lambda names: self.fail(f"variables {names} depend on each other in a cycle")  # noqa: E731
         spec.constants = ordered(spec.constants, cycle)
         if stimulus is not None:
-            amplitude = self._amplitude(spec, stimulus_expr)
+            if stimulus_expr is None:  # a constant: the annotated amplitude (in its units), else its value
+                amplitude = self._annotated("membrane_stimulus_current_amplitude", stimulus.variable().units())
+                amplitude = _number(stimulus.variable().initialValue()) if amplitude is None else amplitude
+            else:
+                amplitude = self._amplitude(spec, stimulus_expr)
             timing = {k: self._annotated(f"membrane_stimulus_current_{k}") for k in ("period", "duration")}
             timing["start"] = self._annotated("membrane_stimulus_current_offset") or 0.0
             if amplitude is not None and all(v is not None and v >= 0 for v in timing.values()) \
                     and 0 < timing["duration"] <= timing["period"]:
                 spec.stimulus = dict(timing, amplitude=amplitude)
+            constant = " (a constant there)" if stimulus_expr is None else ""
             spec.inputs.append((STIMULUS_INPUT, self.unit(stimulus), 0.0, amplitude,
-                                f"stimulus current (the file's {self._where(stimulus)}); the file paces with "
-                                f"{amplitude:g}" if amplitude is not None else "stimulus current"))
+                                f"stimulus current (the file's {self._where(stimulus)}{constant}); its amplitude "
+                                + (f"{amplitude:g}" if amplitude is not None else "not given")))
         spec.assignments = ordered(spec.assignments, cycle)
         # the annotated variables where the file annotates (a cell model's currents: a few of its hundreds of
         # variables), else all of them (a small model without annotations)
@@ -299,8 +318,8 @@ class _Reader:
         except Exception:
             return False
 
-    def _stimulus(self, algebraic):
-        for av in algebraic:
+    def _stimulus(self, algebraic, constants):
+        for av in algebraic + constants:
             if self.terms.get(self.key(av)) == "membrane_stimulus_current":
                 return av
         for av in algebraic:
@@ -382,14 +401,15 @@ class _Reader:
             return None
         return float(values[np.argmax(np.abs(values))])
 
-    def _annotated(self, term: str) -> float | None:
-        """A constant's value in the model's time unit, for the variable annotated with ``term``."""
+    def _annotated(self, term: str, units=None) -> float | None:
+        """The value of the constant annotated with ``term``, in ``units`` (default: the model's time unit)."""
         for i in range(self.am.constantCount()):
             av = self.am.constant(i)
             if self.terms.get(self.key(av)) == term:
                 value = _number(av.variable().initialValue())
                 try:
-                    factor = self.lc.Units.scalingFactor(av.variable().units(), self.voi.variable().units())
+                    factor = self.lc.Units.scalingFactor(av.variable().units(),
+                                                         units if units is not None else self.voi.variable().units())
                 except Exception:
                     return None
                 return None if value is None or not factor else value / factor

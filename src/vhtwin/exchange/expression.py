@@ -108,6 +108,16 @@ def _xor(*xs):
     return out
 
 
+def _exp(x):
+    """exp, saturating at the largest finite number of its precision instead of overflowing to inf: the value is the
+    same wherever exp is finite, and the derivatives of the forms cell models are full of -- 1 / (1 + exp(x)),
+    exp(x) / (1 + exp(x)) -- stay finite (0) where exp(x) overflows, instead of inf / inf = NaN in a Jacobian."""
+    jnp = _jnp()
+    x = jnp.asarray(x)
+    dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.result_type(float)
+    return jnp.exp(jnp.minimum(x, math.log(float(jnp.finfo(dtype).max)) - 0.01))  # - 0.01: no rounding up to inf
+
+
 def _ops() -> dict[str, Callable]:
     jnp = _jnp()
     return {
@@ -118,7 +128,7 @@ def _ops() -> dict[str, Callable]:
         "power": lambda a, b: jnp.power(a, b),
         "root": lambda degree, x: jnp.power(x, 1.0 / degree),
         "sqrt": jnp.sqrt,
-        "exp": jnp.exp,
+        "exp": _exp,
         "ln": jnp.log,
         "log10": jnp.log10,
         "log": lambda base, x: jnp.log(x) / jnp.log(base),

@@ -21,7 +21,8 @@ RESERVED = frozenset({"jnp", "operator", "solve", "x", "self", "t", "y", "p", "q
 
 
 def module_source(model, origin: str = "") -> str:
-    """The Python source of a model module for an imported model (from :func:`vhtwin.exchange.import_sbml`)."""
+    """The Python source of a model module for an imported model (:func:`vhtwin.exchange.import_sbml`,
+    :func:`vhtwin.exchange.import_cellml`)."""
     spec = model.spec
     # text from the file (its name, its title) goes into docstrings only as plain words: it cannot end the string
     prose = lambda text: " ".join(re.sub(r"[^\w .,;:()/+-]", " ", str(text)).split())
@@ -38,7 +39,7 @@ def module_source(model, origin: str = "") -> str:
              "",
              "import jax.numpy as jnp",
              "",
-             "from vhtwin import Event, Model, Observable, Parameter, State",
+             "from vhtwin import Event, Input, Model, Observable, Parameter, State  # noqa: F401",
              "from vhtwin.exchange.expression import operator, solve  # noqa: F401  (rarer MathML operators, "
              "implicit equations)",
              "",
@@ -59,6 +60,14 @@ def module_source(model, origin: str = "") -> str:
     for name, unit, _, description in spec.observables:
         lines.append(f"        Observable({name!r}, {unit!r}, {description!r}),")
     lines.append("    )")
+    if spec.stiff:
+        lines.append("    stiff = True")
+    if spec.inputs:
+        lines.append("    inputs = (")
+        for name, unit, default, stimulus, description in spec.inputs:
+            lines.append(f"        Input({name!r}, {unit!r}, {float(default)!r}, description={prose(description)!r}, "
+                         f"stimulus={stimulus!r}),")
+        lines.append("    )")
     if spec.events:
         lines.append("    events = (")
         for e in spec.events:
@@ -67,10 +76,13 @@ def module_source(model, origin: str = "") -> str:
                          f"values_at_trigger={e['values_at_trigger']}, description={prose(e['description'])!r}),")
         lines.append("    )")
     lines += ["",
-              "    def quantities(self, t, y, p):",
-              '        """Every named quantity at time t, in the order the equations need them."""']
+              "    def quantities(self, t, y, p, u=None):",
+              '        """Every named quantity at time t, in the order the equations need them (inputs: their defaults '
+              'without u)."""']
     for name, *_ in spec.parameters:
         lines.append(f"        {local(name)} = p.{name}")
+    for name, _, default, *_ in spec.inputs:
+        lines.append(f"        {local(name)} = {float(default)!r} if u is None else u.{name}")
     if spec.constants:
         lines.append("        # constants set by initial assignments (read at time 0)")
         for name, expr in spec.constants:
@@ -87,8 +99,8 @@ def module_source(model, origin: str = "") -> str:
     for name, _, expr, _ in spec.observables:
         lines.append(f"            {name!r}: {to_python(expr, local)},")
     lines += ["        }", "        return locals()", "",
-              "    def rhs(self, t, y, p):",
-              '        return self.quantities(t, y, p)["rates"]', "",
+              "    def rhs(self, t, y, p, u):" if spec.inputs else "    def rhs(self, t, y, p):",
+              f'        return self.quantities(t, y, p{", u" if spec.inputs else ""})["rates"]', "",
               "    def observables(self, t, y, p):",
               '        return self.quantities(t, y, p)["outputs"]']
     if spec.events:
