@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast bench docs venv browser clean
+.PHONY: run test test-fast bench docs venv browser sundials clean
 
 ## run: the main job -- the built-in two-arm trial (10,000 virtual patients) -> out/trial.zarr, a summary table
 ## and the figures out/trial_Cc_bands.png, out/trial_Cc_nca.png
@@ -17,7 +17,7 @@ run: $(STAMP)
 
 ## test: the whole test suite, slow tests included, in two worker processes (most of a test's time is XLA
 ## compiling on one core); the tests of one file share a worker, so module fixtures are computed once
-test: $(STAMP) browser
+test: $(STAMP) browser sundials
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 ## test-fast: the inner loop, under 3 minutes on 2 cores -- the suite without the tests marked slow (one cheap test
@@ -46,6 +46,17 @@ browser:
 	    { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium chromium-driver >/dev/null; }; \
 	else echo "make: the browser test needs Chromium and chromedriver on PATH; install them with this system's \
 	package manager" >&2; exit 1; fi
+
+## sundials: the SUNDIALS headers and libraries (OS package libsundials-dev) that Myokit compiles its simulations
+## against -- the peer of the CellML tests -- installed with apt-get (with sudo unless root) where missing
+sundials:
+	@if [ -f /usr/include/sundials/sundials_config.h ] || [ -f /usr/local/include/sundials/sundials_config.h ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); echo "make: installing libsundials-dev (apt-get)"; \
+	    $$SUDO apt-get install -y -q libsundials-dev >/dev/null 2>&1 || \
+	    { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q libsundials-dev >/dev/null; }; \
+	else echo "make: the CellML tests compare with Myokit, which needs the SUNDIALS headers (libsundials-dev); \
+	install them with this system's package manager" >&2; exit 1; fi
 
 # Reinstalled whenever pyproject.toml changes; a broken or half-made .venv is rebuilt.
 $(STAMP): pyproject.toml

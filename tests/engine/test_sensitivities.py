@@ -85,3 +85,25 @@ def test_exact_path_gradients_match_the_ode_path(sim):
         g_exact, g_ode = jax.grad(loss(exact))(p), jax.grad(loss(sim))(p)
         for name in P0:
             assert float(g_exact[name]) == pytest.approx(float(g_ode[name]), rel=1e-6), name
+
+
+class Ramp(vh.Model):
+    """dx/dt = k: integrated exactly by every step, so the first step's curvature estimate is exactly zero."""
+
+    time_unit = "h"
+    states = (vh.State("x", "mg", 0.0),)
+    parameters = (vh.Parameter("k", 2.0, "mg h-1"),)
+
+    def rhs(self, t, y, p):
+        return {"x": p.k + 0.0 * y.x}
+
+
+@pytest.mark.parametrize("solver", ["tsit5", "rodas4"])
+def test_an_exactly_integrated_solution_has_finite_derivatives(solver):
+    """The first step size is the controller's choice: differentiating its heuristic (sqrt of a zero curvature
+    estimate) once made every derivative of such a model NaN."""
+    times = np.linspace(0.0, 2.0, 5)
+    with jax.enable_x64(True):
+        sim = vh.Simulator(Ramp(), times=times, rtol=1e-10, atol=1e-12, precision="float64", solver=solver)
+        _, tangent = jax.jvp(lambda k: sim({"k": k})["x"], (jnp.float64(2.0),), (jnp.float64(1.0),))
+    np.testing.assert_allclose(np.asarray(tangent), times, rtol=1e-12)

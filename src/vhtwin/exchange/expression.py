@@ -74,7 +74,10 @@ def solve(residual: Callable, guess):
 
     def step(_, x):
         r, dr = jax.jvp(residual, (x,), (jnp.ones_like(x),))
-        return x - r / dr
+        # no step where the slope is zero (a degenerate point, e.g. lanes without a patient): x stays, and no 0/0
+        # reaches the derivatives (the inner where keeps the division finite on both branches)
+        usable = dr != 0
+        return x - jnp.where(usable, r / jnp.where(usable, dr, 1.0), 0.0)
 
     return jax.lax.fori_loop(0, NEWTON_ITERATIONS, step, x0)
 

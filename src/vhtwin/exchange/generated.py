@@ -66,7 +66,27 @@ class GeneratedModel(Model):
         del values["time"]
         return values
 
-    def _env(self, t, y, p, u=None) -> dict:
+    def _needed(self, kind: str) -> frozenset:
+        """The assignments that the derivatives (``kind="rhs"``) read, directly or through others: ``rhs`` computes
+        only those (an output-only quantity -- an implicit equation among them -- is not computed at every step)."""
+        cache = type(self).__dict__.get("_needed_cache")
+        if cache is None:
+            cache = {}
+            type.__setattr__(type(self), "_needed_cache", cache)
+        if kind not in cache:
+            definitions = dict(self.spec.assignments)
+            roots = set().union(*(symbols(e) for e in self.spec.derivatives.values())) if self.spec.derivatives \
+                else set()
+            out, stack = set(), list(roots)
+            while stack:
+                name = stack.pop()
+                if name in definitions and name not in out:
+                    out.add(name)
+                    stack.extend(symbols(definitions[name]))
+            cache[kind] = frozenset(out)
+        return cache[kind]
+
+    def _env(self, t, y, p, u=None, needed: frozenset | None = None) -> dict:
         spec = self.spec
         env = {"time": t}
         for name, *_ in spec.parameters:
@@ -79,11 +99,12 @@ class GeneratedModel(Model):
         for name, *_ in spec.states:  # the amounts; a concentration species' id is an assignment over its amount
             env[name] = y[name]
         for name, expr in spec.assignments:
-            env[name] = evaluate(expr, env)
+            if needed is None or name in needed:
+                env[name] = evaluate(expr, env)
         return env
 
     def rhs(self, t, y, p):
-        env = self._env(t, y, p)
+        env = self._env(t, y, p, needed=self._needed("rhs"))
         return {name: evaluate(self.spec.derivatives[name], env) for name, *_ in self.spec.states}
 
     def observables(self, t, y, p):
@@ -132,7 +153,7 @@ class GeneratedModelWithInputs(GeneratedModel):
     _abstract = True
 
     def rhs(self, t, y, p, u):
-        env = self._env(t, y, p, u)
+        env = self._env(t, y, p, u, needed=self._needed("rhs"))
         return {name: evaluate(self.spec.derivatives[name], env) for name, *_ in self.spec.states}
 
 

@@ -550,4 +550,6 @@ def _initial_step(vf, t0, y0, order, rtol, atol):
     d2 = rms(f1 - f0) / h0
     dmax = jnp.maximum(d1, d2)
     h1 = jnp.where(dmax <= 1e-15, jnp.maximum(1e-6, h0 * 1e-3), (0.01 / jnp.maximum(dmax, 1e-300)) ** (1.0 / (order + 1)))
-    return jnp.minimum(100 * h0, h1).astype(y0.dtype)
+    # a step size is the controller's choice, not a function to differentiate (dt_next is not differentiated
+    # either): without this, an exactly integrated step (f1 == f0) gives d2 a NaN tangent through sqrt(0)
+    return lax.stop_gradient(jnp.minimum(100 * h0, h1).astype(y0.dtype))
