@@ -21,11 +21,13 @@ Each file ends as ``paces`` / ``runs unpaced`` (pacemaker), ``refused`` (vhtwin 
 the sentence's start), ``failed`` (imported, but the beat did not run or produced no action potential) or ``error``
 (anything else: a bug).
 
-Usage (parts can run in parallel, then be merged)::
+Each file runs in a process of its own (``--jobs`` at a time): compiled programs of 79 models do not pile up in one
+process's memory, and a crash is that file's outcome (``error``), not the run's end.
 
-    python benchmarks/cellml_collection.py --collection PATH/TO/Chaste-cellml/cellml [--first 0 --last 79] \\
+Usage::
+
+    python benchmarks/cellml_collection.py --collection PATH/TO/Chaste-cellml/cellml --jobs 2 \\
         --out benchmarks/results/cellml-collection.json
-    python benchmarks/cellml_collection.py --merge part1.json part2.json --out benchmarks/results/cellml-collection.json
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import collections
 import json
 import math
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -210,28 +213,45 @@ def summarise(records: list[dict]) -> dict:
                                         "max": float(np.max(apd)) if apd else None, "n": len(apd)}}
 
 
+def in_own_process(path: Path, peer: bool) -> dict:
+    """:func:`one` for ``path`` in a fresh Python process (its record as JSON on the last line of its output)."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--one", str(path)] + ([] if peer else ["--no-peer"])
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).parent, timeout=3600)
+    lines = done.stdout.strip().splitlines()
+    try:
+        record = json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [""]
+        record = {"file": path.name, "outcome": "error",
+                  "message": f"the process ended with status {done.returncode}: {tail[0][:200]}"}
+    record["process_s"] = time.perf_counter() - start
+    return record
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--collection", type=Path, help="the cellml/ folder of a Chaste/cellml checkout")
-    ap.add_argument("--first", type=int, default=0)
-    ap.add_argument("--last", type=int, default=10_000)
+    ap.add_argument("--jobs", type=int, default=1, help="files run at once, each in a process of its own")
     ap.add_argument("--no-peer", action="store_true", help="skip Myokit")
-    ap.add_argument("--merge", nargs="+", type=Path)
+    ap.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # one file, in this process: a record as JSON
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
-    if args.merge:
-        records = [r for part in args.merge for r in json.loads(part.read_text())["records"]]
-    else:
-        if args.collection is None or not args.collection.is_dir():
-            sys.exit(f"--collection {args.collection}: not a folder of CellML files")
+    if args.one is not None:
         import vhtwin as vh
 
         vh.use_cpu_cores()
-        files = sorted(args.collection.glob("*.cellml"))[args.first:args.last]
-        records = []
-        for path in files:
-            records.append(one(path, peer=not args.no_peer))
-            r = records[-1]
+        print(json.dumps(one(args.one, peer=not args.no_peer), default=float))
+        return
+    if args.collection is None or not args.collection.is_dir():
+        sys.exit(f"--collection {args.collection}: not a folder of CellML files")
+    from concurrent.futures import ThreadPoolExecutor
+
+    files = sorted(args.collection.glob("*.cellml"))
+    records = []
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        for r in pool.map(lambda path: in_own_process(path, not args.no_peer), files):
+            records.append(r)
             print(f"{r['file']}: {r['outcome']} {r.get('apd90', '')} {r.get('myokit', {}).get('apd90', '')} "
                   f"{r.get('reason', r.get('message', ''))}", flush=True)
     doc = {"benchmark": "cellml_collection", "machine": machine_info(), "summary": summarise(records),

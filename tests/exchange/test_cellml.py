@@ -251,3 +251,34 @@ def test_vhtwin_simulate_paces_a_cellml_file(tmp_path, capsys):
     assert main(["simulate", str(CHASTE / "beeler_reuter_model_1977.cellml"), "--times", "0:500:11",
                  "--pace", "1000:2000:1"]) == 2
     assert "--pace '1000:2000:1'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_trial_of_an_imported_cell_model_is_stored_with_its_file_and_found_again(tmp_path):
+    from vhtwin.trial.spec_codec import decode_model, encode_model
+    from vhtwin.trial.toml_spec import load_trial_toml
+
+    source = CHASTE / "beeler_reuter_model_1977.cellml"
+    model = vh.load_model(source)
+    stored = encode_model(model)
+    assert stored == {"path": str(source.resolve()), "name": model.name, "source_sha256": model.source_hash()}
+    assert decode_model(stored) is model
+    trial = vh.Trial(model=model, population=vh.Population(model, omega={"g_s": 0.04}), n_per_arm=4, seed=3,
+                     times=np.arange(0.0, 500.0, 1.0), outputs=["V"], solver="rodas4",
+                     arms={"1 Hz": vh.Pacing(period=1000.0, duration=1.0, start=10.0)})
+    store = trial.run(tmp_path / "cells.zarr", progress=False)
+    assert (store["status"].values == 0).all() and float(store["V"].max()) > 10.0
+    spec = tmp_path / "cells.toml"
+    spec.write_text(f"""seed = 1
+n_per_arm = 2
+outputs = ["V"]
+times = {{ start = 0.0, stop = 10.0, step = 1.0 }}
+[model]
+path = "{source}"
+[population]
+omega = {{ g_s = 0.04 }}
+[[arms]]
+name = "1 Hz"
+pacing = {{ period = 1000.0, duration = 1.0, count = 1 }}
+""")
+    assert load_trial_toml(spec)["model"] is model

@@ -98,6 +98,7 @@ def import_cellml(source) -> GeneratedModel:
         raise ModelError(f"CellML {origin}: {errors[0].description().strip()}")
     spec = _Reader(libcellml, model, analysed, _annotations(text), origin).read()
     spec.source_hash = hashlib.sha256(text.encode()).hexdigest()
+    spec.source_file = None if origin == "text" else str(Path(source).resolve())
     return generated_model(spec)
 
 

@@ -30,6 +30,12 @@ class GeneratedModel(Model):
         return self.spec.source_hash
 
     @property
+    def source_file(self) -> str | None:
+        """The absolute path of the file this model was imported from (None for text): what a trial spec stores, so
+        that ``vh.load_model`` finds the model again (and its source hash proves it is the same file)."""
+        return self.spec.source_file
+
+    @property
     def file_stimulus(self) -> dict | None:
         """The stimulus protocol the file itself applies (a CellML cell model), as keyword arguments of
         :class:`vhtwin.Pacing` -- ``start``, ``period``, ``duration`` (model time unit) and ``amplitude`` (the

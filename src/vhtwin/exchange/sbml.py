@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from pathlib import Path
 
 from ..errors import ModelError
 from .expression import Call, Expr, Num, Piecewise, Sym, symbols
@@ -103,6 +104,7 @@ def import_sbml(source, *, time_unit: str | None = None) -> GeneratedModel:
         check_time_unit(time_unit, "import_sbml time_unit")
     spec = _Reader(sbml, origin, time_unit).read()
     spec.source_hash = hashlib.sha256(text.encode()).hexdigest()
+    spec.source_file = None if origin == "text" else str(Path(source).resolve())
     return generated_model(spec)
 
 

@@ -35,6 +35,7 @@ class ModelSpec:
     stiff: bool = False  # the solver "auto" picks for it: a stiff one when True
     stimulus: dict | None = None  # the file's own stimulus protocol: start, period, duration, amplitude
     source_hash: str = ""
+    source_file: str | None = None  # the absolute path of the file it came from (None: given as text)
     reference: str = ""
 
 

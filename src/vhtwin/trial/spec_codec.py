@@ -118,7 +118,8 @@ def _unkind(e: Mapping, where: str):
 
 # -- model ----------------------------------------------------------------------------------------------------------------
 def encode_model(model) -> dict:
-    """``{"name", "source_sha256"}`` for a library model, ``{"path", "name", "source_sha256"}`` for a model file.
+    """``{"name", "source_sha256"}`` for a library model, ``{"path", "name", "source_sha256"}`` for a model file (a
+    ``.py`` module, or the SBML or CellML file an imported model came from).
 
     Raises
     ------
@@ -131,6 +132,9 @@ def encode_model(model) -> dict:
     cls, parts = type(model), type(model).__module__.split(".")
     if len(parts) == 4 and parts[:2] == ["vhtwin", "models"]:
         return {"name": f"{parts[2]}/{parts[3]}", "source_sha256": model.source_hash()}
+    imported = getattr(model, "source_file", None)  # an SBML or CellML import: its file
+    if isinstance(imported, str) and Path(imported).is_file():
+        return {"path": imported, "name": model.name, "source_sha256": model.source_hash()}
     module = sys.modules.get(cls.__module__)
     path = getattr(module, "__file__", None)
     classes = [obj for obj in vars(module).values() if inspect.isclass(obj) and issubclass(obj, Model)
@@ -138,8 +142,8 @@ def encode_model(model) -> dict:
     if path is None or not str(path).endswith(".py") or not Path(path).is_file() or classes != [cls]:
         raise InputError(
             f"model = {model.name!r} (class {cls.__qualname__}, file {path}): to be stored in a trial spec the model "
-            "must come from the library or from a .py file that defines exactly one Model subclass "
-            "(vh.load_model(name or path))"
+            "must come from the library, from a .py file that defines exactly one Model subclass "
+            "(vh.load_model(name or path)), or from an SBML or CellML file (vh.import_sbml / vh.import_cellml of a path)"
         )
     return {"path": str(Path(path).resolve()), "name": model.name, "source_sha256": model.source_hash()}
 

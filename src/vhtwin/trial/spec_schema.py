@@ -39,7 +39,8 @@ def _one_of(spec: Spec, *names: str, where: str = "") -> None:
 
 class ModelRef(Spec):
     name: str | None = Field(None, description="a library model (`vhtwin models` lists them)")
-    path: str | None = Field(None, description="a model .py file, relative to the TOML file")
+    path: str | None = Field(None, description="a model file -- .py, SBML (.xml, .sbml) or CellML (.cellml) -- "
+                                             "relative to the TOML file")
     _check = model_validator(mode="after")(lambda s: (_one_of(s, "name", "path"), s)[1])
 
 

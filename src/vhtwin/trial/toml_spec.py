@@ -62,7 +62,8 @@ def _known(names, path: str, known, what: str):
 
 
 def model_from_toml(ref: sch.ModelRef, base: Path) -> Model:
-    """The model a spec's ``[model]`` table names (a library name, or a ``.py`` file relative to ``base``)."""
+    """The model a spec's ``[model]`` table names (a library name, or a ``.py``, SBML or CellML file relative to
+    ``base``)."""
     from ..library import list_models, load_model
 
     if ref.name is not None:
@@ -72,8 +73,9 @@ def model_from_toml(ref: sch.ModelRef, base: Path) -> Model:
             model = load_model(ref.name)
     else:
         path = Path(ref.path) if Path(ref.path).is_absolute() else base / ref.path
-        if path.suffix != ".py" or not path.is_file():
-            _fail("model.path", ref.path, f"must be an existing .py file ({path}; a relative path is relative to the TOML file)")
+        if path.suffix.lower() not in (".py", ".xml", ".sbml", ".cellml") or not path.is_file():
+            _fail("model.path", ref.path, f"must be an existing .py, SBML (.xml, .sbml) or CellML (.cellml) file "
+                                          f"({path}; a relative path is relative to the TOML file)")
         with _at("model.path"):
             model = load_model(str(path.resolve()))
     if not isinstance(model, Model):
