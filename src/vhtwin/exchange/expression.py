@@ -112,13 +112,34 @@ def _xor(*xs):
 
 
 def _exp(x):
-    """exp, saturating at the largest finite number of its precision instead of overflowing to inf: the value is the
-    same wherever exp is finite, and the derivatives of the forms cell models are full of -- 1 / (1 + exp(x)),
-    exp(x) / (1 + exp(x)) -- stay finite (0) where exp(x) overflows, instead of inf / inf = NaN in a Jacobian."""
+    """exp, saturating at (nearly) the largest finite number of its precision instead of overflowing to inf, with a
+    finite derivative: the value is the same wherever exp is finite, and the derivatives of the forms cell models are
+    full of -- 1 / (1 + exp(x)), exp(x) / (1 + exp(x)) -- stay finite (about 0) where exp(x) or its derivative
+    overflows, instead of inf / inf = NaN in a Jacobian. (A NaN derivative stays NaN.) The derivative is exp(x) up
+    to the 0.8th power of the largest number (1e246 in float64) and held there beyond."""
+    import jax
+
     jnp = _jnp()
     x = jnp.asarray(x)
     dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.result_type(float)
-    return jnp.exp(jnp.minimum(x, math.log(float(jnp.finfo(dtype).max)) - 0.01))  # - 0.01: no rounding up to inf
+    largest = float(jnp.finfo(dtype).max)
+    bound = math.log(largest) - 0.01  # - 0.01: no rounding up to inf
+
+    @jax.custom_jvp
+    def exp(z):
+        return jnp.exp(jnp.minimum(z, bound))
+
+    @exp.defjvp
+    def exp_jvp(primals, tangents):
+        (z,), (dz,) = primals, tangents
+        value = exp(z)
+        # the slope is exp(z), held below largest**0.8 so that slope * dz stays finite for any sensible dz (beyond
+        # the bound the value is held: no slope); squared in a quotient's derivative it overflows to inf, and
+        # finite / inf is the 0 it should be
+        slope = jnp.where(z < bound, jnp.minimum(value, largest ** 0.8), 0.0)
+        return value, slope * dz
+
+    return exp(x.astype(dtype))
 
 
 def _ops() -> dict[str, Callable]:
