@@ -257,6 +257,27 @@ class _Reader:
                 spec.constants.append((self.name(av), expr))
             else:
                 spec.assignments.append((self.name(av), expr))
+        self._states(spec, states)
+        for state, rate in self.rates.items():  # a derivative read by another equation: computed once, by name
+            spec.assignments.append((rate, spec.derivatives[state]))
+            spec.derivatives[state] = Sym(rate)
+        cycle = lambda names: self.fail(f"variables {names} depend on each other in a cycle")  # noqa: E731
+        spec.constants = ordered(spec.constants, cycle)
+        spec.assignments = ordered(spec.assignments, cycle)
+        if stimulus is not None:  # (its amplitude is evaluated through the ordered assignments)
+            self._stimulus_input(spec, stimulus, stimulus_expr)
+        # the annotated variables where the file annotates (a cell model's currents: a few of its hundreds of
+        # variables), else all of them (a small model without annotations)
+        annotated = any(self.key(av) in self.terms for av in algebraic)
+        observed = [av for av in algebraic if (self.key(av) in self.terms or not annotated)
+                    and (stimulus is None or self.key(av) != self.key(stimulus))]
+        spec.observables = [(self.name(av), self.unit(av), Sym(self.name(av)), self._describe(av)) for av in observed]
+        _prune(spec)
+        return spec
+
+    def _states(self, spec: ModelSpec, states) -> None:
+        """The states with the file's initial values (or the variable that initialises one)."""
+        am, T = self.am, self.types
         for av in states:
             value = _number(av.variable().initialValue())
             name = self.name(av)
@@ -272,35 +293,24 @@ class _Reader:
             spec.states.append((name, self.unit(av), value, False, self._describe(av)))
         if spec.initial:  # the other states keep their values
             spec.initial += [(n, Num(v)) for n, _, v, *_ in spec.states if n not in dict(spec.initial)]
-        for state, rate in self.rates.items():  # a derivative read by another equation: computed once, by name
-            spec.assignments.append((rate, spec.derivatives[state]))
-            spec.derivatives[state] = Sym(rate)
-        cycle = lambda names: self.fail(f"variables {names} depend on each other in a cycle")  # noqa: E731
-        spec.constants = ordered(spec.constants, cycle)
-        if stimulus is not None:
-            if stimulus_expr is None:  # a constant: the annotated amplitude (in its units), else its value
-                amplitude = self._annotated("membrane_stimulus_current_amplitude", stimulus.variable().units())
-                amplitude = _number(stimulus.variable().initialValue()) if amplitude is None else amplitude
-            else:
-                amplitude = self._amplitude(spec, stimulus_expr)
-            timing = {k: self._annotated(f"membrane_stimulus_current_{k}") for k in ("period", "duration")}
-            timing["start"] = self._annotated("membrane_stimulus_current_offset") or 0.0
-            if amplitude is not None and all(v is not None and v >= 0 for v in timing.values()) \
-                    and 0 < timing["duration"] <= timing["period"]:
-                spec.stimulus = dict(timing, amplitude=amplitude)
-            constant = " (a constant there)" if stimulus_expr is None else ""
-            spec.inputs.append((STIMULUS_INPUT, self.unit(stimulus), 0.0, amplitude,
-                                f"stimulus current (the file's {self._where(stimulus)}{constant}); its amplitude "
-                                + (f"{amplitude:g}" if amplitude is not None else "not given")))
-        spec.assignments = ordered(spec.assignments, cycle)
-        # the annotated variables where the file annotates (a cell model's currents: a few of its hundreds of
-        # variables), else all of them (a small model without annotations)
-        annotated = any(self.key(av) in self.terms for av in algebraic)
-        observed = [av for av in algebraic if (self.key(av) in self.terms or not annotated)
-                    and (stimulus is None or self.key(av) != self.key(stimulus))]
-        spec.observables = [(self.name(av), self.unit(av), Sym(self.name(av)), self._describe(av)) for av in observed]
-        _prune(spec)
-        return spec
+
+    def _stimulus_input(self, spec: ModelSpec, stimulus, stimulus_expr) -> None:
+        """The stimulus current as the input ``i_stim``, documented with the file's amplitude, and the file's own
+        protocol (``spec.stimulus``) where the file annotates its timing."""
+        if stimulus_expr is None:  # a constant: the annotated amplitude (in its units), else its value
+            amplitude = self._annotated("membrane_stimulus_current_amplitude", stimulus.variable().units())
+            amplitude = _number(stimulus.variable().initialValue()) if amplitude is None else amplitude
+        else:
+            amplitude = self._amplitude(spec, stimulus_expr)
+        timing = {k: self._annotated(f"membrane_stimulus_current_{k}") for k in ("period", "duration")}
+        timing["start"] = self._annotated("membrane_stimulus_current_offset") or 0.0
+        if amplitude is not None and all(v is not None and v >= 0 for v in timing.values()) \
+                and 0 < timing["duration"] <= timing["period"]:
+            spec.stimulus = dict(timing, amplitude=amplitude)
+        constant = " (a constant there)" if stimulus_expr is None else ""
+        spec.inputs.append((STIMULUS_INPUT, self.unit(stimulus), 0.0, amplitude,
+                            f"stimulus current (the file's {self._where(stimulus)}{constant}); its amplitude "
+                            + (f"{amplitude:g}" if amplitude is not None else "not given")))
 
     def _voltage(self, states):
         for av in states:
