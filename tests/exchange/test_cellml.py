@@ -142,6 +142,13 @@ def test_a_file_with_errors_is_refused_with_libcellml_s_message():
         vh.import_cellml("no/such/file.cellml")
 
 
+def test_a_file_that_is_not_text_is_refused_in_one_sentence(tmp_path):
+    binary = tmp_path / "cell.cellml"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(vh.ModelError, match="cell.cellml is not UTF-8 text"):
+        vh.import_cellml(binary)
+
+
 def test_imports_resolve_next_to_the_file_and_text_that_imports_is_refused(tmp_path):
     (tmp_path / "membrane.cellml").write_text(CONVERSION)
     main = _cellml2("main", """

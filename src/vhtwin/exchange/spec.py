@@ -46,9 +46,16 @@ def read_source(source, fmt: str) -> tuple[str, str]:
         path = Path(source)
         if not path.is_file():
             raise ModelError(f"{fmt}: {str(source)[:200]!r} is neither a file nor {fmt} text")
-        return path.read_text(encoding="utf-8"), path.name
+        try:
+            return path.read_text(encoding="utf-8"), path.name
+        except UnicodeDecodeError as err:
+            raise ModelError(f"{fmt}: {path.name} is not UTF-8 text ({err.reason} at byte {err.start}); "
+                             f"a {fmt} file is XML text") from None
     if isinstance(source, bytes):
-        source = source.decode("utf-8")
+        try:
+            source = source.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ModelError(f"{fmt}: the bytes given are not UTF-8 text ({err.reason} at byte {err.start})") from None
     return str(source), "text"
 
 
