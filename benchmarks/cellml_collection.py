@@ -236,6 +236,9 @@ def main(argv=None) -> None:
     ap.add_argument("--no-peer", action="store_true", help="skip Myokit")
     ap.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # one file, in this process: a record as JSON
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--update", type=Path, metavar="RESULTS.json",
+                    help="run only the --collection's files and replace their records in RESULTS.json (the rest "
+                         "kept; the files and this run's commit are listed under 'updated')")
     args = ap.parse_args(argv)
     if args.one is not None:
         import vhtwin as vh
@@ -256,6 +259,13 @@ def main(argv=None) -> None:
                   f"{r.get('reason', r.get('message', ''))}", flush=True)
     doc = {"benchmark": "cellml_collection", "machine": machine_info(), "summary": summarise(records),
            "records": sorted(records, key=lambda r: r["file"])}
+    if args.update is not None:
+        old = json.loads(args.update.read_text())
+        fresh = {r["file"]: r for r in records}
+        merged = [fresh.get(r["file"], r) for r in old["records"]]
+        merged += [r for name, r in fresh.items() if name not in {m["file"] for m in merged}]
+        doc = dict(old, summary=summarise(merged), records=sorted(merged, key=lambda r: r["file"]),
+                   updated=old.get("updated", []) + [{"files": sorted(fresh), "machine": machine_info()}])
     print(json.dumps(doc["summary"], indent=1))
     if args.out:
         args.out.write_text(json.dumps(doc, indent=1, default=float) + "\n")

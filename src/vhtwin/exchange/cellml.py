@@ -12,7 +12,7 @@ unit conversions between connected variables. What a CellML model becomes:
 * **Constants** (a value, no equation) are parameters; constants computed from them are computed once per call;
   every other variable is computed in the analyser's dependency order wherever it is read.
 * The **stimulus current** -- annotated ``oxmeta:membrane_stimulus_current``, else a computed variable named
-  ``i_stim``, ``Istim``, ``I_st`` (any case, ``_`` optional) -- becomes the model's input ``i_stim`` in the file's
+  ``i_stim``, ``Istim`` or ``i_stimulus`` (any case, ``_`` optional) -- becomes the model's input ``i_stim`` in the file's
   own units, so ``vh.Pacing`` drives the imported cell like a native one: its documented amplitude is the one the
   file's own stimulus has while it is on (read by evaluating the file's stimulus equation), while the file's start
   offset and period are the protocol's business and no longer used. Its default is 0 (unpaced).
@@ -54,7 +54,8 @@ OXMETA = "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#"
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _CMETA = "http://www.cellml.org/metadata/1.0#"
 _VOLTAGE_NAMES = ("V", "Vm", "V_m", "v", "E", "membrane_potential")
-_STIMULUS = re.compile(r"^i_?st(im(ulus)?)?$", re.IGNORECASE)
+# (not "i_st": in sino-atrial models that is the sustained inward current, an ionic current)
+_STIMULUS = re.compile(r"^i_?stim(ulus)?$", re.IGNORECASE)
 _UNKNOWN = re.compile(r"The type of variable '([^']+)' in component '([^']+)' is unknown")
 #: The input a stimulus current becomes.
 STIMULUS_INPUT = "i_stim"
