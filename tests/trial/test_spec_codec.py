@@ -205,5 +205,5 @@ def test_model_without_file_is_refused():
         def observables(self, t, y, p):
             return {}
 
-    with pytest.raises(vh.InputError, match="library or from a .py file"):
+    with pytest.raises(vh.InputError, match="the library, from a .py file .* or from an SBML or CellML file"):
         sc.encode_model(Local())

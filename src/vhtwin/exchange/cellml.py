@@ -12,10 +12,11 @@ unit conversions between connected variables. What a CellML model becomes:
 * **Constants** (a value, no equation) are parameters; constants computed from them are computed once per call;
   every other variable is computed in the analyser's dependency order wherever it is read.
 * The **stimulus current** -- annotated ``oxmeta:membrane_stimulus_current``, else a computed variable named
-  ``i_stim``, ``Istim`` or ``i_stimulus`` (any case, ``_`` optional) -- becomes the model's input ``i_stim`` in the file's
-  own units, so ``vh.Pacing`` drives the imported cell like a native one: its documented amplitude is the one the
-  file's own stimulus has while it is on (read by evaluating the file's stimulus equation), while the file's start
-  offset and period are the protocol's business and no longer used. Its default is 0 (unpaced).
+  ``i_stim``, ``Istim`` or ``i_stimulus`` (any case, ``_`` optional; a constant so annotated too) -- becomes the
+  model's input ``i_stim`` in the file's own units, so ``vh.Pacing`` drives the imported cell like a native one: its
+  documented amplitude is the one the file's own stimulus has while it is on (read by evaluating the file's
+  stimulus equation), while the file's start offset and period are the protocol's business and no longer used
+  (``model.file_stimulus`` gives them as ``vh.Pacing`` arguments). Its default is 0 (unpaced).
 * **Observables**: the computed variables the file annotates with an ``oxmeta`` term (a cell model's currents) --
   or, in a file without such annotations, every computed variable -- other than the stimulus, under their model
   names.

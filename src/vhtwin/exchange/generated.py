@@ -7,7 +7,8 @@ programs by accident), whose ``source_hash`` is the sha256 of the file it came f
 Evaluation order inside ``rhs`` and ``observables``: time; parameters; inputs (a stimulus current: the protocol's
 value in ``rhs``, the input's default in ``observables``); states -- a species' id meaning its amount or its
 concentration (the amount over its compartment's size) as the file says; then the assignments (assignment rules,
-reaction rates, a CellML file's computed variables) in dependency order. The derivatives and observables are expressions over all of these.
+reaction rates, a CellML file's computed variables) in dependency order -- in ``rhs`` only those the derivatives
+read. The derivatives and observables are expressions over all of these.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ class GeneratedModel(Model):
 
     _abstract = True
     spec = None  # the ModelSpec, set on each generated class
+    #: The assignments the derivatives read, directly or through others: ``rhs`` computes only those (an output-only
+    #: quantity -- an implicit equation among them -- is not computed at every step). Set on each generated class.
+    rhs_reads: frozenset = frozenset()
 
     def source_hash(self) -> str:
         return self.spec.source_hash
@@ -72,26 +76,6 @@ class GeneratedModel(Model):
         del values["time"]
         return values
 
-    def _needed(self, kind: str) -> frozenset:
-        """The assignments that the derivatives (``kind="rhs"``) read, directly or through others: ``rhs`` computes
-        only those (an output-only quantity -- an implicit equation among them -- is not computed at every step)."""
-        cache = type(self).__dict__.get("_needed_cache")
-        if cache is None:
-            cache = {}
-            type.__setattr__(type(self), "_needed_cache", cache)
-        if kind not in cache:
-            definitions = dict(self.spec.assignments)
-            roots = set().union(*(symbols(e) for e in self.spec.derivatives.values())) if self.spec.derivatives \
-                else set()
-            out, stack = set(), list(roots)
-            while stack:
-                name = stack.pop()
-                if name in definitions and name not in out:
-                    out.add(name)
-                    stack.extend(symbols(definitions[name]))
-            cache[kind] = frozenset(out)
-        return cache[kind]
-
     def _env(self, t, y, p, u=None, needed: frozenset | None = None) -> dict:
         spec = self.spec
         env = {"time": t}
@@ -110,7 +94,7 @@ class GeneratedModel(Model):
         return env
 
     def rhs(self, t, y, p):
-        env = self._env(t, y, p, needed=self._needed("rhs"))
+        env = self._env(t, y, p, needed=self.rhs_reads)
         return {name: evaluate(self.spec.derivatives[name], env) for name, *_ in self.spec.states}
 
     def observables(self, t, y, p):
@@ -159,7 +143,7 @@ class GeneratedModelWithInputs(GeneratedModel):
     _abstract = True
 
     def rhs(self, t, y, p, u):
-        env = self._env(t, y, p, u, needed=self._needed("rhs"))
+        env = self._env(t, y, p, u, needed=self.rhs_reads)
         return {name: evaluate(self.spec.derivatives[name], env) for name, *_ in self.spec.states}
 
 
@@ -194,8 +178,15 @@ def generated_model(spec) -> GeneratedModel:
         if unknown:
             raise ModelError(f"imported model {spec.name}: {where} reads {sorted(unknown)}, which the model does not "
                              f"define")
+    definitions = dict(spec.assignments)
+    rhs_reads, stack = set(), [n for e in spec.derivatives.values() for n in symbols(e)]
+    while stack:
+        name = stack.pop()
+        if name in definitions and name not in rhs_reads:
+            rhs_reads.add(name)
+            stack.extend(symbols(definitions[name]))
     cls_name = re.sub(r"\W", "_", f"Imported_{spec.name}")
-    attrs = {"spec": spec, "time_unit": spec.time_unit, "states": tuple(states),
+    attrs = {"spec": spec, "rhs_reads": frozenset(rhs_reads), "time_unit": spec.time_unit, "states": tuple(states),
              "parameters": tuple(parameters),
              "observed": tuple(Observable(n, u, d) for n, u, _, d in spec.observables),
              "name": spec.name, "reference": spec.reference, "__module__": __name__, "stiff": spec.stiff,
