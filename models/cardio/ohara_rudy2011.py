@@ -284,7 +284,8 @@ class OHaraRudy2011(Model):
         d["jp"] = (hss - y.jp) / (1.46 * tj)
         h = 0.99 * y.hf + 0.01 * y.hs
         hp = 0.99 * y.hf + 0.01 * y.hsp
-        ina = p.GNa * (v - ena) * y.m ** 3 * ((1.0 - fcamk) * h * y.j + fcamk * hp * y.jp)
+        g = self._conductances(p)
+        ina = g["GNa"] * (v - ena) * y.m ** 3 * ((1.0 - fcamk) * h * y.j + fcamk * hp * y.jp)
 
         # INaL
         mlss = 1.0 / (1.0 + jnp.exp(-(v + 42.85) / 5.264))
@@ -293,7 +294,7 @@ class OHaraRudy2011(Model):
         d["mL"] = (mlss - y.mL) / tm
         d["hL"] = (hlss - y.hL) / 200.0
         d["hLp"] = (hlssp - y.hLp) / 600.0
-        gnal = p.GNaL * _celltype(ct, 1.0, 0.6, 1.0)
+        gnal = g["GNaL"] * _celltype(ct, 1.0, 0.6, 1.0)
         inal = gnal * (v - ena) * y.mL * ((1.0 - fcamk) * y.hL + fcamk * y.hLp)
 
         # Ito
@@ -316,7 +317,7 @@ class OHaraRudy2011(Model):
         d["iSp"] = (iss - y.iSp) / (dti_develop * dti_recover * tis)
         i_inact = aif * y.iF + (1.0 - aif) * y.iS
         ip_inact = aif * y.iFp + (1.0 - aif) * y.iSp
-        gto = p.Gto * _celltype(ct, 1.0, 4.0, 4.0)
+        gto = g["Gto"] * _celltype(ct, 1.0, 4.0, 4.0)
         ito = gto * (v - ek) * ((1.0 - fcamk) * y.a * i_inact + fcamk * y.ap * ip_inact)
 
         # ICaL, ICaNa, ICaK
@@ -346,7 +347,7 @@ class OHaraRudy2011(Model):
         phi_cal = _ghk(2.0, vfrt, y.cass, 0.341 * p.cao)
         phi_cana = _ghk(1.0, vfrt, 0.75 * y.nass, 0.75 * p.nao)
         phi_cak = _ghk(1.0, vfrt, 0.75 * y.kss, 0.75 * p.ko)
-        pca = p.PCa * _celltype(ct, 1.0, 1.2, 2.5)
+        pca = g["PCa"] * _celltype(ct, 1.0, 1.2, 2.5)
         # (1 - fcamk) * P * g + fcamk * 1.1 P * gp, the same open probability for the three ions
         open_ = y.d * ((1.0 - fcamk) * (f * (1.0 - y.nca) + y.jca * fca * y.nca)
                        + fcamk * 1.1 * (fp * (1.0 - y.nca) + y.jca * fcap * y.nca))
@@ -354,17 +355,7 @@ class OHaraRudy2011(Model):
         icana = 0.00125 * pca * phi_cana * open_
         icak = 3.574e-4 * pca * phi_cak * open_
 
-        # IKr
-        xrss = 1.0 / (1.0 + jnp.exp(-(v + 8.337) / 6.789))
-        txrf = 12.98 + 1.0 / (0.3652 * jnp.exp((v - 31.66) / 3.869) + 4.123e-5 * jnp.exp(-(v - 47.78) / 20.38))
-        txrs = 1.865 + 1.0 / (0.06629 * jnp.exp((v - 34.70) / 7.355) + 1.128e-5 * jnp.exp(-(v - 29.74) / 25.94))
-        axrf = 1.0 / (1.0 + jnp.exp((v + 54.81) / 38.21))
-        d["xrf"] = (xrss - y.xrf) / txrf
-        d["xrs"] = (xrss - y.xrs) / txrs
-        xr = axrf * y.xrf + (1.0 - axrf) * y.xrs
-        rkr = 1.0 / (1.0 + jnp.exp((v + 55.0) / 75.0)) / (1.0 + jnp.exp((v - 10.0) / 30.0))
-        gkr = p.GKr * _celltype(ct, 1.0, 1.3, 0.8)
-        ikr = gkr * jnp.sqrt(p.ko / 5.4) * xr * rkr * (v - ek)
+        ikr = self._ikr(y, p, v, ek, d)
 
         # IKs
         xs1ss = 1.0 / (1.0 + jnp.exp(-(v + 11.60) / 8.932))
@@ -373,7 +364,7 @@ class OHaraRudy2011(Model):
         d["xs1"] = (xs1ss - y.xs1) / txs1
         d["xs2"] = (xs1ss - y.xs2) / txs2
         ksca = 1.0 + 0.6 / (1.0 + (3.8e-5 / y.cai) ** 1.4)
-        gks = p.GKs * _celltype(ct, 1.0, 1.4, 1.0)
+        gks = g["GKs"] * _celltype(ct, 1.0, 1.4, 1.0)
         iks = gks * ksca * y.xs1 * y.xs2 * (v - eks)
 
         # IK1
@@ -381,7 +372,7 @@ class OHaraRudy2011(Model):
         txk1 = 122.2 / (jnp.exp(-(v + 127.2) / 20.36) + jnp.exp((v + 236.8) / 69.33))
         d["xk1"] = (xk1ss - y.xk1) / txk1
         rk1 = 1.0 / (1.0 + jnp.exp((v + 105.8 - 2.6 * p.ko) / 9.493))
-        gk1 = p.GK1 * _celltype(ct, 1.0, 1.2, 1.3)
+        gk1 = g["GK1"] * _celltype(ct, 1.0, 1.2, 1.3)
         ik1 = gk1 * jnp.sqrt(p.ko) * rk1 * y.xk1 * (v - ek)
 
         # INaCa (80 % cytosol, 20 % subspace), INaK, background currents, Ca2+ pump
@@ -421,6 +412,27 @@ class OHaraRudy2011(Model):
         fluxes = dict(Jrel=jrel, Jup=jup, Jtr=jtr, JdiffNa=jdiffna, JdiffK=jdiffk, Jdiff=jdiff)
         return currents, fluxes, d
 
+
+    def _conductances(self, p):
+        """The maximal conductances and ICaL permeability (endocardial) that the currents use: the parameters here;
+        a model with drug block (ORd-CiPA) scales them."""
+        return {"GNa": p.GNa, "GNaL": p.GNaL, "Gto": p.Gto, "PCa": p.PCa, "GKs": p.GKs, "GK1": p.GK1}
+
+    def _ikr(self, y, p, v, ek, d):
+        """IKr (uA/uF) by ORd's two Hodgkin--Huxley activation gates and instantaneous inactivation; writes the gate
+        derivatives into ``d``."""
+        ct = p.celltype
+        xrss = 1.0 / (1.0 + jnp.exp(-(v + 8.337) / 6.789))
+        txrf = 12.98 + 1.0 / (0.3652 * jnp.exp((v - 31.66) / 3.869) + 4.123e-5 * jnp.exp(-(v - 47.78) / 20.38))
+        txrs = 1.865 + 1.0 / (0.06629 * jnp.exp((v - 34.70) / 7.355) + 1.128e-5 * jnp.exp(-(v - 29.74) / 25.94))
+        axrf = 1.0 / (1.0 + jnp.exp((v + 54.81) / 38.21))
+        d["xrf"] = (xrss - y.xrf) / txrf
+        d["xrs"] = (xrss - y.xrs) / txrs
+        xr = axrf * y.xrf + (1.0 - axrf) * y.xrs
+        rkr = 1.0 / (1.0 + jnp.exp((v + 55.0) / 75.0)) / (1.0 + jnp.exp((v - 10.0) / 30.0))
+        gkr = p.GKr * _celltype(ct, 1.0, 1.3, 0.8)
+        return gkr * jnp.sqrt(p.ko / 5.4) * xr * rkr * (v - ek)
+
     @staticmethod
     def _i_ion(c):
         return (c["INa"] + c["INaL"] + c["Ito"] + c["ICaL"] + c["ICaNa"] + c["ICaK"] + c["IKr"] + c["IKs"] + c["IK1"]
@@ -428,6 +440,10 @@ class OHaraRudy2011(Model):
 
     def rhs(self, t, y, p, u):
         c, j, d = self._fluxes(y, p)
+        return self._balances(c, j, d, y, p, u)
+
+    def _balances(self, c, j, d, y, p, u):
+        """Add dV/dt and the ion concentration derivatives to the gate derivatives ``d``."""
         istim = u.i_stim
         d["V"] = -(self._i_ion(c) + istim)
 

@@ -16,7 +16,7 @@ from vhtwin import analysis
 
 CHASTE = Path(__file__).resolve().parents[1] / "data" / "cellml" / "chaste"
 #: the models the native comparisons of test_cellml.py cover already
-NATIVE = {"ohara_rudy_2011_endo.cellml", "ten_tusscher_model_2006_epi.cellml"}
+NATIVE = {"ohara_rudy_2011_endo.cellml", "ten_tusscher_model_2006_epi.cellml", "ohara_rudy_cipa_v1_2017.cellml"}
 
 pytestmark = pytest.mark.slow
 
