@@ -150,6 +150,6 @@ def test_hERG_binding_moves_open_channels_into_the_bound_states_and_reduces_IKr(
     assert bound[0] == 0.0 and bound[1] > 1e-3
     total = sum(ds[s] for s in ("IC1", "IC2", "C1", "C2", "O", "IO", "IObound", "Obound", "Cbound"))
     # conserved (the FDA's rounded initial state sums to 1 + 2.7e-7)
-    np.testing.assert_allclose(total.values, total.isel(time=0).values[:, None], atol=1e-9)
+    np.testing.assert_allclose(total.values, np.broadcast_to(total.isel(time=0).values[:, None], total.shape), atol=1e-9)
     peak_ikr = ds["IKr"].max("time").values
     assert peak_ikr[1] < peak_ikr[0]
