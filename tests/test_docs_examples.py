@@ -30,7 +30,8 @@ SHELL = {"bash", "sh", "console", "shell"}
 # programs, so a page that follows one with the same model and buckets (compile-once.md after README.md) is quick.
 SLOW = {"docs/getting-started/clinician.md", "docs/guides/twins.md", "docs/guides/solvers.md",
         "docs/guides/dosing.md", "docs/getting-started/trial-team.md", "docs/guides/trials.md",
-        "docs/guides/heart.md", "docs/guides/estimation.md"}
+        "docs/guides/heart.md", "docs/guides/estimation.md",
+        "docs/guides/cardiac-safety.md"}
 
 # vhtwin commands run as written (seconds each).
 CHEAP = {("--help",), ("models",), ("schema", "trial")}
