@@ -11,13 +11,15 @@ classes: the number that agree.
 ``--speed``: cell-beats per second of the assay (dofetilide at ``--lanes`` concentrations and uncertainty samples,
 ``--speed-beats`` beats, warm) against Myokit (CVODE) pacing the same model from the Chaste CellML file
 (tests/data/cellml/chaste/ohara_rudy_cipa_v1_2017.cellml) on one core, in the same run; each at the loosest of
-rtol 1e-4, 1e-5, 1e-6 (Myokit also 1e-7, 1e-8) whose control APD90 after one beat is within 1 ms of a reference
+rtol 1e-3, 3e-4, 1e-4, 1e-5, 1e-6 (Myokit 1e-4 to 1e-8) whose control APD90 after one beat is within 1 ms of a reference
 solve at rtol 1e-10; per core = the figure divided by the cores it ran on.
 
 Usage::
 
     python benchmarks/cipa.py --table --out benchmarks/results/cipa-table.json --figure docs/images/cipa-qnet.png
     python benchmarks/cipa.py --speed --out benchmarks/results/cipa-speed.json
+    python benchmarks/cipa.py --table --drugs dofetilide --multiples 10,25,50,75,100,150,200,300 \
+        --out benchmarks/results/cipa-dofetilide-high.json
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ CELLML = Path(__file__).resolve().parents[1] / "tests" / "data" / "cellml" / "ch
 
 
 def table(args) -> dict:
-    names = cipa.drugs()
+    names = cipa.drugs() if not args.drugs else [cipa.drug(n).name for n in args.drugs.split(",")]
     multiples = [float(m) for m in args.multiples.split(",")]
     rows = []
     params: dict[str, list] = {}
@@ -68,14 +70,18 @@ def table(args) -> dict:
                                                                            "status")},
                         coords={"concentration": np.array(multiples) * d.cmax, "cmax_multiple": ("concentration", multiples)})
         datasets[name] = ds
-        tms = float(cipa.torsade_metric_score(ds))
+        scored = all(m in multiples for m in (1.0, 2.0, 3.0, 4.0))
+        tms = float(cipa.torsade_metric_score(ds)) if scored else None
         rows.append({
             "drug": name, "published_class": d.risk, "training": d.training, "cmax_nM": d.cmax,
             "qNet": [float(x) for x in ds["qNet"].values], "APD90": [float(x) for x in ds["APD90"].values],
             "APD50": [float(x) for x in ds["APD50"].values], "n_EAD": [int(x) for x in ds["n_EAD"].values],
             "status": [int(x) for x in ds["status"].values], "TMS": tms,
-            "class_published_thresholds": str(cipa.classify(ds).values),
+            "class_published_thresholds": str(cipa.classify(ds).values) if scored else None,
         })
+    if not all(m in multiples for m in (1.0, 2.0, 3.0, 4.0)) or len(names) < 28:
+        return {"multiples": multiples, "beats": args.beats, "analysed": args.analysed, "lanes": int(n_lanes),
+                "seconds": elapsed, "drugs": rows, **result}
     training = [r for r in rows if r["training"]]
     fitted = cipa.fit_thresholds([r["TMS"] for r in training], [r["published_class"] for r in training])
     for r in rows:
@@ -133,8 +139,10 @@ def _myokit_lanes(params: dict, lanes: list[int], beats: int, tol: float) -> tup
     sim = myokit.Simulation(model, myokit.pacing.blocktrain(period=2000.0, duration=0.5, offset=0.0))
     sim.set_tolerance(tol, tol)
     grid = beat_grid(2000.0)
+    start = sim.default_state()  # pre() makes its result the default state: every lane starts from this one
     apd, seconds = [], 0.0
     for i in lanes:
+        sim.set_default_state(start)
         sim.reset()
         for name, value in _blocked(params, i).items():
             sim.set_constant(constants[name].qname(), value)
@@ -157,7 +165,7 @@ def speed(args) -> dict:
     beats = args.speed_beats
     reference, _ = _myokit_lanes(params, subset, beats, 1e-10)
     runs = {"vhtwin": [], "myokit": []}
-    for rtol in (1e-4, 1e-5, 1e-6):
+    for rtol in (1e-3, 3e-4, 1e-4, 1e-5, 1e-6):
         options = dict(beats=beats, analysed=1, batch=n, chunk=beats, rtol=rtol, atol=rtol * 1e-2)
         cipa.run_assay(params, **options)  # compile
         t = time.perf_counter()
@@ -229,6 +237,7 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="the 28-drug table at the optimal fits")
     parser.add_argument("--speed", action="store_true", help="cell-beats/s against Myokit")
     parser.add_argument("--multiples", default="1,2,3,4", help="Cmax multiples of the table (comma-separated)")
+    parser.add_argument("--drugs", help="only these drugs (comma-separated; no classification then)")
     parser.add_argument("--beats", type=int, default=1000, help="beats per cell (FDA: 1000)")
     parser.add_argument("--analysed", type=int, default=250, help="last beats measured (FDA: 250)")
     parser.add_argument("--batch", type=int, default=64, help="lanes per simulation call")

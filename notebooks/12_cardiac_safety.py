@@ -76,7 +76,8 @@ for n in names:
     for k, v in cipa.drug(n).parameters(multiples * cipa.drug(n).cmax).items():
         lanes.setdefault(k, []).append(v)
 lanes = {k: np.concatenate(v) for k, v in lanes.items()}
-out = cipa.run_assay(lanes, beats=BEATS, analysed=ANALYSED, batch=min(64, lanes["D"].size))
+BATCH = 24 if SMALL else 64  # lanes per call; the uncertainty runs below have as many, and reuse the compilation
+out = cipa.run_assay(lanes, beats=BEATS, analysed=ANALYSED, batch=BATCH)
 
 rows = []
 per_drug = {}
@@ -118,11 +119,11 @@ fig.savefig(OUT / "qnet_by_class.png", dpi=100)
 # samples and concentrations of a drug run as one batch. The band is the 2.5-97.5 % range over the samples.
 
 # %%
-n_samples = 2 if SMALL else 16
+n_samples = BATCH // 4
 fig, ax = plt.subplots(figsize=(6, 4))
 for n in ("dofetilide", "cisapride", "verapamil"):
     ds = cipa.torsade_metric(n, cmax_multiples=multiples, samples=n_samples, beats=BEATS, analysed=ANALYSED,
-                             batch=min(64, 4 * n_samples))
+                             batch=BATCH)
     lo, mid, hi = np.nanpercentile(ds["qNet"].values, [2.5, 50, 97.5], axis=1)
     ax.fill_between(multiples, lo, hi, color=colours[cipa.drug(n).risk], alpha=0.25)
     ax.plot(multiples, mid, color=colours[cipa.drug(n).risk], label=n)

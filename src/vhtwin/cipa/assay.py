@@ -70,7 +70,7 @@ def run_assay(
     cycle_length : float
         Pacing cycle length (ms).
     batch : int
-        Lanes per simulation call.
+        Most lanes per simulation call (fewer when there are fewer lanes).
     chunk : int
         Most beats per simulation call before the analysed ones (a divisor of their number is used).
     solver, rtol, atol, max_steps
@@ -95,6 +95,7 @@ def run_assay(
         raise InputError(f"params {sorted(unknown)} are not parameters of {MODEL}; it has {list(model.parameter_names)}")
     lanes = _lanes(params)
     n = next(iter(lanes.values())).size if lanes else 1
+    batch = min(int(batch), n)  # no padding beyond the lanes there are
     per_slice = []
     for start in range(0, n, batch):
         index = np.minimum(np.arange(start, start + batch), n - 1)  # pad with the last lane
