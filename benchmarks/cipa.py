@@ -118,40 +118,18 @@ def _blocked(params: dict, i: int) -> dict[str, float]:
 def _myokit_lanes(params: dict, lanes: list[int], beats: int, tol: float) -> tuple[list[float], float]:
     """Myokit (its CellML import of the Chaste file, CVODE at rtol = atol = ``tol``, one core): APD90 of the last of
     ``beats`` beats per lane, by vhtwin.cipa's beat definitions, and the seconds spent pacing (compilation left out)."""
-    import myokit
-    import myokit.formats
-
     from vhtwin.cipa.assay import beat_grid
     from vhtwin.cipa.beats import beat_metrics
+    from vhtwin.testing.cipa import MyokitCiPA
 
-    model = myokit.formats.importer("cellml").model(str(CELLML))
-    pace = model.get("environment").add_variable("pace")
-    pace.set_rhs(0)
-    pace.set_binding("pace")
-    model.get("membrane.Istim").set_rhs("environment.pace * membrane.i_Stim_Amplitude")
-    q = model.add_component("cipa").add_variable("qNet")
-    q.set_rhs("1e-3 * (INaL.INaL + ICaL.ICaL + Ito.Ito + IKr.IKr + IKs.IKs + IK1.IK1)")
-    q.promote(0.0)
     native = vh.load_model("cardio/ohara_rudy_cipa2017")
-    initial = {s.name: s.initial for s in native.states}
-    model.set_initial_values([initial["V" if v.name() == "v" else v.name()] for v in model.states()])
-    constants = {v.name(): v for v in model.variables(const=True, deep=True)}
-    sim = myokit.Simulation(model, myokit.pacing.blocktrain(period=2000.0, duration=0.5, offset=0.0))
-    sim.set_tolerance(tol, tol)
+    reference = MyokitCiPA(CELLML, {s.name: s.initial for s in native.states}, tol=tol)
     grid = beat_grid(2000.0)
-    start = sim.default_state()  # pre() makes its result the default state: every lane starts from this one
     apd, seconds = [], 0.0
     for i in lanes:
-        sim.set_default_state(start)
-        sim.reset()
-        for name, value in _blocked(params, i).items():
-            sim.set_constant(constants[name].qname(), value)
-        t = time.perf_counter()
-        if beats > 1:
-            sim.pre((beats - 1) * 2000.0)
-        log = sim.run(2000.0 + 1e-9, log=["membrane.v", "cipa.qNet"], log_times=grid)
-        seconds += time.perf_counter() - t
-        m = beat_metrics(grid, np.asarray(log["membrane.v"])[None], np.asarray(log["cipa.qNet"])[None])
+        v, q, spent = reference.last_beat(beats, grid, _blocked(params, i))
+        seconds += spent
+        m = beat_metrics(grid, v[None], q[None])
         apd.append(float(m["APD90"][0]))
     return apd, seconds
 

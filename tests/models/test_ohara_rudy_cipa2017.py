@@ -37,30 +37,13 @@ def _biomarkers(times, v, q, start):
 
 
 def _myokit(beats: int, initial: dict[str, float], constants: dict[str, float] | None = None):
-    """The last of ``beats`` beats by Myokit: its CellML import of the Chaste file, the stimulus bound to Myokit's
-    pacing (a 0.5 ms block every CL, so that CVODE stops at its edges), a qNet state added, CVODE at 1e-8."""
-    import myokit
-    import myokit.formats
+    """The last of ``beats`` beats by Myokit on the CellML file (:class:`vhtwin.testing.cipa.MyokitCiPA`, CVODE at
+    1e-8)."""
+    from vhtwin.testing.cipa import MyokitCiPA
 
-    model = myokit.formats.importer("cellml").model(str(CELLML))
-    pace = model.get("environment").add_variable("pace")
-    pace.set_rhs(0)
-    pace.set_binding("pace")
-    model.get("membrane.Istim").set_rhs("environment.pace * membrane.i_Stim_Amplitude")
-    q = model.add_component("cipa").add_variable("qNet")
-    q.set_rhs("1e-3 * (INaL.INaL + ICaL.ICaL + Ito.Ito + IKr.IKr + IKs.IKs + IK1.IK1)")
-    q.promote(0.0)
-    model.set_initial_values([initial["V" if v.name() == "v" else v.name()] for v in model.states()])
-    sim = myokit.Simulation(model, myokit.pacing.blocktrain(period=CL, duration=0.5, offset=0.0))
-    sim.set_tolerance(1e-8, 1e-8)
-    by_name = {v.name(): v.qname() for v in model.variables(const=True, deep=True)}
-    for name, value in (constants or {}).items():
-        sim.set_constant(by_name[name], value)
-    if beats > 1:
-        sim.pre((beats - 1) * CL)  # pre-pacing; time restarts at 0 for the logged beat
     times = np.arange(0.0, CL, STEP)
-    log = sim.run(CL, log=["membrane.v", "cipa.qNet"], log_times=times)
-    return _biomarkers(times, np.asarray(log["membrane.v"]), np.asarray(log["cipa.qNet"]), 0.0)
+    v, q, _ = MyokitCiPA(CELLML, initial).last_beat(beats, times, constants)
+    return _biomarkers(times, v, q, 0.0)
 
 
 def _vhtwin(model, beats: int, params=None, rtol=1e-8):
