@@ -34,7 +34,7 @@ _EXPORTS = {
 }
 _SOURCE = {name: module for module, names in _EXPORTS.items() for name in names}
 #: Subpackages reachable as ``vh.analysis``, ``vh.calibration``, ... (``vh.clinic`` needs the clinic extra)
-_SUBPACKAGES = ("analysis", "calibration", "clinic", "estimation", "pde", "physiology")
+_SUBPACKAGES = ("analysis", "calibration", "cipa", "clinic", "estimation", "pde", "physiology")
 #: Modules reachable under a short name: ``vh.fhir.read_bundle`` (the clinic's FHIR reader).
 _ALIASES = {"fhir": ".clinic.fhir"}
 

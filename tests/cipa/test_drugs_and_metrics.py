@@ -22,6 +22,7 @@ def test_the_28_drugs_with_their_published_classes_and_training_set():
                                        "terfenadine", "ondansetron", "diltiazem", "mexiletine", "ranolazine",
                                        "verapamil"])
     assert names[:12] == training  # training drugs first
+    assert vh.cipa.drugs() == names  # reachable as vh.cipa
 
 
 def test_a_drug_is_its_rows_of_the_fda_files():
