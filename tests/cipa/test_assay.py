@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import vhtwin as vh
 from vhtwin import cipa
 
 pytestmark = pytest.mark.slow
@@ -48,3 +49,7 @@ def test_a_sample_s_result_depends_on_the_drug_concentration_and_sample_only():
         assert a == pytest.approx(b, rel=1e-12, abs=0.0), name
     # and the samples differ from each other (they are the FDA's different bootstrap rows)
     assert len(set(batch["APD90"].isel(concentration=1).values.round(6))) == 3
+    # another drug, sample and concentration is data: nothing compiles again
+    before = vh.compilation_count()
+    other = cipa.torsade_metric("dofetilide", cmax_multiples=(4,), samples=[7], beats=1, analysed=1)
+    assert vh.compilation_count() == before and int(other["status"].values.max()) == 0

@@ -54,6 +54,7 @@ def test_a_drug_is_its_rows_of_the_fda_files():
     (lambda: cipa.torsade_metric("dofetilide", cmax_multiples=(-1,)), "cmax_multiples (-1,) must be"),
     (lambda: cipa.run_assay({"D": 1.0}, beats=5, analysed=6), "analysed 6 must be at most beats (5)"),
     (lambda: cipa.run_assay({"Dose": 1.0}, beats=5, analysed=1), "params ['Dose'] are not parameters"),
+    (lambda: cipa.fit_thresholds([0.05, 0.06], ["high", "medium"]), "classes ['medium'] are not risk classes"),
 ])
 def test_bad_input_is_refused_before_any_compute(call, message):
     with pytest.raises(vh.InputError) as err:

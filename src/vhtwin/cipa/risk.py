@@ -78,8 +78,14 @@ def fit_thresholds(tms, classes, penalty: float = 1e-6) -> dict[str, float]:
         ``{"high": ..., "low": ...}``: below ``high`` the high class is the likelier, below ``low`` high or
         intermediate is.
     """
-    x = np.asarray(tms, float) / 0.01  # scaled so that the slope is of order one
-    y = np.array([CLASSES.index(str(c)) for c in np.asarray(classes)])
+    x = np.asarray(tms, float).ravel() / 0.01  # scaled so that the slope is of order one
+    labels = [str(c) for c in np.asarray(classes).ravel()]
+    unknown = sorted(set(labels) - set(CLASSES))
+    if unknown:
+        raise InputError(f"classes {unknown} are not risk classes; use {list(CLASSES)}")
+    if len(labels) != x.size:
+        raise InputError(f"tms has {x.size} values and classes {len(labels)}; give one class per value")
+    y = np.array([CLASSES.index(c) for c in labels])
     keep = np.isfinite(x)
     x, y = x[keep], y[keep]
     if x.size < 3 or len(set(y)) < 3:
