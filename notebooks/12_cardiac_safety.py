@@ -25,7 +25,7 @@
 #
 # This file is a Jupyter notebook in jupytext "percent" format: open it in Jupyter (with jupytext) or run it as a
 # script, `python notebooks/12_cardiac_safety.py` (the full protocol: about 20 minutes on 2 cores).
-# `VHTWIN_NOTEBOOK_SMALL=1` runs a few beats of a few drugs (the numbers then are not the drugs' steady state) and
+# `VHTWIN_NOTEBOOK_SMALL=1` runs one beat of a few drugs (the numbers then are not the drugs' steady state) and
 # `VHTWIN_NOTEBOOK_OUT=<folder>` chooses where the figures go (default: a new temporary folder).
 
 # %%
@@ -47,7 +47,7 @@ vh.use_cpu_cores()  # batches split over every CPU core
 SMALL = os.environ.get("VHTWIN_NOTEBOOK_SMALL") == "1"
 OUT = Path(os.environ.get("VHTWIN_NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="vhtwin_notebook_"))
 OUT.mkdir(parents=True, exist_ok=True)
-BEATS, ANALYSED = (4, 1) if SMALL else (1000, 250)  # the FDA protocol: 1000 beats, the last 250 analysed
+BEATS, ANALYSED = (1, 1) if SMALL else (1000, 250)  # the FDA protocol: 1000 beats, the last 250 analysed
 print("figures go to", OUT)
 
 # %% [markdown]

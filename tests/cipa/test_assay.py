@@ -38,18 +38,21 @@ def test_block_prolongs_the_action_potential_and_quinidine_triggers_eads_at_3_an
 
 
 def test_a_sample_s_result_depends_on_the_drug_concentration_and_sample_only():
-    """Sample 3 alone, and sample 3 in a batch of six: the same numbers (to the last bits the vector width of the
-    compiled batch may change)."""
-    alone = cipa.torsade_metric("sotalol", cmax_multiples=(2,), samples=[3], beats=1, analysed=1)
-    batch = cipa.torsade_metric("sotalol", cmax_multiples=(1, 2), samples=[1, 3, 5], beats=1, analysed=1)
-    assert alone["qNet"].dims == ("concentration", "sample")
+    """The same lanes in different slices of a two-lane batch (alone with a padding copy, or beside another lane):
+    the same numbers (to the last bits the compiled vector code may change); another drug compiles nothing."""
+    sotalol = cipa.drug("sotalol")
+    params = sotalol.parameters(np.array([1.0, 2.0, 2.0]) * sotalol.cmax, [1, 3, 5])
+    first = cipa.run_assay(params, beats=1, analysed=1, batch=2)  # slices (1, 3) and (5, 5-padding)
+    order = [2, 0, 1]
+    second = cipa.run_assay({k: v[order] for k, v in params.items()}, beats=1, analysed=1, batch=2)  # (5, 1), (3, 3)
     for name in ("qNet", "APD90", "APD50"):
-        a = float(alone[name].sel(sample=3).isel(concentration=0))
-        b = float(batch[name].sel(sample=3).isel(concentration=1))
-        assert a == pytest.approx(b, rel=1e-12, abs=0.0), name
-    # and the samples differ from each other (they are the FDA's different bootstrap rows)
-    assert len(set(batch["APD90"].isel(concentration=1).values.round(6))) == 3
+        np.testing.assert_allclose(second[name].values, first[name].values[order], rtol=1e-12, atol=0.0, err_msg=name)
+    # the samples differ from each other (they are the FDA's different bootstrap and MCMC rows)
+    assert len(set(first["APD90"].values.round(6))) == 3
+    # a sample through torsade_metric is the same lane
+    one = cipa.torsade_metric("sotalol", cmax_multiples=(2.0, 1.0), samples=[3], beats=1, analysed=1, batch=2)
+    assert float(one["qNet"].sel(sample=3).isel(concentration=0)) == pytest.approx(float(first["qNet"][1]), rel=1e-12)
     # another drug, sample and concentration is data: nothing compiles again
     before = vh.compilation_count()
-    other = cipa.torsade_metric("dofetilide", cmax_multiples=(4,), samples=[7], beats=1, analysed=1)
+    other = cipa.torsade_metric("dofetilide", cmax_multiples=(4.0, 1.0), samples=[7], beats=1, analysed=1, batch=2)
     assert vh.compilation_count() == before and int(other["status"].values.max()) == 0
