@@ -93,7 +93,7 @@ def run_assay(
     unknown = set(params) - set(model.parameter_names)
     if unknown:
         raise InputError(f"params {sorted(unknown)} are not parameters of {MODEL}; it has {list(model.parameter_names)}")
-    lanes = _lanes(params)
+    lanes = lanes_of(params)
     n = next(iter(lanes.values())).size if lanes else 1
     batch = min(int(batch), n)  # no padding beyond the lanes there are
     per_slice = []
@@ -112,7 +112,8 @@ def run_assay(
     return ds
 
 
-def _lanes(params: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def lanes_of(params: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """``params`` as 1-D float arrays of one length (scalars broadcast)."""
     arrays = {k: np.atleast_1d(np.asarray(v, float)) for k, v in params.items()}
     sizes = {v.size for v in arrays.values() if v.size != 1}
     if len(sizes) > 1 or any(v.ndim != 1 for v in arrays.values()):

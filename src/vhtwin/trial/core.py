@@ -24,7 +24,7 @@ from ..population import Population
 from ..population.streams import check_seed
 from ..simulate import prepare, simulate
 from ..validation import check_precision, output_selection, output_times, tolerance
-from .spec_codec import DEFAULTS as SPEC_DEFAULTS, protocol_parts
+from .spec_codec import DEFAULTS as SPEC_DEFAULTS, protocol_parts, solves_itself
 from .store import per_patient_variables
 
 
@@ -40,7 +40,9 @@ class Trial:
     arms : dict
         Arm name -> protocol: a :class:`vhtwin.Regimen` (doses), a :class:`vhtwin.Pacing` (stimuli, for cardiac cell
         models), their sum (``regimen + pacing``), or ``None`` (no events: e.g. a circulation model that drives
-        itself). Names are non-empty strings.
+        itself), or an arm that solves its patients itself (:func:`vhtwin.trial.spec_codec.solves_itself`: e.g.
+        :class:`vhtwin.cipa.DrugExposure`, a PK model driving the trial's heart cells). Names are non-empty strings.
+        Arms of the second kind give their own outputs; a trial's arms are all of one kind.
     n_per_arm : int
         Virtual patients per arm.
     times : array_like
@@ -108,10 +110,20 @@ class Trial:
         for name, protocol in arms.items():
             if not isinstance(name, str) or not name.strip():
                 raise InputError(f"Trial arms: arm name {name!r} must be a non-empty string")
+            if solves_itself(protocol):
+                continue
             try:
                 protocol_parts(protocol)
             except InputError as err:
                 raise InputError(f"Trial arms[{name!r}]: {err}") from None
+        solving = [solves_itself(p) for p in arms.values()]
+        if any(solving) and not all(solving):
+            kind = next(type(p).__name__ for p in arms.values() if solves_itself(p))
+            raise InputError(f"Trial arms {list(arms)}: an arm that solves itself (a {kind}) cannot share a trial with "
+                             "dose or pacing arms (their outputs differ); run them as two trials")
+        if any(solving) and population.residual is not None:
+            raise InputError("Trial population: a residual error model applies to the model's outputs, which arms that "
+                             "solve themselves do not give; leave residual=None")
         if isinstance(n_per_arm, bool) or not isinstance(n_per_arm, (int, np.integer)) or n_per_arm < 1:
             raise InputError(f"Trial n_per_arm {n_per_arm!r} must be a positive integer")
         check_count("Trial n_per_arm", int(n_per_arm), MAX_PATIENTS)
@@ -134,7 +146,11 @@ class Trial:
         self.arms = dict(arms)
         self.n_per_arm = int(n_per_arm)
         self.times = t
-        self.outputs = output_selection(model, None if outputs is None else list(outputs))[0]
+        self.solving = any(solving)
+        if self.solving:
+            self.outputs = _arm_outputs(self.arms, outputs)
+        else:
+            self.outputs = output_selection(model, None if outputs is None else list(outputs))[0]
         self.solver, self.rtol, self.atol = solver, rtol, atol
         self.precision = check_precision(precision, float(tolerance(model, rtol, "rtol", SOLVER.rtol).min()))
         self.seed = check_seed(seed)
@@ -146,6 +162,13 @@ class Trial:
         one = self.population.sample(n=1, seed=self.seed)
         self.methods = {}
         for name, protocol in self.arms.items():
+            if self.solving:
+                try:
+                    protocol.check(model, self.times, population)
+                except InputError as err:
+                    raise InputError(f"Trial arm {name!r}: {err}") from None
+                self.methods[name] = solver
+                continue
             try:
                 problem = prepare(model, one, times=self.times, protocol=protocol, solver=solver, rtol=rtol, atol=atol,
                                   precision=self.precision, outputs=list(self.outputs), max_steps=self.max_steps,
@@ -277,10 +300,14 @@ class Trial:
         solvable = _replace_invalid(draw, invalid, self.model) if invalid.any() else draw
         padded = solvable if m == batch_size else solvable.isel(
             patient=np.r_[np.arange(m), np.full(batch_size - m, m - 1)])
+        options = dict(solver=self.solver, rtol=self.rtol, atol=self.atol, precision=self.precision,
+                       max_steps=self.max_steps, dt0=self.dt0)
         try:
-            out = simulate(self.model, padded, times=self.times, protocol=self.arms[name], solver=self.solver,
-                           rtol=self.rtol, atol=self.atol, precision=self.precision, outputs=list(self.outputs),
-                           max_steps=self.max_steps, dt0=self.dt0)
+            if self.solving:
+                out = self.arms[name].solve(self.model, padded, self.times, seed=self.seed, **options)
+            else:
+                out = simulate(self.model, padded, times=self.times, protocol=self.arms[name],
+                               outputs=list(self.outputs), **options)
         except InputError as err:
             raise _with_global_ids(err, name, draw) from None
         out = out.isel(patient=slice(0, m))
@@ -298,11 +325,27 @@ class Trial:
             data[observed] = (("arm", "patient", "time"), np.asarray(noisy).astype(dtype)[None])
         data["patient_id"] = (("arm", "patient"), np.asarray(draw["patient"].values, np.int64)[None])
         for v in per_patient_variables(draw):
-            data[v] = (("arm", "patient"), draw[v].values[None])
+            # an arm that solves itself reports the parameters it set (e.g. a drug's block) in place of the draw's
+            used = out[v] if self.solving and v in out and out[v].dims == ("patient",) else draw[v]
+            data[v] = (("arm", "patient"), np.asarray(used.values, draw[v].dtype)[None])
+        for v in self.arm_per_patient:
+            data[v.name] = (("arm", "patient"), np.asarray(out[v.name].values, float)[None])
         data["status"] = (("arm", "patient"), out["status"].values.astype(np.int8)[None])
         data["n_steps"] = (("arm", "patient"), out["n_steps"].values.astype(np.int32)[None])
         data["n_rejected"] = (("arm", "patient"), out["n_rejected"].values.astype(np.int32)[None])
         return xr.Dataset(data)
+
+    @property
+    def described_outputs(self) -> dict:
+        """``{output: its vhtwin.Observable or State}`` (name, unit, description) of the stored outputs."""
+        if self.solving:
+            return {o.name: o for o in next(iter(self.arms.values())).outputs}
+        return {x.name: x for x in (*self.model.observed, *self.model.states)}
+
+    @property
+    def arm_per_patient(self) -> tuple:
+        """What arms that solve themselves store once per patient (:class:`vhtwin.Observable` each); empty otherwise."""
+        return next(iter(self.arms.values())).per_patient() if self.solving else ()
 
     @property
     def observations(self) -> dict[str, str]:
@@ -321,6 +364,22 @@ class Trial:
                     v = q.violations(np.asarray(draw[var].values, dtype=float))
                     bad |= v.reshape(v.shape[0], -1).any(axis=1)
         return bad
+
+
+def _arm_outputs(arms: Mapping[str, Any], outputs) -> list[str]:
+    """The outputs of arms that solve themselves: all of one kind, ``outputs`` among theirs (default all)."""
+    kinds = {p.KIND for p in arms.values()}
+    if len(kinds) > 1:
+        raise InputError(f"Trial arms: arms that solve themselves must be of one kind; got {sorted(kinds)}")
+    given = [o.name for o in next(iter(arms.values())).outputs]
+    if outputs is None:
+        return given
+    chosen = [outputs] if isinstance(outputs, str) else list(outputs)
+    unknown = [o for o in chosen if o not in given]
+    if unknown or not chosen or len(set(chosen)) != len(chosen):
+        raise InputError(f"Trial outputs {chosen!r}: this trial's arms give {given}; choose one or more of them, "
+                         "each once")
+    return chosen
 
 
 def _replace_invalid(draw: xr.Dataset, invalid: np.ndarray, model) -> xr.Dataset:

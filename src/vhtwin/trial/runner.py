@@ -277,7 +277,7 @@ def _template(trial, batch_size: int, stored: str):
     A, n, T = len(trial.arms), trial.n_per_arm, len(trial.times)
     one = trial.population.sample(n=1, seed=trial.seed)
     model = trial.model
-    described = {x.name: x for x in (*model.observed, *model.states)}
+    described = trial.described_outputs
     out_dtype = np.float32 if stored == "float32" else np.float64
     data, encoding = {}, {}
 
@@ -300,6 +300,8 @@ def _template(trial, batch_size: int, stored: str):
         dtype = one[v].dtype
         fill = np.nan if np.issubdtype(dtype, np.floating) else -1
         add(v, ("arm", "patient"), dtype, fill, _json_attrs(one[v].attrs))
+    for v in trial.arm_per_patient:
+        add(v.name, ("arm", "patient"), np.float64, np.nan, {"units": v.unit, "long_name": v.description})
     from ..solvers import Status
 
     add("status", ("arm", "patient"), np.int8, -1,

@@ -296,6 +296,24 @@ def decode_regimen(x) -> Regimen:
     return Regimen(tuple(e for e in entries if isinstance(e, Dose)), tuple(e for e in entries if isinstance(e, Reset)))
 
 
+#: Arm protocols that solve their patients themselves (:func:`solves_itself`), by the kind a spec stores them under:
+#: the class to decode them with. A fixed list -- a stored spec names one of these, it never names code to import.
+SELF_SOLVING_ARMS = {"cipa.DrugExposure": ("vhtwin.cipa.exposure", "DrugExposure")}
+
+
+def solves_itself(protocol) -> bool:
+    """Whether an arm's protocol solves its patients itself (e.g. :class:`vhtwin.cipa.DrugExposure`, which couples a PK
+    model to the trial's cell model) instead of being doses and pacing for :func:`vhtwin.simulate`.
+
+    Such a protocol has ``KIND`` (a key of :data:`SELF_SOLVING_ARMS`), ``outputs`` and ``per_patient()`` (tuples of
+    :class:`vhtwin.Observable`: what it gives over time and once per patient), ``check(model, times)``,
+    ``solve(model, draw, times, seed=, solver=, rtol=, atol=, max_steps=, precision=, dt0=)`` returning a Dataset
+    over ``patient`` (and ``time``) with those variables and ``status``, ``n_steps``, ``n_rejected``, and
+    ``encode()`` / ``decode(dict)``.
+    """
+    return getattr(protocol, "KIND", None) in SELF_SOLVING_ARMS and callable(getattr(protocol, "solve", None))
+
+
 def protocol_parts(protocol) -> tuple[Regimen, list[Pacing]]:
     """A trial arm's protocol as its doses and resets (one :class:`Regimen`) and its pacing trains.
 
@@ -319,6 +337,8 @@ def encode_protocol(protocol) -> list[dict] | None:
     """``None``, or the regimen's entries (:func:`encode_regimen`) then one ``{"kind": "pacing", ...}`` per train."""
     if protocol is None:
         return None
+    if solves_itself(protocol):
+        return [{"kind": protocol.KIND, **protocol.encode()}]
     regimen, pacings = protocol_parts(protocol)
     return encode_regimen(regimen) + [{"kind": "pacing", **_fields(p, "pacing")} for p in pacings]
 
@@ -327,6 +347,11 @@ def decode_protocol(x):
     """The protocol of :func:`encode_protocol`'s list: a Regimen, a Pacing, their sum, or ``None``."""
     if x is None:
         return None
+    if len(x) == 1 and isinstance(x[0], Mapping) and x[0].get("kind") in SELF_SOLVING_ARMS:
+        import importlib
+
+        module, name = SELF_SOLVING_ARMS[x[0]["kind"]]
+        return getattr(importlib.import_module(module), name).decode({k: v for k, v in x[0].items() if k != "kind"})
     pacings = [Pacing(**{k: v for k, v in e.items() if k != "kind"}) for e in x if e.get("kind") == "pacing"]
     regimen = decode_regimen([e for e in x if e.get("kind") != "pacing"])
     if not pacings:
@@ -387,8 +412,16 @@ def decode_design(d: Mapping) -> StoredDesign:
     file its spec names (a store is data; a model file is code).
     """
     s = sch.validate(StoredTrial, d)
-    return StoredDesign(outputs=list(s.outputs), arms={a.name: decode_protocol(a.protocol) for a in s.arms},
+    return StoredDesign(outputs=list(s.outputs), arms={a.name: _design_protocol(a.protocol) for a in s.arms},
                         times=np.asarray(s.times, dtype=float), n_per_arm=s.n_per_arm)
+
+
+def _design_protocol(x):
+    """An arm's protocol for a store's reader: a self-solving arm stays its stored dict (decoding it would load its
+    PK model, which may be a file of code)."""
+    if x is not None and len(x) == 1 and isinstance(x[0], Mapping) and x[0].get("kind") in SELF_SOLVING_ARMS:
+        return dict(x[0])
+    return decode_protocol(x)
 
 
 def decode_trial(d: Mapping) -> dict:
@@ -405,6 +438,7 @@ def decode_trial(d: Mapping) -> dict:
     design, s = decode_design(d), sch.validate(StoredTrial, d)
     model = decode_model(s.model)
     fields = {**s.model_dump(include=set(TRIAL_FIELDS) - {"model", "population", "arms", "times"}),
-              "model": model, "population": decode_population(s.population, model), "arms": design.arms,
+              "model": model, "population": decode_population(s.population, model),
+              "arms": {a.name: decode_protocol(a.protocol) for a in s.arms},
               "times": design.times}
     return {k: fields[k] for k in TRIAL_FIELDS}

@@ -1,0 +1,155 @@
+"""The coupled PK -> heart trial arm (``vh.cipa.DrugExposure``): refusals before any compute, the spec, the label PK,
+and one small trial into a Zarr store checked against its own pieces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vhtwin as vh
+from vhtwin import cipa
+from vhtwin.cipa.coupling import multirate_coupling, paced_windows
+from vhtwin.errors import InputError
+from vhtwin.trial.spec_codec import decode_design
+
+CELL = "cardio/ohara_rudy_cipa2017"
+HOUR = 3.6e6  # ms
+
+
+@pytest.fixture(scope="module")
+def cell():
+    return vh.load_model(CELL)
+
+
+@pytest.fixture(scope="module")
+def cells(cell):
+    return vh.Population(cell, omega={"GKr": 0.04, "GKs": 0.04, "PCa": 0.04})
+
+
+def exposure(dose=0.5, **kw):
+    return cipa.DrugExposure.from_label("dofetilide", vh.Regimen.repeated(dose, 12.0, 2, into="depot"), **kw)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(fraction_unbound=0.0), "fraction_unbound 0.0 must be in (0, 1]"),
+    (dict(fraction_unbound=1.5), "fraction_unbound 1.5 must be in (0, 1]"),
+    (dict(molar_mass=-1.0), "molar_mass -1.0 must be a finite number > 0 (g/mol)"),
+    (dict(concentration="Ce"), "concentration 'Ce' is not an observable"),
+    (dict(beats_per_point=0), "beats_per_point 0 must be a whole number >= 1"),
+    (dict(sample=2001), "sample 2001 must be a whole number from 0 to 2000"),
+    (dict(drug="aspirin"), "drug 'aspirin' is not one of the 28 CiPA drugs"),
+    (dict(regimen=vh.Regimen.bolus(0.5, into="gut")), "doses into 'gut', which is not a dosable state"),
+])
+def test_an_exposure_refuses_bad_fields_in_a_sentence(change, message):
+    arm = exposure()
+    fields = dict(drug=arm.drug, pk=arm.pk, regimen=arm.regimen, fraction_unbound=arm.fraction_unbound,
+                  molar_mass=arm.molar_mass)
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        cipa.DrugExposure(**{**fields, **change})
+
+
+def test_a_drug_without_a_pk_file_is_named_with_those_that_have_one():
+    with pytest.raises(InputError, match=r"drug 'quinidine' has no PK file in vhtwin; those with one: \['dofetilide'\]"):
+        cipa.DrugExposure.from_label("quinidine", vh.Regimen.bolus(1.0, into="depot"))
+
+
+def test_a_trial_refuses_what_an_exposure_arm_cannot_run_before_any_compute(cell, cells):
+    arm, times = exposure(), np.array([0.0, 3.0]) * HOUR
+    base = dict(model=cell, population=cells, n_per_arm=2, times=times)
+    with pytest.raises(InputError, match="cannot share a trial with dose or pacing arms"):
+        vh.Trial(arms={"drug": arm, "paced": vh.Pacing(period=2000.0, duration=0.5, count=2)}, **base)
+    with pytest.raises(InputError, match=r"Trial outputs \['V'\]: this trial's arms give \['C_free', 'APD90'"):
+        vh.Trial(arms={"drug": arm}, outputs=["V"], **base)
+    varied = vh.Population(cell, omega={"GKr": 0.04, "IC50_ICaL": 0.1})
+    with pytest.raises(InputError, match=r"varies \['IC50_ICaL'\], which the arm's drug sets"):
+        vh.Trial(**{**base, "population": varied}, arms={"drug": arm})
+    ord2011 = vh.load_model("cardio/ohara_rudy2011")
+    with pytest.raises(InputError, match="a DrugExposure arm drives cardio/ohara_rudy_cipa2017"):
+        vh.Trial(model=ord2011, population=vh.Population(ord2011), n_per_arm=2, times=times, arms={"drug": arm})
+    with pytest.raises(InputError, match="a residual error model applies to the model's outputs"):
+        vh.Trial(**{**base, "population": vh.Population(cell, residual=vh.Residual(additive=1.0))}, arms={"drug": arm})
+
+
+def test_the_spec_stores_the_arm_and_a_store_reader_does_not_load_its_pk_model(cell, cells):
+    trial = vh.Trial(model=cell, population=cells, n_per_arm=2, times=np.array([0.0, 3.0]) * HOUR,
+                     arms={"500 ug bid": exposure(beats_per_point=7)}, outputs=["APD90", "dAPD90"])
+    spec = trial.to_dict()
+    again = vh.Trial.from_dict(spec)
+    assert again.to_dict() == spec
+    assert again.arms["500 ug bid"] == trial.arms["500 ug bid"]
+    assert again.arms["500 ug bid"].beats_per_point == 7
+    stored = decode_design(spec).arms["500 ug bid"]
+    assert isinstance(stored, dict) and stored["kind"] == "cipa.DrugExposure"
+    assert stored["pk_model"]["name"] == "pharmacokinetics/one_compartment_oral"
+
+
+def test_the_label_pk_of_dofetilide_peaks_at_2_to_3_h_near_the_cipa_free_cmax():
+    """500 ug twice daily for 5 days: peak 2-3 h after the first dose; the steady-state free peak within a factor of
+    2 of the free Cmax of the FDA's CiPA data (2 nM)."""
+    arm = cipa.DrugExposure.from_label("dofetilide", vh.Regimen.repeated(0.5, 12.0, 10, into="depot"))
+    t = np.arange(0.0, 120.01, 0.25)
+    ds = vh.simulate(arm.pk.model, dict(arm.pk.typical), times=t, protocol=arm.regimen, outputs=["Cc"])
+    free = ds["Cc"].values.ravel() * 1e6 / arm.molar_mass * arm.fraction_unbound  # nM
+    assert 2.0 <= t[np.argmax(np.where(t < 12, free, 0))] <= 3.0
+    assert 0.5 <= free[t >= 108].max() / cipa.drug("dofetilide").cmax <= 2.0
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: paced_windows({"D": 1.0}, [1.0], [2], [0]), "params must not hold 'D'"),
+    (lambda: paced_windows({}, [[1.0, 2.0]], [2], [0]), r"expected \(lanes, 1\) or \(1,\)"),
+    (lambda: paced_windows({}, [1.0, -2.0], [2, 2], [0]), "concentration must be finite and >= 0 nM"),
+    (lambda: paced_windows({}, [1.0], [0], [0]), "window_beats .* must be one or more whole numbers >= 1"),
+    (lambda: paced_windows({}, [1.0, 1.0], [1, 1], [1, 0]), "analysed .* must be increasing window numbers"),
+    (lambda: multirate_coupling({}, [[1.0]], beats_per_point=0), "beats_per_point 0 must be a whole number"),
+    (lambda: cipa.full_coupling({}, [[1.0, 1.0]], [2]), r"points \[2\] must be beat numbers from 0 to 1"),
+])
+def test_coupling_refuses_bad_input_before_any_compute(call, message):
+    with pytest.raises(InputError, match=message):
+        call()
+
+
+@pytest.mark.slow
+def test_a_coupled_trial_stores_what_its_pieces_give(cell, cells, tmp_path):
+    """Two arms (the label dose and 100 x it), three patients in batches of two, three time points, 3 beats per point:
+    the store holds the free concentration of each patient's own PK draw, the cell's beat at that concentration as
+    multi-rate coupling gives it, dAPD90 from the patient's baseline, and the drug's block as simulated."""
+    times = np.array([0.0, 3.0, 15.0]) * HOUR
+    arms = {"label": exposure(0.5, beats_per_point=3, baseline_beats=2),
+            "100x": exposure(50.0, beats_per_point=3, baseline_beats=2)}
+    trial = vh.Trial(model=cell, population=cells, arms=arms, n_per_arm=3, times=times, seed=3, solver="rodas4",
+                     rtol=1e-4, atol=1e-7, max_steps=10_000_000)
+    ds = trial.run(tmp_path / "coupled.zarr", batch_size=2, progress=False)
+    assert vh.verify_trial(tmp_path / "coupled.zarr").damaged == []
+    assert (ds["status"].values == 0).all()
+    arm = arms["label"]
+    x = ds.sel(arm="label").load()
+
+    # each patient's PK: their own draw from (seed, id), its concentration made free nM
+    for i in range(3):
+        one = arm.pk.sample(n=1, seed=3, first_patient=i)
+        assert float(x["pk_CL"][i]) == float(one["CL"][0])
+        pk = vh.simulate(arm.pk.model, one, times=times / HOUR, protocol=arm.regimen, outputs=["Cc"])
+        free = pk["Cc"].values.ravel() * 1e6 / arm.molar_mass * arm.fraction_unbound
+        np.testing.assert_allclose(x["C_free"].values[i], free, rtol=1e-9, atol=1e-12)
+    assert x["C_free"].values[:, 0].tolist() == [0.0, 0.0, 0.0]  # before the first dose
+
+    # the cell of patients 0 and 1 (one batch): the coupling called directly on their parameters
+    block = {k: v for k, v in cipa.drug("dofetilide").parameters(0.0).items() if k != "D"}
+    own = {q: x[q].values[:2] for q in ("GKr", "GKs", "PCa")}
+    direct = multirate_coupling({**own, **block}, x["C_free"].values[:2], beats_per_point=3, baseline_beats=2,
+                                rtol=1e-4, atol=1e-7, max_steps=10_000_000)
+    np.testing.assert_allclose(x["APD90"].values[:2], direct["APD90"][:, 1:], rtol=1e-10)
+    np.testing.assert_allclose(x["qNet"].values[:2], direct["qNet"][:, 1:], rtol=1e-10)
+    np.testing.assert_allclose(x["APD90_baseline"].values[:2], direct["APD90"][:, 0], rtol=1e-10)
+    np.testing.assert_allclose(x["dAPD90"].values, x["APD90"].values - x["APD90_baseline"].values[:, None], rtol=1e-12)
+    np.testing.assert_allclose(x["dAPD90_max"].values, x["dAPD90"].values.max(axis=1), rtol=1e-12)
+
+    # the drug's block as simulated, not the population's defaults; D varies over time (C_free), so NaN
+    assert np.all(x["IC50_ICaL"].values == cipa.drug("dofetilide").hill["ICaL"][0])
+    assert np.all(np.isnan(x["D"].values))
+    assert len(set(x["GKr"].values.tolist())) == 3  # the conductances vary between patients
+
+    # 100 x the dose: 100 x the free concentration, and the longer action potential 3 h after the dose
+    hi = ds.sel(arm="100x").load()
+    np.testing.assert_allclose(hi["C_free"].values, 100 * x["C_free"].values, rtol=1e-6)
+    assert np.all(hi["dAPD90"].values[:, 1] > x["dAPD90"].values[:, 1] + 5.0), (hi["dAPD90"].values, x["dAPD90"].values)
