@@ -9,6 +9,7 @@ import pytest
 import vhtwin as vh
 from vhtwin import cipa
 from vhtwin.cipa.coupling import multirate_coupling, paced_windows
+from vhtwin.cli import main
 from vhtwin.errors import InputError
 from vhtwin.trial.spec_codec import decode_design
 
@@ -109,7 +110,7 @@ def test_coupling_refuses_bad_input_before_any_compute(call, message):
 
 
 @pytest.mark.slow
-def test_a_coupled_trial_stores_what_its_pieces_give(cell, cells, tmp_path):
+def test_a_coupled_trial_stores_what_its_pieces_give(cell, cells, tmp_path, capsys):
     """Two arms (the label dose and 100 x it), three patients in batches of two, three time points, 3 beats per point:
     the store holds the free concentration of each patient's own PK draw, the cell's beat at that concentration as
     multi-rate coupling gives it, dAPD90 from the patient's baseline, and the drug's block as simulated."""
@@ -153,3 +154,9 @@ def test_a_coupled_trial_stores_what_its_pieces_give(cell, cells, tmp_path):
     hi = ds.sel(arm="100x").load()
     np.testing.assert_allclose(hi["C_free"].values, 100 * x["C_free"].values, rtol=1e-6)
     assert np.all(hi["dAPD90"].values[:, 1] > x["dAPD90"].values[:, 1] + 5.0), (hi["dAPD90"].values, x["dAPD90"].values)
+
+    # the command line describes the store from its data (the PK model is not loaded) and draws its bands
+    assert main(["info", str(tmp_path / "coupled.zarr")]) == 0
+    assert "arm 'label': cipa.DrugExposure dofetilide, 2 doses, 1 in all" in capsys.readouterr().out
+    assert main(["plot", str(tmp_path / "coupled.zarr"), "--variable", "dAPD90", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "coupled_dAPD90_bands.png").read_bytes()[:4] == b"\x89PNG"

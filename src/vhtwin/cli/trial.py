@@ -83,9 +83,12 @@ def _leave_interrupted(args) -> None:
 
 
 def _kind(trial) -> str:
-    """``"paced"`` when an arm paces (a cell cohort), ``"dosed"`` when an arm doses, else ``"free"``."""
+    """``"paced"`` when an arm paces (a cell cohort), ``"dosed"`` when an arm doses, else ``"free"`` (also for arms
+    that solve themselves, which a store's reader keeps as their stored data: their outputs get bands only)."""
     from ..trial.spec_codec import protocol_parts
 
+    if any(isinstance(p, dict) for p in trial.arms.values()):
+        return "free"
     parts = [protocol_parts(p) for p in trial.arms.values()]
     if any(pacings for _, pacings in parts):
         return "paced"
@@ -359,6 +362,14 @@ def _trial_info(path: Path, st) -> str:
                  f"atol {spec['atol']}, precision {attrs.get('precision')}")
     for a in spec["arms"]:
         entries = a["protocol"] or []
+        solving = [e for e in entries if "." in str(e.get("kind"))]  # an arm that solves itself: "cipa.DrugExposure"
+        if solving:
+            e = solving[0]
+            doses = [d for d in e.get("regimen", []) if d.get("kind") == "dose"]
+            lines.append(f"  arm {a['name']!r}: {e['kind']} {e.get('drug')}, {len(doses)} doses, "
+                         f"{sum(float(d['amount']) for d in doses):g} in all (PK {e['pk_model'].get('name')}); "
+                         f"{e.get('beats_per_point')} beats per time point after {e.get('baseline_beats')} drug-free")
+            continue
         doses = [d for d in entries if d.get("kind") == "dose"]
         pacing = [p for p in entries if p.get("kind") == "pacing"]
         parts = []
