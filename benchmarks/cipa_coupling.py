@@ -64,29 +64,41 @@ def error(args) -> dict:
                     "free_cmax_nM": float(beat_conc.max()),
                     "tmax_h": float(np.argmax(beat_conc) * CYCLE / 3.6e6)},
            "times_h": t_points.tolist(), "free_nM": beat_conc[points].tolist(), "methods": {}}
-    t = time.perf_counter()
-    full = cipa.full_coupling(block, beat_conc[None, :], points, baseline_beats=args.baseline, chunk=every, **options)
-    wall = time.perf_counter() - t
-    ref = {"APD90": full["APD90"][0], "qNet": full["qNet"][0]}
-    out["methods"]["full"] = {"beats": int(args.baseline + n_beats), "wall_s": round(wall, 1),
-                              "APD90": ref["APD90"].tolist(), "qNet": ref["qNet"].tolist(), "status": int(full["status"][0])}
-    print("full", round(wall, 1), "s", flush=True)
-    for m in [int(b) for b in args.beats.split(",")]:
+    if args.reference:  # the full coupling of an earlier run of the same case
+        earlier = json.loads(args.reference.read_text())["error"]
+        if earlier["case"] != out["case"] or earlier["times_h"] != out["times_h"]:
+            raise SystemExit(f"--reference {args.reference} is another case: {earlier['case']}")
+        out["methods"]["full"] = dict(earlier["methods"]["full"], from_reference=str(args.reference))
+        ref = {k: np.asarray(out["methods"]["full"][k]) for k in ("APD90", "qNet")}
+    else:
+        t = time.perf_counter()
+        full = cipa.full_coupling(block, beat_conc[None, :], points, baseline_beats=args.baseline, chunk=every,
+                                  **options)
+        wall = time.perf_counter() - t
+        ref = {"APD90": full["APD90"][0], "qNet": full["qNet"][0]}
+        out["methods"]["full"] = {"beats": int(args.baseline + n_beats), "wall_s": round(wall, 1), "APD90":
+                                  ref["APD90"].tolist(), "qNet": ref["qNet"].tolist(), "status": int(full["status"][0])}
+        print("full", round(wall, 1), "s", flush=True)
+    real = np.concatenate([[0], np.diff(points)])  # beats of real time each point stands for
+    variants = [(m, False) for m in [int(b) for b in args.beats.split(",") if b]]
+    variants += [(m, True) for m in [int(b) for b in args.accelerated.split(",") if b]]
+    for m, accelerated in variants:
         t = time.perf_counter()
         mr = cipa.multirate_coupling(block, beat_conc[points][None, :], beats_per_point=m, baseline_beats=args.baseline,
-                                     **options)
+                                     real_beats=real if accelerated else None, **options)
         wall = time.perf_counter() - t
         apd, q = mr["APD90"][0], mr["qNet"][0]
         d_apd = apd - ref["APD90"]
-        out["methods"][f"multirate_{m}"] = {
-            "beats_per_point": m, "beats": int(args.baseline + m * points.size), "wall_s": round(wall, 1),
+        name = f"multirate_{m}" + ("_accelerated" if accelerated else "")
+        out["methods"][name] = {
+            "beats_per_point": m, "binding_accelerated": accelerated, "beats": int(args.baseline + m * points.size), "wall_s": round(wall, 1),
             "APD90": apd.tolist(), "qNet": q.tolist(), "status": int(mr["status"][0]),
             "max_abs_APD90_error_ms": float(np.max(np.abs(d_apd))),
             "max_abs_dAPD90_error_ms": float(np.max(np.abs(d_apd[1:] - d_apd[0]))),
             "max_abs_qNet_error": float(np.max(np.abs(q - ref["qNet"]))),
             "max_dAPD90_full_ms": float(np.max(ref["APD90"][1:] - ref["APD90"][0])),
         }
-        print(m, {k: v for k, v in out["methods"][f"multirate_{m}"].items() if k not in ("APD90", "qNet")}, flush=True)
+        print(name, {k: v for k, v in out["methods"][name].items() if k not in ("APD90", "qNet")}, flush=True)
     return out
 
 
@@ -158,6 +170,10 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=12.0)
     parser.add_argument("--every", type=float, default=0.5, help="h between PK time points (--error)")
     parser.add_argument("--beats", default="5,20,50,200", help="beats per point of the multi-rate runs (--error)")
+    parser.add_argument("--accelerated", default="", help="beats per point of multi-rate runs with the drug's binding "
+                        "kinetics sped up by the real beats per point over these (--error)")
+    parser.add_argument("--reference", type=Path, help="a JSON of an earlier --error run of the same case: its full "
+                        "coupling is reused (--error)")
     parser.add_argument("--baseline", type=int, default=100)
     parser.add_argument("--rtol", type=float, default=1e-4)
     parser.add_argument("--atol", type=float, default=1e-7)

@@ -117,8 +117,9 @@ fig.savefig(OUT / "qnet_by_class.png", dpi=100)
 # %% [markdown]
 # ## 4. Uncertainty: qNet bands
 #
-# Sample `k` is row `k` of the FDA's bootstrap (hERG binding) and MCMC (Hill block, training drugs) files; the
-# samples and concentrations of a drug run as one batch. The band is the 2.5-97.5 % range over the samples.
+# Sample `k` is row `k` of the FDA's bootstrap (hERG binding) and of the MCMC samples of the Hill block (the FDA's
+# for the training drugs, vhtwin's by the same method for the validation drugs); the samples and concentrations of a
+# drug run as one batch. The band is the 2.5-97.5 % range over the samples.
 
 # %%
 n_samples = BATCH // 4

@@ -47,6 +47,7 @@ def paced_windows(
     analysed,
     *,
     initial: Mapping[str, Any] | None = None,
+    binding_speed=None,
     cycle_length: float = CYCLE_LENGTH,
     solver: str = "rodas4",
     rtol: float = 1e-6,
@@ -67,6 +68,9 @@ def paced_windows(
         Windows whose last beat is measured.
     initial : dict, optional
         The cells' state to start from (the ``state`` this function returned), default the model's initial state.
+    binding_speed : array_like, shape (lanes, windows) or (windows,), optional
+        A factor on every drug transition of the hERG model in each window (binding and unbinding, ``Ku``; trapping
+        and untrapping, ``Kt``): the drug's kinetics run that many times faster, its equilibria unchanged. Default 1.
     cycle_length, solver, rtol, atol, max_steps
         Pacing cycle length (ms) and the options of :func:`vhtwin.simulate`.
 
@@ -102,6 +106,17 @@ def paced_windows(
                          f"concentration rows and params of lengths {sorted({v.size for v in lanes.values()})}")
     lanes = {k: np.broadcast_to(v, (n,)).copy() for k, v in lanes.items()}
     lanes["D"] = np.broadcast_to(conc, (n, W)).copy()
+    if binding_speed is not None:
+        speed = np.asarray(binding_speed, float)
+        speed = speed[None, :] if speed.ndim == 1 else speed
+        if speed.ndim != 2 or speed.shape[1] != W or speed.shape[0] not in (1, n) or np.any(~(speed > 0)) \
+                or np.any(~np.isfinite(speed)):
+            raise InputError(f"binding_speed has shape {np.shape(binding_speed)} or values that are not finite "
+                             f"numbers > 0; expected ({n}, {W}) or ({W},) factors > 0")
+        model_defaults = model.default_parameters()
+        for name in ("Ku", "Kt"):
+            base = lanes.get(name, np.full(n, model_defaults[name]))
+            lanes[name] = base[:, None] * np.broadcast_to(speed, (n, W))
 
     ends = np.cumsum(beats)  # beat number after each window's last beat
     starts = cycle_length * np.concatenate([[0], ends[:-1]])  # window start times (ms)
@@ -131,6 +146,7 @@ def multirate_coupling(
     *,
     beats_per_point: int = BEATS_PER_POINT,
     baseline_beats: int = BASELINE_BEATS,
+    real_beats=None,
     **options: Any,
 ) -> dict[str, np.ndarray]:
     """The cell at each PK time point by multi-rate coupling.
@@ -145,6 +161,11 @@ def multirate_coupling(
         Beats paced at each point's concentration, from the state the previous point left.
     baseline_beats : int
         Drug-free beats first.
+    real_beats : array_like, shape (points,), optional
+        The beats of real time each point stands for (the spacing of the points, in beats). Given, the drug's
+        binding kinetics in point ``k``'s window run ``max(1, real_beats[k] / beats_per_point)`` times faster
+        (``binding_speed`` of :func:`paced_windows`), so that the drug binds and unbinds as far in the window as in
+        the real time it stands for, while the rest of the cell beats at its own pace.
     **options
         As :func:`paced_windows` (cycle length, solver options).
 
@@ -159,7 +180,14 @@ def multirate_coupling(
     K = conc.shape[1]
     beats = np.array([baseline_beats] + [beats_per_point] * K)
     conc = np.concatenate([np.zeros((conc.shape[0], 1)), conc], axis=1)
-    return paced_windows(params, conc, beats, np.arange(K + 1), **options)
+    speed = None
+    if real_beats is not None:
+        real = np.asarray(real_beats, float)
+        if real.shape != (K,) or np.any(~np.isfinite(real)) or np.any(real < 0):
+            raise InputError(f"real_beats has shape {real.shape} or values < 0; expected {K} beat counts >= 0, one "
+                             "per point")
+        speed = np.concatenate([[1.0], np.maximum(1.0, real / beats_per_point)])
+    return paced_windows(params, conc, beats, np.arange(K + 1), binding_speed=speed, **options)
 
 
 def full_coupling(

@@ -4,7 +4,8 @@ the FDA's uncertainty samples (``data/README.md`` names every file's source).
 A drug becomes parameters of ``cardio/ohara_rudy_cipa2017`` (:meth:`Drug.parameters`): ``IC50_<current>`` and
 ``h_<current>`` for INa, INaL, ICaL, Ito, IKs and IK1 (no block measured: IC50 1e30 nM), and ``Kmax``, ``Ku``, ``n``,
 ``halfmax``, ``Vhalf`` for hERG. Sample ``k`` (1-2000) is row ``k`` of the FDA's bootstrap (hERG) and MCMC (Hill,
-training drugs) files, the pairing the FDA's own uncertainty runs use; sample 0 is the optimal fit.
+training drugs) files, the pairing the FDA's own uncertainty runs use, and of vhtwin's MCMC of the validation drugs'
+Hill block (``data/hill_block_samples_validation.csv.gz``, made by the FDA's method); sample 0 is the optimal fit.
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ class Drug:
 
     @property
     def hill_uncertainty(self) -> bool:
-        """Whether the uncertainty samples vary the Hill block too (training drugs) or hERG binding only."""
+        """Whether the uncertainty samples vary the Hill block too (every drug since the validation drugs' samples
+        ship; the FDA's for the 12 training drugs, vhtwin's by the FDA's method for the 16 others)."""
         return _hill_samples(self.name) is not None
 
 
@@ -157,11 +159,13 @@ def _herg_samples(name: str) -> dict[str, np.ndarray]:
 
 @functools.cache
 def _hill_samples(name: str) -> dict[str, np.ndarray] | None:
-    table = _samples("hill_block_samples.csv.gz")
-    rows = table[table["drug"] == name].sort_values("sample")
-    if rows.empty:
-        return None
-    return {c: rows[c].to_numpy(float) for c in rows.columns if c not in ("drug", "sample")}
+    # the FDA's MCMC samples of the training drugs; vhtwin's, by the FDA's method, of the validation drugs
+    for file in ("hill_block_samples.csv.gz", "hill_block_samples_validation.csv.gz"):
+        table = _samples(file)
+        rows = table[table["drug"] == name].sort_values("sample")
+        if not rows.empty:
+            return {c: rows[c].to_numpy(float) for c in rows.columns if c not in ("drug", "sample")}
+    return None
 
 
 @functools.cache

@@ -15,8 +15,7 @@ it does not predict a QTc value). Per patient: ``APD90_baseline``, ``dAPD90_max`
 parameters drawn (``pk_<name>``).
 
 >>> cells = vh.Population(vh.load_model("cardio/ohara_rudy_cipa2017"), omega={"GKr": 0.04, "GKs": 0.04, "PCa": 0.04})
->>> arm = vh.cipa.DrugExposure("dofetilide", pk=pk_population, regimen=vh.Regimen.repeated(0.5, 12.0, 6, into="depot"),
-...                            fraction_unbound=0.35, molar_mass=441.56)
+>>> arm = vh.cipa.DrugExposure.from_label("dofetilide", vh.Regimen.repeated(0.5, 12.0, 6, into="depot"))
 >>> trial = vh.Trial(model=cells.model, population=cells, arms={"500 ug bid": arm}, n_per_arm=100,
 ...                  times=np.arange(0.0, 73.0, 3.0) * 3.6e6, outputs=["APD90", "dAPD90", "qNet", "EAD"],
 ...                  solver="rodas4", rtol=1e-4, atol=1e-7, max_steps=10_000_000)
@@ -39,7 +38,7 @@ from ..protocols.dosing import Regimen
 from ..simulate import simulate
 from ..units import TIME_UNITS, conversion_factor
 from .assay import CYCLE_LENGTH, MODEL
-from .coupling import BASELINE_BEATS, BEATS_PER_POINT, multirate_coupling
+from .coupling import BASELINE_BEATS, BEATS_PER_POINT, full_coupling, multirate_coupling
 from .drugs import HERG_PARAMETERS, HILL_CURRENTS, N_SAMPLES, drug as get_drug
 
 #: the outputs over time of an exposure arm
@@ -83,6 +82,11 @@ class DrugExposure:
         0: the drug's optimal block fit; 1-2000: that FDA uncertainty sample.
     cycle_length : float
         Pacing cycle length (ms).
+    coupling : {"multirate", "full"}
+        ``"multirate"``: ``beats_per_point`` beats at each time point (:func:`~vhtwin.cipa.coupling.multirate_coupling`).
+        ``"full"``: every beat of real time from the first dose's clock (time 0) to the last point, each at the
+        concentration at its start (:func:`~vhtwin.cipa.coupling.full_coupling`): exact in the coupling, and as many
+        beats as the hours hold (1,800 an hour at 2000 ms). The guide gives the multi-rate coupling's error.
     """
 
     drug: str
@@ -95,6 +99,7 @@ class DrugExposure:
     baseline_beats: int = BASELINE_BEATS
     sample: int = 0
     cycle_length: float = CYCLE_LENGTH
+    coupling: str = "multirate"
 
     #: the name a trial spec stores this arm kind under
     KIND = "cipa.DrugExposure"
@@ -126,6 +131,8 @@ class DrugExposure:
         if isinstance(self.sample, bool) or not isinstance(self.sample, (int, np.integer)) \
                 or not 0 <= self.sample <= N_SAMPLES:
             raise InputError(f"DrugExposure sample {self.sample!r} must be a whole number from 0 to {N_SAMPLES}")
+        if self.coupling not in ("multirate", "full"):
+            raise InputError(f"DrugExposure coupling {self.coupling!r} must be 'multirate' or 'full'")
         if not isinstance(self.cycle_length, (int, float)) or not 10.0 < self.cycle_length < math.inf:
             raise InputError(f"DrugExposure cycle_length {self.cycle_length!r} must be a number of ms > 10")
         for d in self.regimen.doses:
@@ -188,6 +195,9 @@ class DrugExposure:
                              "block); vary the conductances (GKr, GKs, PCa, GNaL, ...) instead")
         if np.any(np.asarray(times) < 0):
             raise InputError("a DrugExposure arm's time points must be >= 0 ms (time 0 is the first dose's clock)")
+        if self.coupling == "full" and np.any(np.diff(np.floor(np.asarray(times) / self.cycle_length + 1e-9)) < 1):
+            raise InputError(f"a DrugExposure arm with full coupling measures one beat per time point: the points must "
+                             f"be at least one cycle length ({self.cycle_length:g} ms) apart")
 
     def solve(self, model: Model, draw: xr.Dataset, times: np.ndarray, *, seed: int, solver: str, rtol, atol,
               max_steps: int, **_: Any) -> xr.Dataset:
@@ -201,18 +211,32 @@ class DrugExposure:
         pk_draw = self.pk.sample(n=int(ids.max()) - first + 1, seed=seed, first_patient=first).isel(patient=ids - first)
         pk_model = self.pk.model
         scale = TIME_UNITS[model.time_unit] / TIME_UNITS[pk_model.time_unit]
-        pk_times = np.asarray(times, float) * scale
+        times = np.asarray(times, float)
         unit = next(o.unit for o in pk_model.observed if o.name == self.concentration)
-        pk = simulate(pk_model, pk_draw, times=pk_times, protocol=self.regimen, outputs=[self.concentration])
-        c = np.asarray(pk[self.concentration].transpose("patient", "time").values, float)
-        free = np.maximum(c, 0.0) * conversion_factor(unit, "g/L") / self.molar_mass * 1e9 * self.fraction_unbound
+        to_nM = conversion_factor(unit, "g/L") / self.molar_mass * 1e9 * self.fraction_unbound
+
+        def free_at(t_cell):  # free concentration (nM) of each patient at cell times t_cell (ms)
+            pk = simulate(pk_model, pk_draw, times=t_cell * scale, protocol=self.regimen, outputs=[self.concentration])
+            c = np.asarray(pk[self.concentration].transpose("patient", "time").values, float)
+            return np.nan_to_num(np.maximum(c, 0.0) * to_nM, nan=0.0), np.asarray(pk["status"].values)
+
+        free, pk_status = free_at(times)
         block = {k: v for k, v in get_drug(self.drug).parameters(0.0, self.sample).items() if k != "D"}
         cell = {q: np.asarray(draw[q].values, float) for q in model.parameter_names if q in draw and q not in block
                 and q != "D"}
-        beats = multirate_coupling({**cell, **block}, np.nan_to_num(free, nan=0.0),
-                                   beats_per_point=int(self.beats_per_point), baseline_beats=int(self.baseline_beats),
-                                   cycle_length=float(self.cycle_length), solver=solver, rtol=rtol, atol=atol,
-                                   max_steps=max_steps)
+        options = dict(cycle_length=float(self.cycle_length), solver=solver, rtol=rtol, atol=atol, max_steps=max_steps,
+                       baseline_beats=int(self.baseline_beats))
+        if self.coupling == "full":
+            # every beat from the first dose's clock to the last point, at the concentration at its start; the beat
+            # that starts at or just before each time point is measured
+            points = np.floor(times / self.cycle_length + 1e-9).astype(int)
+            per_beat, beat_status = free_at(np.arange(points[-1] + 1) * float(self.cycle_length))
+            pk_status = np.where(pk_status != 0, pk_status, beat_status)
+            gaps = np.diff(points)
+            chunk = int(gaps[gaps > 0].min()) if np.any(gaps > 0) else points[-1] + 1
+            beats = full_coupling({**cell, **block}, per_beat, points, chunk=chunk, **options)
+        else:
+            beats = multirate_coupling({**cell, **block}, free, beats_per_point=int(self.beats_per_point), **options)
         base = beats["APD90"][:, 0]
         apd90 = beats["APD90"][:, 1:]
         d_apd90 = apd90 - base[:, None]
@@ -231,7 +255,6 @@ class DrugExposure:
         data["C_free_max"] = ("patient", free.max(axis=1))
         for q in pk_model.parameter_names:
             data[f"pk_{q}"] = ("patient", np.asarray(pk_draw[q].values, float))
-        pk_status = np.asarray(pk["status"].values)
         data["status"] = ("patient", np.where(beats["status"] != 0, beats["status"], pk_status).astype(np.int8))
         data["n_steps"] = ("patient", beats["n_steps"])
         data["n_rejected"] = ("patient", beats["n_rejected"])
