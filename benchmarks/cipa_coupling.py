@@ -15,9 +15,12 @@ figure.
 
 Usage::
 
-    python benchmarks/cipa_coupling.py --error --out benchmarks/results/cipa-coupling-error.json
-    python benchmarks/cipa_coupling.py --trial --out benchmarks/results/cipa-coupling-trial.json \
-        --figure docs/images/cipa-coupled-trial.png
+    python benchmarks/cipa_coupling.py --error --every 1.0 --beats 20,100,300,900 \
+        --out benchmarks/results/cipa-coupling-error.json
+    python benchmarks/cipa_coupling.py --error --every 1.0 --beats "" --accelerated 10,30,100 \
+        --reference benchmarks/results/cipa-coupling-error.json --out benchmarks/results/cipa-coupling-error-accelerated.json
+    python benchmarks/cipa_coupling.py --trial --n 24 --trial-every 2 --trial-beats 60 --accelerate \
+        --out benchmarks/results/cipa-coupling-trial.json --figure docs/images/cipa-coupled-trial.png
 """
 
 from __future__ import annotations
@@ -110,7 +113,7 @@ def trial(args) -> dict:
     days = int(np.ceil(args.trial_hours / 12.0)) + 1
     arms = {f"{d * 1000:g} ug bid": cipa.DrugExposure.from_label(
         "dofetilide", vh.Regimen.repeated(d, 12.0, 2 * days, into="depot"), beats_per_point=args.trial_beats,
-        baseline_beats=args.baseline) for d in doses}
+        baseline_beats=args.baseline, accelerate_binding=args.accelerate) for d in doses}
     times = np.arange(0.0, args.trial_hours + 1e-9, args.trial_every) * 3.6e6  # ms
     tr = vh.Trial(model=cell, population=cells, arms=arms, n_per_arm=args.n, times=times, seed=args.seed,
                   solver="rodas4", rtol=args.rtol, atol=args.atol, max_steps=50_000_000)
@@ -121,7 +124,8 @@ def trial(args) -> dict:
     beats = args.baseline + args.trial_beats * times.size
     summary = {"n_per_arm": args.n, "arms": list(arms), "times_h": (times / 3.6e6).tolist(), "wall_s": round(wall, 1),
                "cell_beats": int(beats * args.n * len(arms)), "cell_beats_per_s": round(beats * args.n * len(arms) / wall, 1),
-               "omega_cell": {n: args.omega_cell for n in names}, "beats_per_point": args.trial_beats, "by_arm": {}}
+               "omega_cell": {n: args.omega_cell for n in names}, "beats_per_point": args.trial_beats,
+               "accelerate_binding": args.accelerate, "rtol": args.rtol, "atol": args.atol, "by_arm": {}}
     q = [5, 50, 95]
     for a in arms:
         x = ds.sel(arm=a)
@@ -185,6 +189,7 @@ def main() -> None:
     parser.add_argument("--trial-hours", type=float, default=72.0)
     parser.add_argument("--trial-every", type=float, default=3.0)
     parser.add_argument("--trial-beats", type=int, default=50)
+    parser.add_argument("--accelerate", action="store_true", help="speed up the drug's binding kinetics (--trial)")
     parser.add_argument("--figure", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()

@@ -38,6 +38,8 @@ def exposure(dose=0.5, **kw):
     (dict(concentration="Ce"), "concentration 'Ce' is not an observable"),
     (dict(beats_per_point=0), "beats_per_point 0 must be a whole number >= 1"),
     (dict(sample=2001), "sample 2001 must be a whole number from 0 to 2000"),
+    (dict(coupling="weak"), "coupling 'weak' must be 'multirate' or 'full'"),
+    (dict(accelerate_binding=1), "accelerate_binding 1 must be True or False"),
     (dict(drug="aspirin"), "drug 'aspirin' is not one of the 28 CiPA drugs"),
     (dict(regimen=vh.Regimen.bolus(0.5, into="gut")), "doses into 'gut', which is not a dosable state"),
 ])
@@ -67,6 +69,8 @@ def test_a_trial_refuses_what_an_exposure_arm_cannot_run_before_any_compute(cell
     ord2011 = vh.load_model("cardio/ohara_rudy2011")
     with pytest.raises(InputError, match="a DrugExposure arm drives cardio/ohara_rudy_cipa2017"):
         vh.Trial(model=ord2011, population=vh.Population(ord2011), n_per_arm=2, times=times, arms={"drug": arm})
+    with pytest.raises(InputError, match="with full coupling measures one beat per time point"):
+        vh.Trial(**{**base, "times": np.array([0.0, 1000.0])}, arms={"drug": exposure(coupling="full")})
     with pytest.raises(InputError, match="a residual error model applies to the model's outputs"):
         vh.Trial(**{**base, "population": vh.Population(cell, residual=vh.Residual(additive=1.0))}, arms={"drug": arm})
 
@@ -79,6 +83,7 @@ def test_the_spec_stores_the_arm_and_a_store_reader_does_not_load_its_pk_model(c
     assert again.to_dict() == spec
     assert again.arms["500 ug bid"] == trial.arms["500 ug bid"]
     assert again.arms["500 ug bid"].beats_per_point == 7
+    assert again.arms["500 ug bid"].accelerate_binding is False
     stored = decode_design(spec).arms["500 ug bid"]
     assert isinstance(stored, dict) and stored["kind"] == "cipa.DrugExposure"
     assert stored["pk_model"]["name"] == "pharmacokinetics/one_compartment_oral"
@@ -111,11 +116,13 @@ def test_coupling_refuses_bad_input_before_any_compute(call, message):
 
 @pytest.mark.slow
 def test_a_coupled_trial_stores_what_its_pieces_give(cell, cells, tmp_path, capsys):
-    """Two arms (the label dose and 100 x it), three patients in batches of two, three time points, 3 beats per point:
-    the store holds the free concentration of each patient's own PK draw, the cell's beat at that concentration as
-    multi-rate coupling gives it, dAPD90 from the patient's baseline, and the drug's block as simulated."""
+    """Two arms (the label dose, its binding sped up by the real beats per point over 3, and 100 x it, plain),
+    three patients in batches of two, three time points, 3 beats per point: the store holds the free concentration of each
+    patient's own PK draw, the cell's beat at that concentration as multi-rate coupling gives it, dAPD90 from the
+    patient's baseline, and the drug's block as simulated."""
     times = np.array([0.0, 3.0, 15.0]) * HOUR
     arms = {"label": exposure(0.5, beats_per_point=3, baseline_beats=2),
+            "label, binding sped up": exposure(0.5, beats_per_point=3, baseline_beats=2, accelerate_binding=True),
             "100x": exposure(50.0, beats_per_point=3, baseline_beats=2)}
     trial = vh.Trial(model=cell, population=cells, arms=arms, n_per_arm=3, times=times, seed=3, solver="rodas4",
                      rtol=1e-4, atol=1e-7, max_steps=10_000_000)
@@ -154,6 +161,16 @@ def test_a_coupled_trial_stores_what_its_pieces_give(cell, cells, tmp_path, caps
     hi = ds.sel(arm="100x").load()
     np.testing.assert_allclose(hi["C_free"].values, 100 * x["C_free"].values, rtol=1e-6)
     assert np.all(hi["dAPD90"].values[:, 1] > x["dAPD90"].values[:, 1] + 5.0), (hi["dAPD90"].values, x["dAPD90"].values)
+
+    # binding sped up by the real beats per point (5,400 and 21,600) over 3, at most 60 x: the same cells, the
+    # direct call with real_beats; the drug binds further than in 3 plain beats, so the beats are longer
+    fast = ds.sel(arm="label, binding sped up").load()
+    real = np.diff(np.concatenate([[0.0], times])) / 2000.0
+    direct = multirate_coupling({**own, **block}, x["C_free"].values[:2], beats_per_point=3, baseline_beats=2,
+                                real_beats=real, rtol=1e-4, atol=1e-7, max_steps=10_000_000)
+    np.testing.assert_allclose(fast["APD90"].values[:2], direct["APD90"][:, 1:], rtol=1e-10)
+    assert np.all(fast["dAPD90"].values[:, 1:] > x["dAPD90"].values[:, 1:] + 1.0), (fast["dAPD90"].values,
+                                                                                   x["dAPD90"].values)
 
     # the command line describes the store from its data (the PK model is not loaded) and draws its bands
     assert main(["info", str(tmp_path / "coupled.zarr")]) == 0

@@ -34,8 +34,14 @@ from .beats import beat_metrics
 
 #: drug-free beats before the first window with drug (the cell's baseline)
 BASELINE_BEATS = 100
-#: beats per PK time point of the multi-rate coupling
-BEATS_PER_POINT = 20
+#: beats per PK time point of the multi-rate coupling (APD90 within 3.7 ms of full coupling for dofetilide's label
+#: dose at hourly points: benchmarks/results/cipa-coupling-error.json)
+BEATS_PER_POINT = 300
+
+#: the largest speed-up of the drug's binding kinetics in a multi-rate window: the largest checked against full
+#: coupling (dofetilide at its label dose, 30 beats standing for 1,800: APD90 within 3.0 ms). Beyond it the drug
+#: binds within a beat, which distorts the beat (1,800 x gives beats that no longer repolarise).
+MAX_BINDING_SPEED = 60.0
 
 _METRICS = ("APD90", "APD50", "qNet", "EAD", "V_max", "V_rest")
 
@@ -163,9 +169,9 @@ def multirate_coupling(
         Drug-free beats first.
     real_beats : array_like, shape (points,), optional
         The beats of real time each point stands for (the spacing of the points, in beats). Given, the drug's
-        binding kinetics in point ``k``'s window run ``max(1, real_beats[k] / beats_per_point)`` times faster
-        (``binding_speed`` of :func:`paced_windows`), so that the drug binds and unbinds as far in the window as in
-        the real time it stands for, while the rest of the cell beats at its own pace.
+        binding kinetics in point ``k``'s window run ``real_beats[k] / beats_per_point`` times faster, within 1 and
+        :data:`MAX_BINDING_SPEED` (``binding_speed`` of :func:`paced_windows`), so that the drug binds and unbinds
+        as far in the window as in the real time it stands for while the rest of the cell beats at its own pace.
     **options
         As :func:`paced_windows` (cycle length, solver options).
 
@@ -186,7 +192,7 @@ def multirate_coupling(
         if real.shape != (K,) or np.any(~np.isfinite(real)) or np.any(real < 0):
             raise InputError(f"real_beats has shape {real.shape} or values < 0; expected {K} beat counts >= 0, one "
                              "per point")
-        speed = np.concatenate([[1.0], np.maximum(1.0, real / beats_per_point)])
+        speed = np.concatenate([[1.0], np.clip(real / beats_per_point, 1.0, MAX_BINDING_SPEED)])
     return paced_windows(params, conc, beats, np.arange(K + 1), binding_speed=speed, **options)
 
 
