@@ -19,7 +19,7 @@ Usage::
         --out benchmarks/results/cipa-coupling-error.json
     python benchmarks/cipa_coupling.py --error --every 1.0 --beats "" --accelerated 10,30,100 \
         --reference benchmarks/results/cipa-coupling-error.json --out benchmarks/results/cipa-coupling-error-accelerated.json
-    python benchmarks/cipa_coupling.py --trial --n 24 --trial-every 2 --trial-beats 60 --accelerate \
+    python benchmarks/cipa_coupling.py --trial --n 24 --batch 24 --trial-every 2 --trial-beats 60 --accelerate \
         --out benchmarks/results/cipa-coupling-trial.json --figure docs/images/cipa-coupled-trial.png
 """
 

@@ -121,9 +121,9 @@ def test_a_coupled_trial_stores_what_its_pieces_give(cell, cells, tmp_path, caps
     patient's own PK draw, the cell's beat at that concentration as multi-rate coupling gives it, dAPD90 from the
     patient's baseline, and the drug's block as simulated."""
     times = np.array([0.0, 3.0, 15.0]) * HOUR
-    arms = {"label": exposure(0.5, beats_per_point=3, baseline_beats=2),
-            "label, binding sped up": exposure(0.5, beats_per_point=3, baseline_beats=2, accelerate_binding=True),
-            "100x": exposure(50.0, beats_per_point=3, baseline_beats=2)}
+    arms = {"label": exposure(0.5, beats_per_point=3, baseline_beats=3),
+            "label, binding sped up": exposure(0.5, beats_per_point=3, baseline_beats=3, accelerate_binding=True),
+            "100x": exposure(50.0, beats_per_point=3, baseline_beats=3)}
     trial = vh.Trial(model=cell, population=cells, arms=arms, n_per_arm=3, times=times, seed=3, solver="rodas4",
                      rtol=1e-4, atol=1e-7, max_steps=10_000_000)
     ds = trial.run(tmp_path / "coupled.zarr", batch_size=2, progress=False)
@@ -144,7 +144,7 @@ def test_a_coupled_trial_stores_what_its_pieces_give(cell, cells, tmp_path, caps
     # the cell of patients 0 and 1 (one batch): the coupling called directly on their parameters
     block = {k: v for k, v in cipa.drug("dofetilide").parameters(0.0).items() if k != "D"}
     own = {q: x[q].values[:2] for q in ("GKr", "GKs", "PCa")}
-    direct = multirate_coupling({**own, **block}, x["C_free"].values[:2], beats_per_point=3, baseline_beats=2,
+    direct = multirate_coupling({**own, **block}, x["C_free"].values[:2], beats_per_point=3, baseline_beats=3,
                                 rtol=1e-4, atol=1e-7, max_steps=10_000_000)
     np.testing.assert_allclose(x["APD90"].values[:2], direct["APD90"][:, 1:], rtol=1e-10)
     np.testing.assert_allclose(x["qNet"].values[:2], direct["qNet"][:, 1:], rtol=1e-10)
@@ -166,7 +166,7 @@ def test_a_coupled_trial_stores_what_its_pieces_give(cell, cells, tmp_path, caps
     # direct call with real_beats; the drug binds further than in 3 plain beats, so the beats are longer
     fast = ds.sel(arm="label, binding sped up").load()
     real = np.diff(np.concatenate([[0.0], times])) / 2000.0
-    direct = multirate_coupling({**own, **block}, x["C_free"].values[:2], beats_per_point=3, baseline_beats=2,
+    direct = multirate_coupling({**own, **block}, x["C_free"].values[:2], beats_per_point=3, baseline_beats=3,
                                 real_beats=real, rtol=1e-4, atol=1e-7, max_steps=10_000_000)
     np.testing.assert_allclose(fast["APD90"].values[:2], direct["APD90"][:, 1:], rtol=1e-10)
     assert np.all(fast["dAPD90"].values[:, 1:] > x["dAPD90"].values[:, 1:] + 1.0), (fast["dAPD90"].values,

@@ -3,7 +3,8 @@
 A PK model's free plasma concentration changes on a time scale of hours; the ORd-CiPA cell beats every 2000 ms and
 its slow states ([Na+]i, [K+]i, drug trapped in hERG channels) follow a change of block over tens to hundreds of
 beats. Two ways to join them, both built on :func:`paced_windows` (beats in *windows*, the drug concentration ``D``
-constant within a window, the cell state carried from one window to the next, all in one solve):
+constant within a window, the cell state carried from one window to the next; a point, or a PK interval of beats,
+per solve, so that a solve's memory stays small and its shape, hence its compilation, is shared):
 
 - **full coupling** (:func:`full_coupling`): every beat is a window and its ``D`` is the free concentration at the
   beat's start, beat after beat over the whole time (12 h is 21,600 beats). The reference.
@@ -11,7 +12,10 @@ constant within a window, the cell state carried from one window to the next, al
   ``beats_per_point`` beats at ``D = C_free(t_k)``, starting from the state the previous point left; the last beat is
   measured. The hours between points are not paced, so the cost is ``beats_per_point`` beats per point whatever the
   spacing. It is the quasi-steady approximation of the block at each point, with the cell's memory (its state, drug
-  bound in hERG) carried from point to point; its error against full coupling is measured in
+  bound in hERG) carried from point to point. Optionally (``real_beats``) the drug's binding kinetics run faster in
+  each window by the real beats it stands for over ``beats_per_point`` (at most :data:`MAX_BINDING_SPEED`), so the
+  drug binds as far as it would have in that time. Its error against full coupling (dofetilide's label dose,
+  hourly points: APD90 within 3.7 ms with 300 beats per point, 3.0 ms with 30 sped-up beats) is measured in
   ``benchmarks/cipa_coupling.py`` and stated in ``docs/guides/cardiac-safety.md``.
 
 Both start every cell with ``baseline_beats`` drug-free beats from the model's initial state (the FDA's control
@@ -40,7 +44,7 @@ BEATS_PER_POINT = 300
 
 #: the largest speed-up of the drug's binding kinetics in a multi-rate window: the largest checked against full
 #: coupling (dofetilide at its label dose, 30 beats standing for 1,800: APD90 within 3.0 ms). Beyond it the drug
-#: binds within a beat, which distorts the beat (1,800 x gives beats that no longer repolarise).
+#: binds within a beat, which distorts the beat (1,800 x at 100 x the label dose gave a beat that did not repolarise).
 MAX_BINDING_SPEED = 60.0
 
 _METRICS = ("APD90", "APD50", "qNet", "EAD", "V_max", "V_rest")
@@ -112,17 +116,17 @@ def paced_windows(
                          f"concentration rows and params of lengths {sorted({v.size for v in lanes.values()})}")
     lanes = {k: np.broadcast_to(v, (n,)).copy() for k, v in lanes.items()}
     lanes["D"] = np.broadcast_to(conc, (n, W)).copy()
-    if binding_speed is not None:
-        speed = np.asarray(binding_speed, float)
-        speed = speed[None, :] if speed.ndim == 1 else speed
-        if speed.ndim != 2 or speed.shape[1] != W or speed.shape[0] not in (1, n) or np.any(~(speed > 0)) \
-                or np.any(~np.isfinite(speed)):
-            raise InputError(f"binding_speed has shape {np.shape(binding_speed)} or values that are not finite "
-                             f"numbers > 0; expected ({n}, {W}) or ({W},) factors > 0")
-        model_defaults = model.default_parameters()
-        for name in ("Ku", "Kt"):
-            base = lanes.get(name, np.full(n, model_defaults[name]))
-            lanes[name] = base[:, None] * np.broadcast_to(speed, (n, W))
+    # the drug's rates vary by window (1 by default) in every call, so that every call is one program
+    speed = np.ones(W) if binding_speed is None else np.asarray(binding_speed, float)
+    speed = speed[None, :] if speed.ndim == 1 else speed
+    if speed.ndim != 2 or speed.shape[1] != W or speed.shape[0] not in (1, n) or np.any(~(speed > 0)) \
+            or np.any(~np.isfinite(speed)):
+        raise InputError(f"binding_speed has shape {np.shape(binding_speed)} or values that are not finite "
+                         f"numbers > 0; expected ({n}, {W}) or ({W},) factors > 0")
+    defaults = model.default_parameters()
+    for name in ("Ku", "Kt"):
+        base = lanes.get(name, np.full(n, defaults[name]))
+        lanes[name] = base[:, None] * np.broadcast_to(speed, (n, W))
 
     ends = np.cumsum(beats)  # beat number after each window's last beat
     starts = cycle_length * np.concatenate([[0], ends[:-1]])  # window start times (ms)
@@ -184,16 +188,37 @@ def multirate_coupling(
     conc = np.atleast_2d(np.asarray(concentration, float))
     _check_beats(beats_per_point=beats_per_point, baseline_beats=baseline_beats)
     K = conc.shape[1]
-    beats = np.array([baseline_beats] + [beats_per_point] * K)
-    conc = np.concatenate([np.zeros((conc.shape[0], 1)), conc], axis=1)
-    speed = None
+    speed = np.ones(K)
     if real_beats is not None:
         real = np.asarray(real_beats, float)
         if real.shape != (K,) or np.any(~np.isfinite(real)) or np.any(real < 0):
             raise InputError(f"real_beats has shape {real.shape} or values < 0; expected {K} beat counts >= 0, one "
                              "per point")
-        speed = np.concatenate([[1.0], np.clip(real / beats_per_point, 1.0, MAX_BINDING_SPEED)])
-    return paced_windows(params, conc, beats, np.arange(K + 1), binding_speed=speed, **options)
+        speed = np.clip(real / beats_per_point, 1.0, MAX_BINDING_SPEED)
+    # one solve per point, the state carried: a solve's memory grows with its output samples times its events, so
+    # hours of points in one solve do not fit; every point's solve has one shape (and the baseline's too when
+    # baseline_beats == beats_per_point), so this compiles once or twice
+    pieces = [(conc[:, k:k + 1], [beats_per_point], [0], speed[k:k + 1], True) for k in range(K)]
+    return _in_sequence(params, conc.shape[0], baseline_beats, pieces, options)
+
+
+def _in_sequence(params, n: int, baseline_beats: int, pieces, options) -> dict[str, np.ndarray]:
+    """The drug-free baseline, then ``pieces`` -- (concentration, window beats, analysed windows, binding speed, kept)
+    -- one :func:`paced_windows` call each, the state carried from one to the next; the kept pieces' metrics joined
+    along the windows."""
+    first = paced_windows(params, np.zeros((n, 1)), [baseline_beats], [0], **options)
+    parts, state = [first], first["state"]
+    status, steps, rejected = first["status"], first["n_steps"], first["n_rejected"]
+    for conc, beats, analysed, speed, kept in pieces:
+        part = paced_windows(params, conc, beats, analysed, initial=state, binding_speed=speed, **options)
+        state = part["state"]
+        status = np.where(status == 0, part["status"], status)
+        steps, rejected = steps + part["n_steps"], rejected + part["n_rejected"]
+        if kept:
+            parts.append(part)
+    out = {k: np.concatenate([q[k] for q in parts], axis=1) for k in _METRICS}
+    out.update(status=status, n_steps=steps, n_rejected=rejected, state=state)
+    return out
 
 
 def full_coupling(
@@ -237,24 +262,14 @@ def full_coupling(
     if chunk is None:
         chunk = N
     _check_beats(chunk=chunk)
-    n = conc.shape[0]
-    first = paced_windows(params, np.zeros((n, 1)), [baseline_beats], [0], **options)
-    parts, state = [first], first["state"]
-    status, steps, rejected = first["status"], first["n_steps"], first["n_rejected"]
+    pieces = []
     for start in range(0, N, chunk):
         stop = min(start + chunk, N)
         inside = p[(p >= start) & (p < stop)] - start
         # a chunk without a measured beat measures its last one, dropped after
         picked = inside if inside.size else np.array([stop - start - 1])
-        part = paced_windows(params, conc[:, start:stop], np.ones(stop - start, int), picked, initial=state, **options)
-        state = part["state"]
-        status = np.where(status == 0, part["status"], status)
-        steps, rejected = steps + part["n_steps"], rejected + part["n_rejected"]
-        if inside.size:
-            parts.append(part)
-    out = {k: np.concatenate([q[k] for q in parts], axis=1) for k in _METRICS}
-    out.update(status=status, n_steps=steps, n_rejected=rejected, state=state)
-    return out
+        pieces.append((conc[:, start:stop], np.ones(stop - start, int), picked, None, bool(inside.size)))
+    return _in_sequence(params, conc.shape[0], baseline_beats, pieces, options)
 
 
 def _check_beats(**counts: int) -> None:
