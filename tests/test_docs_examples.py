@@ -110,8 +110,6 @@ def test_the_python_examples_of_a_page_run_in_order(page, scratch):
         assert namespace["pred"].sizes["patient"] == 12 and (scratch / "theophylline_pred.csv").is_file()
     if "target_attainment(" in page.read_text():
         assert 0.0 <= float(namespace["pta"].max()) <= 1.0 and (scratch / "trial.zarr").is_dir()
-    if "DrugExposure.from_label(" in page.read_text():  # the coupled PK -> heart trial
-        assert (scratch / "dofetilide.zarr").is_dir() and namespace["coupled"]["dAPD90"].notnull().all()
 
 
 def makefile_targets() -> set[str]:

@@ -1,8 +1,7 @@
 """The CiPA assay run: ORd-CiPA cells paced at 2000 ms with a drug's block (one lane per concentration and sample).
 
 The FDA protocol is 1000 beats from the control steady state; these tests pace fewer (the drug's block then builds
-for fewer beats: dofetilide's hERG block is near its steady state after about 100 beats at these concentrations)
-and check what must hold at any length. The full protocol for the 28 drugs is benchmarks/cipa.py --table.
+for fewer beats) and check what must hold at any length. The full protocol for the 28 drugs is benchmarks/cipa.py --table.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_block_prolongs_the_action_potential_and_quinidine_triggers_eads_at_3_and_4_x_cmax():
-    """One batch of two drugs, 100 beats from the control steady state, the last 10 analysed. Dofetilide (0-25 x
+    """One batch of two drugs, 40 beats from the control steady state, the last 10 analysed. Dofetilide (0-25 x
     Cmax): APD90 grows and qNet falls with concentration, no EAD (in the full protocol it has none up to 300 x:
     its ICaL block grows with concentration too; benchmarks/results/cipa-table.json and the guide). Quinidine: the
     same trend at 1-3 x, and EADs at 3 and 4 x, where the full protocol has them too."""
@@ -25,7 +24,7 @@ def test_block_prolongs_the_action_potential_and_quinidine_triggers_eads_at_3_an
     d_multiples, q_multiples = np.array([0.0, 1.0, 4.0, 10.0, 25.0]), np.array([1.0, 2.0, 3.0, 4.0])
     lanes = [dofetilide.parameters(d_multiples * dofetilide.cmax), quinidine.parameters(q_multiples * quinidine.cmax)]
     params = {k: np.concatenate([p[k] for p in lanes]) for k in lanes[0]}
-    out = cipa.run_assay(params, beats=100, analysed=10, batch=9)
+    out = cipa.run_assay(params, beats=40, analysed=10, batch=9)
     assert (out["status"].values == 0).all()
     d, q = out.isel(lane=slice(0, 5)), out.isel(lane=slice(5, 9))
     assert float(d["APD90"][0]) == pytest.approx(289.2, abs=0.5)  # the control lane: the model's steady state

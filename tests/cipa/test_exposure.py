@@ -132,13 +132,14 @@ def test_a_coupled_trial_stores_what_its_pieces_give(cell, cells, tmp_path, caps
     arm = arms["label"]
     x = ds.sel(arm="label").load()
 
-    # each patient's PK: their own draw from (seed, id), its concentration made free nM
-    for i in range(3):
-        one = arm.pk.sample(n=1, seed=3, first_patient=i)
-        assert float(x["pk_CL"][i]) == float(one["CL"][0])
-        pk = vh.simulate(arm.pk.model, one, times=times / HOUR, protocol=arm.regimen, outputs=["Cc"])
-        free = pk["Cc"].values.ravel() * 1e6 / arm.molar_mass * arm.fraction_unbound
-        np.testing.assert_allclose(x["C_free"].values[i], free, rtol=1e-9, atol=1e-12)
+    # each patient's PK: their own draw from (seed, id), its concentration made free nM (two patients per call: the
+    # trial's batch shape, so nothing compiles again)
+    for first in (0, 1):
+        two = arm.pk.sample(n=2, seed=3, first_patient=first)
+        np.testing.assert_array_equal(x["pk_CL"].values[first:first + 2], two["CL"].values)
+        pk = vh.simulate(arm.pk.model, two, times=times / HOUR, protocol=arm.regimen, outputs=["Cc"])
+        free = pk["Cc"].transpose("patient", "time").values * 1e6 / arm.molar_mass * arm.fraction_unbound
+        np.testing.assert_allclose(x["C_free"].values[first:first + 2], free, rtol=1e-9, atol=1e-12)
     assert x["C_free"].values[:, 0].tolist() == [0.0, 0.0, 0.0]  # before the first dose
 
     # the cell of patients 0 and 1 (one batch): the coupling called directly on their parameters
