@@ -164,7 +164,8 @@ class DrugExposure:
         omega : dict, optional
             Between-patient variances of log-normal eta by PK parameter, in place of the file's.
         **options
-            The other fields (``beats_per_point``, ``baseline_beats``, ``sample``, ``cycle_length``).
+            The other fields (``beats_per_point``, ``baseline_beats``, ``sample``, ``cycle_length``, ``coupling``,
+            ``accelerate_binding``).
         """
         from ..io import read_toml
         from ..library import load_model
@@ -197,7 +198,7 @@ class DrugExposure:
 
     def check(self, model: Model, times: np.ndarray, population: Population | None = None) -> None:
         """Refuse, in a sentence, a trial this arm cannot run (before any compute)."""
-        if model.name != get_model_name():
+        if model.name != MODEL:
             raise InputError(f"a DrugExposure arm drives {MODEL}; the trial's model is {model.name}")
         varied = sorted(set(population.omega.names if population is not None else ()) & set(_DRUG_PARAMETERS))
         if varied:
@@ -304,9 +305,3 @@ class DrugExposure:
     def __hash__(self):
         return hash((self.drug, self.fraction_unbound, self.molar_mass, self.beats_per_point))
 
-
-def get_model_name() -> str:
-    """The name of the cell model an exposure drives."""
-    from ..library import load_model
-
-    return load_model(MODEL).name
