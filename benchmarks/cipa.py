@@ -11,8 +11,9 @@ classes: the number that agree.
 ``--speed``: cell-beats per second of the assay (dofetilide at ``--lanes`` concentrations and uncertainty samples,
 ``--speed-beats`` beats, warm) against Myokit (CVODE) pacing the same model from the Chaste CellML file
 (tests/data/cellml/chaste/ohara_rudy_cipa_v1_2017.cellml) on one core, in the same run; each at the loosest of
-rtol 1e-3, 3e-4, 1e-4, 1e-5, 1e-6 (Myokit 1e-4 to 1e-8) whose control APD90 after one beat is within 1 ms of a reference
-solve at rtol 1e-10; per core = the figure divided by the cores it ran on.
+its tolerances (vhtwin rtol 1e-2 to 1e-6, Myokit 1e-4 to 1e-8) whose APD90 after the last beat is within 1 ms of a
+reference solve (Myokit at rtol 1e-10) on ``--myokit-lanes`` lanes; qNet's error is reported beside it. Per core =
+the figure divided by the cores it ran on. The chosen tolerance is timed again in batches of ``--widths`` lanes.
 
 Usage::
 
@@ -115,9 +116,10 @@ def _blocked(params: dict, i: int) -> dict[str, float]:
     return out
 
 
-def _myokit_lanes(params: dict, lanes: list[int], beats: int, tol: float) -> tuple[list[float], float]:
-    """Myokit (its CellML import of the Chaste file, CVODE at rtol = atol = ``tol``, one core): APD90 of the last of
-    ``beats`` beats per lane, by vhtwin.cipa's beat definitions, and the seconds spent pacing (compilation left out)."""
+def _myokit_lanes(params: dict, lanes: list[int], beats: int, tol: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Myokit (its CellML import of the Chaste file, CVODE at rtol = atol = ``tol``, one core): APD90 (ms) and qNet
+    (uC/uF) of the last of ``beats`` beats per lane, by vhtwin.cipa's beat definitions, and the seconds spent pacing
+    (compilation left out)."""
     from vhtwin.cipa.assay import beat_grid
     from vhtwin.cipa.beats import beat_metrics
     from vhtwin.testing.cipa import MyokitCiPA
@@ -125,13 +127,19 @@ def _myokit_lanes(params: dict, lanes: list[int], beats: int, tol: float) -> tup
     native = vh.load_model("cardio/ohara_rudy_cipa2017")
     reference = MyokitCiPA(CELLML, {s.name: s.initial for s in native.states}, tol=tol)
     grid = beat_grid(2000.0)
-    apd, seconds = [], 0.0
+    apd, qnet, seconds = [], [], 0.0
     for i in lanes:
         v, q, spent = reference.last_beat(beats, grid, _blocked(params, i))
         seconds += spent
         m = beat_metrics(grid, v[None], q[None])
         apd.append(float(m["APD90"][0]))
-    return apd, seconds
+        qnet.append(float(m["qNet"][0]))
+    return np.array(apd), np.array(qnet), seconds
+
+
+#: Tolerances tried (rtol; atol = rtol / 100 for vhtwin, = rtol for Myokit as its CVODE is set up here).
+VHTWIN_RTOLS = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 1e-5, 1e-6)
+MYOKIT_RTOLS = (1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
 
 
 def speed(args) -> dict:
@@ -141,32 +149,41 @@ def speed(args) -> dict:
     params = d.parameters(multiples * d.cmax)
     subset = [int(i) for i in np.linspace(0, n - 1, args.myokit_lanes).round()]
     beats = args.speed_beats
-    reference, _ = _myokit_lanes(params, subset, beats, 1e-10)
-    runs = {"vhtwin": [], "myokit": []}
-    for rtol in (1e-3, 3e-4, 1e-4, 1e-5, 1e-6):
-        options = dict(beats=beats, analysed=1, batch=n, chunk=beats, rtol=rtol, atol=rtol * 1e-2)
-        cipa.run_assay(params, **options)  # compile
+    ref_apd, ref_qnet, _ = _myokit_lanes(params, subset, beats, 1e-10)
+
+    def row(apd, qnet, seconds, lanes, cores, rtol):
+        error = lambda a, b: float(np.max(np.abs(a - b))) if a is not None else None
+        return {"rtol": rtol, "lanes": lanes, "seconds": seconds, "cell_beats_per_s": lanes * beats / seconds,
+                "max_apd90_error_ms": error(apd, ref_apd), "max_qnet_error": error(qnet, ref_qnet), "cores": cores}
+
+    def vhtwin_run(rtol, lanes):
+        # a batch of another width repeats (or cuts) the n concentrations; errors where it holds the compared lanes
+        tiled = {k: np.resize(v, lanes) for k, v in params.items()}
+        options = dict(beats=beats, analysed=1, batch=lanes, chunk=beats, rtol=rtol, atol=rtol * 1e-2)
+        cipa.run_assay(tiled, **options)  # compile
         t = time.perf_counter()
-        out = cipa.run_assay(params, **options)
+        out = cipa.run_assay(tiled, **options)
         seconds = time.perf_counter() - t
-        error = float(np.max(np.abs(out["APD90"].values[subset] - reference)))
-        runs["vhtwin"].append({"rtol": rtol, "seconds": seconds, "cell_beats_per_s": n * beats / seconds,
-                               "max_apd90_error_ms": error, "cores": _cores()})
-    for tol in (1e-4, 1e-5, 1e-6, 1e-7, 1e-8):
-        apd, seconds = _myokit_lanes(params, subset, beats, tol)
-        error = float(np.max(np.abs(np.array(apd) - reference)))
-        runs["myokit"].append({"rtol": tol, "seconds": seconds, "cell_beats_per_s": len(subset) * beats / seconds,
-                               "max_apd90_error_ms": error, "cores": 1})
+        held = max(subset) < lanes
+        return row(out["APD90"].values[subset] if held else None, out["qNet"].values[subset] if held else None,
+                   seconds, lanes, _cores(), rtol)
+
+    runs = {"vhtwin": [vhtwin_run(rtol, n) for rtol in VHTWIN_RTOLS], "myokit": []}
+    for tol in MYOKIT_RTOLS:
+        apd, qnet, seconds = _myokit_lanes(params, subset, beats, tol)
+        runs["myokit"].append(row(apd, qnet, seconds, len(subset), 1, tol))
     best = {}
     for tool, rows in runs.items():
         ok = [r for r in rows if r["max_apd90_error_ms"] <= 1.0]
         best[tool] = max(ok, key=lambda r: r["cell_beats_per_s"]) if ok else None
-    ratio = None
-    if best["vhtwin"] and best["myokit"]:
-        ratio = (best["vhtwin"]["cell_beats_per_s"] / best["vhtwin"]["cores"]) / best["myokit"]["cell_beats_per_s"]
+    per_core = lambda r: r["cell_beats_per_s"] / r["cores"]
+    ratio = per_core(best["vhtwin"]) / per_core(best["myokit"]) if best["vhtwin"] and best["myokit"] else None
+    # the chosen tolerance again in batches of other widths (lanes per call; a lane's work is the same)
+    widths = [vhtwin_run(best["vhtwin"]["rtol"], w) for w in args.widths] if best["vhtwin"] else []
     return {"drug": "dofetilide", "lanes": n, "cmax_multiples": [float(m) for m in multiples], "beats": beats,
             "myokit_lanes": subset, "reference": "Myokit CVODE rtol = atol = 1e-10, same lanes",
-            "reference_apd90_ms": reference, "runs": runs, "at_1ms": best, "per_core_ratio_vhtwin_over_myokit": ratio}
+            "reference_apd90_ms": ref_apd.tolist(), "reference_qnet": ref_qnet.tolist(), "runs": runs,
+            "at_1ms": best, "per_core_ratio_vhtwin_over_myokit": ratio, "batch_widths": widths}
 
 
 def _cores() -> int:
@@ -219,7 +236,9 @@ def main() -> None:
     parser.add_argument("--beats", type=int, default=1000, help="beats per cell (FDA: 1000)")
     parser.add_argument("--analysed", type=int, default=250, help="last beats measured (FDA: 250)")
     parser.add_argument("--batch", type=int, default=64, help="lanes per simulation call")
-    parser.add_argument("--lanes", type=int, default=64, help="--speed: lanes of the vhtwin batch")
+    parser.add_argument("--lanes", type=int, default=256, help="--speed: lanes of the vhtwin batch")
+    parser.add_argument("--widths", type=lambda s: [int(w) for w in s.split(",")], default=[64, 1024],
+                        help="--speed: also time the chosen tolerance in batches of these widths (comma-separated)")
     parser.add_argument("--myokit-lanes", type=int, default=4, help="--speed: of those, lanes Myokit runs")
     parser.add_argument("--speed-beats", type=int, default=20, help="--speed: beats per cell")
     parser.add_argument("--figure", type=Path, help="also draw the table's figure to this PNG")

@@ -31,6 +31,10 @@ CYCLE_LENGTH = 2000.0  # ms
 BEATS = 1000
 ANALYSED = 250
 STIMULUS_DURATION = 0.5  # ms, at the model's documented -80 uA/uF
+#: lanes per simulation call: wider batches spread the loop's fixed cost over more cells (2 CPU cores, 20 beats of
+#: dofetilide at rtol 1e-2: 824 cell-beats/s in batches of 64, 1,266 of 256, 1,446 of 1024;
+#: benchmarks/results/cipa-speed.json)
+BATCH = 256
 
 _UPSTROKE = 10.0  # ms sampled finely after each stimulus
 _FINE, _COARSE = 0.1, 1.0  # ms
@@ -49,7 +53,7 @@ def run_assay(
     beats: int = BEATS,
     analysed: int = ANALYSED,
     cycle_length: float = CYCLE_LENGTH,
-    batch: int = 64,
+    batch: int = BATCH,
     chunk: int = 50,
     solver: str = "rodas4",
     rtol: float = 1e-6,
@@ -70,7 +74,7 @@ def run_assay(
     cycle_length : float
         Pacing cycle length (ms).
     batch : int
-        Most lanes per simulation call (fewer when there are fewer lanes).
+        Most lanes per simulation call (fewer when there are fewer lanes); default :data:`BATCH`.
     chunk : int
         Most beats per simulation call before the analysed ones (a divisor of their number is used).
     solver, rtol, atol, max_steps

@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
-from .assay import ANALYSED, BEATS, CYCLE_LENGTH, run_assay
+from .assay import ANALYSED, BATCH, BEATS, CYCLE_LENGTH, run_assay
 from .drugs import N_SAMPLES, Drug, drug as get_drug
 
 
@@ -21,7 +21,7 @@ def torsade_metric(
     beats: int = BEATS,
     analysed: int = ANALYSED,
     cycle_length: float = CYCLE_LENGTH,
-    batch: int = 64,
+    batch: int = BATCH,
     **solver_options: Any,
 ) -> xr.Dataset:
     """qNet, APD90, APD50 and EADs of ``drug`` over concentrations (and uncertainty samples).
