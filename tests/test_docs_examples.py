@@ -40,6 +40,7 @@ CHEAP = {("--help",), ("models",), ("schema", "trial")}
 COVERED = {
     "vhtwin run": "tests/cli/test_cli.py::test_run_a_toml_spec_and_report_its_errors_by_key",
     "vhtwin run examples/paced_cells.toml": "tests/trial/test_toml_spec.py::test_paced_cells_example",
+    "vhtwin run examples/cipa_exposure_trial.toml": "tests/cipa/test_exposure.py::test_the_exposure_example",
     "vhtwin info": "tests/cli/test_cli.py::test_info_prints_spec_progress_failures_and_provenance",
     "vhtwin verify": "tests/trial/test_damage.py::test_verify_reports_complete_incomplete_and_damaged_with_exit_codes",
     "vhtwin export": "tests/trial/test_export.py::test_the_command_line_exports_and_keeps_an_existing_file",

@@ -3,6 +3,9 @@ and one small trial into a Zarr store checked against its own pieces."""
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,7 +14,8 @@ from vhtwin import cipa
 from vhtwin.cipa.coupling import multirate_coupling, paced_windows
 from vhtwin.cli import main
 from vhtwin.errors import InputError
-from vhtwin.trial.spec_codec import decode_design
+from vhtwin.trial.spec_codec import decode_design, encode_population
+from vhtwin.trial.toml_spec import load_trial_toml, parse_trial_toml
 
 CELL = "cardio/ohara_rudy_cipa2017"
 HOUR = 3.6e6  # ms
@@ -114,10 +118,124 @@ def test_coupling_refuses_bad_input_before_any_compute(call, message):
         call()
 
 
+COUPLED_SPEC = """
+seed = 3
+n_per_arm = 3
+outputs = ["C_free", "APD90", "APD50", "qNet", "EAD", "dAPD90"]
+times = [0.0, 1.08e7, 5.4e7]   # ms: 0, 3 and 15 h
+solver = "rodas4"
+rtol = 1e-4
+atol = 1e-7
+max_steps = 10_000_000
+
+[model]
+name = "cardio/ohara_rudy_cipa2017"
+
+[population]
+omega = { GKr = 0.04, GKs = 0.04, PCa = 0.04 }
+
+[[arms]]
+name = "label"
+doses = [ { repeated = { amount = 0.5, interval = 12.0, count = 2, into = "depot" } } ]
+exposure = { drug = "dofetilide", beats_per_point = 3, baseline_beats = 3 }
+
+[[arms]]
+name = "label, binding sped up"
+doses = [ { repeated = { amount = 0.5, interval = 12.0, count = 2, into = "depot" } } ]
+exposure = { drug = "dofetilide", beats_per_point = 3, baseline_beats = 3, accelerate_binding = true }
+
+[[arms]]
+name = "100x"
+doses = [ { repeated = { amount = 50.0, interval = 12.0, count = 2, into = "depot" } } ]
+exposure = { drug = "dofetilide", beats_per_point = 3, baseline_beats = 3 }
+"""
+
+
+def _spec(**changes):
+    """COUPLED_SPEC parsed, its first arm's exposure table changed (None removes a key); "arm" changes the arm."""
+    doc = tomllib.loads(COUPLED_SPEC)
+    for key, value in changes.pop("arm", {}).items():
+        doc["arms"][0].pop(key) if value is None else doc["arms"][0].__setitem__(key, value)
+    for key, value in changes.items():
+        doc["arms"][0]["exposure"].pop(key) if value is None else doc["arms"][0]["exposure"].__setitem__(key, value)
+    return doc
+
+
+OWN_PK = dict(pk_model={"name": "pharmacokinetics/one_compartment_oral"}, fraction_unbound=0.5, molar_mass=400.0,
+              pk={"typical": {"ka": 1.0, "CL": 10.0, "V": 100.0, "F": 1.0}, "omega": {"CL": 0.09}})
+
+
+def test_a_toml_exposure_arm_takes_a_pk_model_of_its_own(tmp_path):
+    arms = parse_trial_toml(_spec(**OWN_PK), tmp_path)["arms"]
+    own = arms["label"]
+    assert own.pk.model.name == "pharmacokinetics/one_compartment_oral" and own.molar_mass == 400.0
+    assert own.pk.typical["CL"] == 10.0 and list(own.pk.omega.names) == ["CL"]
+    assert [d.amount for d in own.regimen.doses] == [0.5, 0.5] and own.beats_per_point == 3
+    label = parse_trial_toml(_spec(omega={"CL": 0.01}), tmp_path)["arms"]["label"]
+    assert list(label.pk.omega.names) == ["CL"] and label.pk.model.name == arms["100x"].pk.model.name
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(drug="aspirin"), r"arms\[0\].exposure: drug 'aspirin' is not one of the 28 CiPA drugs"),
+    (dict(drug="quinidine"), r"arms\[0\].exposure: drug 'quinidine' has no PK file in vhtwin"),
+    (dict(molar_mass=400.0), r"arms\[0\].exposure = .*molar_mass: these describe a PK model of your own; give pk_model"),
+    (dict(pk_model={"name": "pharmacokinetics/one_compartment_oral"}),
+     r"arms\[0\].exposure = .*with pk_model, give pk, fraction_unbound, molar_mass too"),
+    ({**OWN_PK, "pk": {"omega": {"Q": 0.1}}}, r"arms\[0\].exposure.pk.omega.Q = 'Q': unknown parameter"),
+    ({**OWN_PK, "pk_model": {"name": "pharmacokinetics/nonesuch"}}, r"arms\[0\].exposure.pk_model.name = "),
+    ({**OWN_PK, "omega": {"CL": 0.1}}, r"with pk_model, give them in pk.omega"),
+    (dict(beats_per_point=0), r"arms\[0\].exposure.beats_per_point = 0: input should be greater than or equal to 1"),
+    (dict(sample=2001), r"arms\[0\].exposure: DrugExposure sample 2001 must be a whole number from 0 to 2000"),
+    (dict(cycle_length=5.0), r"arms\[0\].exposure: DrugExposure cycle_length 5.0 must be a number of ms > 10"),
+    (dict(arm={"doses": [{"bolus": {"amount": 1.0, "into": "gut"}}]}),
+     r"arms\[0\].doses\[0\].bolus.into = 'gut': unknown dose target \(a dosable state of pharmacokinetics/"),
+    (dict(arm={"pacing": {"period": 2000.0, "duration": 0.5, "count": 2}}), r"arms\[0\].pacing = .*has doses only"),
+    (dict(arm={"doses": None}), r"arms\[0\].doses = None: an arm with an exposure table needs doses"),
+    (dict(arm={"exposure": None}), r"arms\[0\] = 'label': a trial's arms are all exposure arms or none"),
+])
+def test_a_toml_exposure_arm_refuses_bad_keys_naming_the_key(changes, message, tmp_path):
+    with pytest.raises(InputError, match=message):
+        parse_trial_toml(_spec(**changes), tmp_path)
+
+
+def test_a_toml_exposure_trial_checks_its_model_outputs_and_population(tmp_path):
+    doc = _spec()
+    with pytest.raises(InputError, match=r"outputs\[0\] = 'V': unknown output of an exposure arm; allowed: \['C_free'"):
+        parse_trial_toml({**doc, "outputs": ["V"]}, tmp_path)
+    with pytest.raises(InputError, match=r"arms\[0\].exposure: a DrugExposure arm drives cardio/ohara_rudy_cipa2017; the "
+                                         r"trial's model is cardio/ohara_rudy2011"):
+        parse_trial_toml({**doc, "model": {"name": "cardio/ohara_rudy2011"}, "population": {}}, tmp_path)
+    with pytest.raises(InputError, match=r"arms\[0\].exposure: the trial population varies \['IC50_INa'\]"):
+        parse_trial_toml({**doc, "population": {"omega": {"IC50_INa": 0.1}}}, tmp_path)
+
+
+def test_the_exposure_example():
+    """examples/cipa_exposure_trial.toml: two doses of dofetilide's label PK driving varied cells for three days (the
+    run itself is the coupled trial above, at its sizes)."""
+    fields = load_trial_toml(Path(__file__).resolve().parents[2] / "examples" / "cipa_exposure_trial.toml")
+    trial = vh.Trial(**fields)
+    assert list(trial.arms) == ["500 ug bid", "1000 ug bid"] and trial.outputs[0] == "dAPD90"
+    low, high = trial.arms.values()
+    assert [d.amount for d in high.regimen.doses] == [1.0] * 6 and [d.time for d in low.regimen.doses] == \
+        [0.0, 12.0, 24.0, 36.0, 48.0, 60.0]
+    assert low.accelerate_binding and low.beats_per_point == 30 and low.pk.model.name.endswith("one_compartment_oral")
+    np.testing.assert_allclose(trial.times, np.arange(0.0, 73.0, 3.0) * HOUR)
+    assert set(fields["population"].omega.names) == {"GKr", "GKs", "PCa", "GNaL"}
+
+
+def test_vhtwin_run_refuses_a_concentration_target_for_an_exposure_trial_before_any_compute(tmp_path, capsys):
+    spec = tmp_path / "coupled.toml"
+    spec.write_text(COUPLED_SPEC)
+    assert main(["run", str(spec), "--out", str(tmp_path / "x.zarr"), "--target", "1.0"]) != 0
+    assert "--target 1 is a concentration target: it needs an arm with doses of the trial's model" in capsys.readouterr().err
+    assert not (tmp_path / "x.zarr").exists()
+
+
 @pytest.mark.slow
 def test_a_coupled_trial_stores_what_its_pieces_give(cell, cells, tmp_path, capsys):
     """Two arms (the label dose, its binding sped up by the real beats per point over 3, and 100 x it, plain),
-    three patients in batches of two, three time points, 3 beats per point: the store holds the free concentration of each
+    three patients in batches of two, three time points, 3 beats per point, written as a TOML spec and run by
+    ``vhtwin run``: the spec gives the trial of the Python API, and the store holds the free concentration of each
     patient's own PK draw, the cell's beat at that concentration as multi-rate coupling gives it, dAPD90 from the
     patient's baseline, and the drug's block as simulated."""
     times = np.array([0.0, 3.0, 15.0]) * HOUR
@@ -126,8 +244,18 @@ def test_a_coupled_trial_stores_what_its_pieces_give(cell, cells, tmp_path, caps
             "100x": exposure(50.0, beats_per_point=3, baseline_beats=3)}
     trial = vh.Trial(model=cell, population=cells, arms=arms, n_per_arm=3, times=times, seed=3, solver="rodas4",
                      rtol=1e-4, atol=1e-7, max_steps=10_000_000)
-    ds = trial.run(tmp_path / "coupled.zarr", batch_size=2, progress=False)
+    spec = tmp_path / "coupled.toml"
+    spec.write_text(COUPLED_SPEC)
+    fields = load_trial_toml(spec)
+    assert fields["arms"] == arms and list(fields["times"]) == list(times)
+    assert encode_population(fields["population"]) == encode_population(cells)
+    assert main(["run", str(spec), "--out", str(tmp_path / "coupled.zarr"), "--batch-size", "2", "--quiet",
+                 "--figures", str(tmp_path)]) == 0
+    table = capsys.readouterr().out
+    assert "100x" in table and "max [nM] median (5-95%)" in table  # the first output's range over time, per arm
+    assert (tmp_path / "coupled_C_free_bands.png").read_bytes()[:4] == b"\x89PNG"
     assert vh.verify_trial(tmp_path / "coupled.zarr").damaged == []
+    ds = vh.open_trial(tmp_path / "coupled.zarr")
     assert (ds["status"].values == 0).all()
     arm = arms["label"]
     x = ds.sel(arm="label").load()

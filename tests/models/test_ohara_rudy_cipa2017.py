@@ -5,9 +5,9 @@ right currents.
 
 Protocol (the FDA CiPA code's): -80 uA/uF for 0.5 ms every 2000 ms, from the FDA's control steady state at that
 cycle length (the model's initial state). The bar is APD90 and qNet within 1 % after pacing; they agree to about
-1e-6. The same engine on the imported CellML file gives the same beat (the native-vs-import pattern of
-tests/exchange/test_cellml.py): checked when the model was written, V within 1e-5 mV over a beat; left out of the
-suite for the minute its compilation takes, which the Myokit comparisons here make redundant.
+1e-6. The imported CellML file has the same right-hand side as this model at states anywhere around a beat
+(tests/exchange/test_cellml.py, with dofetilide bound); pacing the import too was checked when the model was
+written (V within 1e-5 mV over a beat) and is left out of the suite for the minute its compilation takes.
 """
 
 from __future__ import annotations
@@ -69,12 +69,32 @@ def test_the_model_is_the_cellml_encoding_with_the_drug_parameters_and_the_stead
     assert model.stiff and model.time_unit == "ms"
 
 
+#: dofetilide's hERG binding parameters (the FDA's fit) at 20 nM, 10 x its Cmax, no other block
+DOFETILIDE = dict(D=20.0, Kmax=35.1, Ku=1.816e-05, n=1.08, halfmax=216.6, Vhalf=-1.0)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return vh.load_model(MODEL)
+
+
+@pytest.fixture(scope="module")
+def control(model):
+    """Twenty beats at 2000 ms from the FDA steady state without drug: the last beat and its biomarkers."""
+    return _vhtwin(model, 20)
+
+
+@pytest.fixture(scope="module")
+def dofetilide(model):
+    """The same twenty beats with dofetilide bound to hERG (the one compiled program serves both)."""
+    return _vhtwin(model, 20, params=DOFETILIDE)
+
+
 @pytest.mark.slow
-def test_control_apd90_and_qnet_after_pacing_match_myokit_on_the_cellml_file():
+def test_control_apd90_and_qnet_after_pacing_match_myokit_on_the_cellml_file(model, control):
     """Twenty beats at 2000 ms from the FDA steady state: the last beat's APD90 and qNet within 1 % of Myokit's."""
-    model = vh.load_model(MODEL)
     initial = {s.name: s.initial for s in model.states}
-    _, (apd_mine, q_mine) = _vhtwin(model, 20)
+    _, (apd_mine, q_mine) = control
     apd_ref, q_ref = _myokit(20, initial)
     assert 250.0 < apd_ref < 330.0 and 0.05 < q_ref < 0.09  # a CiPA control beat
     assert abs(apd_mine - apd_ref) <= 0.01 * apd_ref
@@ -84,14 +104,12 @@ def test_control_apd90_and_qnet_after_pacing_match_myokit_on_the_cellml_file():
 
 
 @pytest.mark.slow
-def test_dynamic_hERG_block_after_pacing_matches_myokit_on_the_cellml_file():
+def test_dynamic_hERG_block_after_pacing_matches_myokit_on_the_cellml_file(model, dofetilide):
     """The CellML file carries the hERG binding model too: dofetilide's binding parameters at 20 nM (10 x Cmax, no
     other block), twenty beats from the control steady state: APD90 and qNet within 1 % of Myokit's."""
-    model = vh.load_model(MODEL)
     initial = {s.name: s.initial for s in model.states}
-    dofetilide = dict(D=20.0, Kmax=35.1, Ku=1.816e-05, n=1.08, halfmax=216.6, Vhalf=-1.0)
-    _, (apd_mine, q_mine) = _vhtwin(model, 20, params=dofetilide)
-    apd_ref, q_ref = _myokit(20, initial, dict(dofetilide, Kt=3.5e-5))
+    _, (apd_mine, q_mine) = dofetilide
+    apd_ref, q_ref = _myokit(20, initial, dict(DOFETILIDE, Kt=3.5e-5))
     control_apd = 289.2
     assert apd_ref > control_apd + 20.0  # block has built up
     assert abs(apd_mine - apd_ref) <= 0.01 * apd_ref and abs(q_mine - q_ref) <= 0.01 * q_ref
@@ -125,12 +143,10 @@ def _currents(model, y, p):
 
 
 @pytest.mark.slow
-def test_hERG_binding_moves_open_channels_into_the_bound_states_and_reduces_IKr():
-    """Dofetilide's fitted binding parameters at 10 nM for one beat (the Myokit comparisons' compiled program): the
-    bound states fill, IKr falls below control, and the states still sum to what they summed to."""
-    model = vh.load_model(MODEL)
-    dofetilide = dict(D=10.0, Kmax=35.1, Ku=1.816e-05, n=1.08, halfmax=216.6, Vhalf=-1.0)
-    runs = {name: _vhtwin(model, 1, params=p)[0] for name, p in (("control", {}), ("drug", dofetilide))}
+def test_hERG_binding_moves_open_channels_into_the_bound_states_and_reduces_IKr(control, dofetilide):
+    """Dofetilide's fitted binding parameters at 20 nM, the twentieth beat (the Myokit comparisons' runs): the bound
+    states fill, IKr falls below control, and the states still sum to what they summed to."""
+    runs = {"control": control[0], "drug": dofetilide[0]}
     ds = runs["drug"]
     bound = float((ds["Obound"] + ds["IObound"] + ds["Cbound"]).isel(time=-1).values.reshape(-1)[0])
     assert bound > 1e-3

@@ -136,8 +136,10 @@ def _chunk(total: int, most: int) -> int:
 def _slice(model, params, beats, analysed, cycle_length, chunk, options) -> dict[str, np.ndarray]:
     names = model.state_names
     pacing = Pacing(period=cycle_length, duration=STIMULUS_DURATION, count=1)
-    state = None
     status = np.zeros(next(iter(params.values())).size if params else 1, int)
+    # the model's initial state given as data, as a carried state is: a run without beats before the analysed ones
+    # then uses the program of a run with them (an initial state given or not are two programs)
+    state = {s.name: np.full(status.size, float(s.initial)) for s in model.states}
     before = beats - analysed
     if before:
         step = _chunk(before, chunk)

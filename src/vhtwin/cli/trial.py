@@ -44,6 +44,9 @@ def _run_trial(args, stop) -> int:
     if args.n_per_arm:
         fields["n_per_arm"] = args.n_per_arm
     trial = Trial(**fields)
+    if args.target is not None and _kind(trial) != "dosed":  # before any compute
+        raise InputError(f"--target {args.target:g} is a concentration target: it needs an arm with doses of the "
+                         "trial's model")
     print(f"{trial!r}\nspec: {spec}\nstore: {args.out}", flush=True)
     start = time.perf_counter()
     ds = run_trial(trial, args.out, batch_size=args.batch_size, executor=args.executor, resume=args.resume,
@@ -85,9 +88,9 @@ def _leave_interrupted(args) -> None:
 def _kind(trial) -> str:
     """``"paced"`` when an arm paces (a cell cohort), ``"dosed"`` when an arm doses, else ``"free"`` (also for arms
     that solve themselves, which a store's reader keeps as their stored data: their outputs get bands only)."""
-    from ..trial.spec_codec import protocol_parts
+    from ..trial.spec_codec import protocol_parts, solves_itself
 
-    if any(isinstance(p, dict) for p in trial.arms.values()):
+    if any(isinstance(p, dict) or solves_itself(p) for p in trial.arms.values()):
         return "free"
     parts = [protocol_parts(p) for p in trial.arms.values()]
     if any(pacings for _, pacings in parts):

@@ -301,6 +301,14 @@ def decode_regimen(x) -> Regimen:
 SELF_SOLVING_ARMS = {"cipa.DrugExposure": ("vhtwin.cipa.exposure", "DrugExposure")}
 
 
+def self_solving_arm(kind: str) -> type:
+    """The class of the arm kind ``kind`` (a key of :data:`SELF_SOLVING_ARMS`), imported when first asked for."""
+    import importlib
+
+    module, name = SELF_SOLVING_ARMS[kind]
+    return getattr(importlib.import_module(module), name)
+
+
 def solves_itself(protocol) -> bool:
     """Whether an arm's protocol solves its patients itself (e.g. :class:`vhtwin.cipa.DrugExposure`, which couples a PK
     model to the trial's cell model) instead of being doses and pacing for :func:`vhtwin.simulate`.
@@ -348,10 +356,7 @@ def decode_protocol(x):
     if x is None:
         return None
     if len(x) == 1 and isinstance(x[0], Mapping) and x[0].get("kind") in SELF_SOLVING_ARMS:
-        import importlib
-
-        module, name = SELF_SOLVING_ARMS[x[0]["kind"]]
-        return getattr(importlib.import_module(module), name).decode({k: v for k, v in x[0].items() if k != "kind"})
+        return self_solving_arm(x[0]["kind"]).decode({k: v for k, v in x[0].items() if k != "kind"})
     pacings = [Pacing(**{k: v for k, v in e.items() if k != "kind"}) for e in x if e.get("kind") == "pacing"]
     regimen = decode_regimen([e for e in x if e.get("kind") != "pacing"])
     if not pacings:

@@ -276,9 +276,50 @@ class ProtocolSpec(Spec):
     resets: list[ResetSpec] = []
 
 
+class ExposureSpec(Spec):
+    """An arm's ``exposure`` table: a CiPA drug whose PK drives the trial's heart cells (:class:`vhtwin.cipa.DrugExposure`).
+
+    Without ``pk_model`` the drug's PK is the one vhtwin ships from its label (``omega`` may replace its variances);
+    with it, ``pk`` (a population table), ``fraction_unbound`` and ``molar_mass`` describe the drug's PK. A key left
+    out takes the arm's default.
+    """
+
+    drug: str = Field(description="a CiPA drug (`vh.cipa.drugs()`)")
+    pk_model: ModelRef | None = Field(None, description="the PK model (default: the drug's label PK shipped with vhtwin)")
+    pk: PopulationSpec | None = Field(None, description="the PK population of pk_model (typical values, omega, ...)")
+    omega: dict[str, NonNeg] | None = Field(None, description="label PK only: variances of the PK etas, in place of "
+                                                              "the label file's")
+    fraction_unbound: Annotated[float, Field(gt=0, le=1)] | None = None
+    molar_mass: Pos | None = Field(None, description="g/mol")
+    concentration: str | None = Field(None, description="the PK observable of the plasma concentration (default Cc)")
+    beats_per_point: Count | None = None
+    baseline_beats: Count | None = None
+    sample: Annotated[int, Field(ge=0)] | None = Field(None, description="0: the drug's optimal fit; 1-2000: that "
+                                                                         "uncertainty sample")
+    cycle_length: Pos | None = Field(None, description="ms")
+    coupling: Literal["multirate", "full"] | None = None
+    accelerate_binding: bool | None = None
+
+    @model_validator(mode="after")
+    def _pk_together(self):
+        own = [k for k in ("pk", "fraction_unbound", "molar_mass") if k in self.model_fields_set]
+        if self.pk_model is None and own:
+            raise ValueError(f"{', '.join(own)}: these describe a PK model of your own; give pk_model with them "
+                             "(without it, the drug's label PK is used)")
+        if self.pk_model is not None:
+            missing = [k for k in ("pk", "fraction_unbound", "molar_mass") if k not in self.model_fields_set]
+            if missing:
+                raise ValueError(f"with pk_model, give {', '.join(missing)} too")
+            if self.omega is not None:
+                raise ValueError("omega replaces the label PK's variances; with pk_model, give them in pk.omega")
+        return self
+
+
 class Arm(ProtocolSpec):
     name: str
     pacing: Union[PacingSpec, list[PacingSpec]] = []
+    exposure: ExposureSpec | None = Field(None, description="a CiPA drug's PK driving the heart cells (the doses are "
+                                                            "then the PK model's, in its units)")
 
 
 Tolerance = Union[Pos, dict[str, Pos]]

@@ -61,25 +61,25 @@ def _known(names, path: str, known, what: str):
             _fail(_join(path, i if isinstance(names, list) else name), name, f"unknown {what}; allowed: {list(known)}")
 
 
-def model_from_toml(ref: sch.ModelRef, base: Path) -> Model:
-    """The model a spec's ``[model]`` table names (a library name, or a ``.py``, SBML or CellML file relative to
-    ``base``)."""
+def model_from_toml(ref: sch.ModelRef, base: Path, where: str = "model") -> Model:
+    """The model a spec's ``[model]`` table (at key path ``where``) names (a library name, or a ``.py``, SBML or
+    CellML file relative to ``base``)."""
     from ..library import list_models, load_model
 
     if ref.name is not None:
         if ref.name not in list_models():
-            _fail("model.name", ref.name, f"unknown library model; the library has {list_models()}")
-        with _at("model.name"):
+            _fail(f"{where}.name", ref.name, f"unknown library model; the library has {list_models()}")
+        with _at(f"{where}.name"):
             model = load_model(ref.name)
     else:
         path = Path(ref.path) if Path(ref.path).is_absolute() else base / ref.path
         if path.suffix.lower() not in (".py", ".xml", ".sbml", ".cellml") or not path.is_file():
-            _fail("model.path", ref.path, f"must be an existing .py, SBML (.xml, .sbml) or CellML (.cellml) file "
-                                          f"({path}; a relative path is relative to the TOML file)")
-        with _at("model.path"):
+            _fail(f"{where}.path", ref.path, f"must be an existing .py, SBML (.xml, .sbml) or CellML (.cellml) file "
+                                             f"({path}; a relative path is relative to the TOML file)")
+        with _at(f"{where}.path"):
             model = load_model(str(path.resolve()))
     if not isinstance(model, Model):
-        _fail("model", type(model).__name__, "must be a vhtwin.Model (a DirectEffect is used through vh.link)")
+        _fail(where, type(model).__name__, "must be a vhtwin.Model (a DirectEffect is used through vh.link)")
     return model
 
 
@@ -263,6 +263,49 @@ def protocol_from_toml(doc: Mapping, model: Model, covariate_names=()):
     return _protocol(sch.validate(sch.ProtocolSpec, doc), "", model, covariate_names)
 
 
+@contextlib.contextmanager
+def _rebased(old: str, new: str):
+    """Re-raise an InputError whose message names key paths under ``old`` (``population``) under ``new``."""
+    try:
+        yield
+    except InputError as e:
+        text = str(e)
+        raise InputError(new + text[len(old):] if text.startswith(old) else f"{new}: {text}") from None
+
+
+def _exposure(arm: sch.Arm, path: str, base: Path):
+    """The :class:`vhtwin.cipa.DrugExposure` of an arm with an ``exposure`` table: its doses are the PK model's."""
+    from dataclasses import replace
+
+    from .spec_codec import self_solving_arm
+
+    e, where = arm.exposure, f"{path}exposure"
+    for key in ("resets", "pacing"):
+        if getattr(arm, key):
+            _fail(f"{path}{key}", [r.model_dump(exclude_unset=True) for r in getattr(arm, key)]
+                  if isinstance(getattr(arm, key), list) else getattr(arm, key).model_dump(exclude_unset=True),
+                  "an arm with an exposure table has doses only (the drug's PK model takes them)")
+    if not arm.doses:
+        _fail(f"{path}doses", None, "an arm with an exposure table needs doses (into its PK model, in its units)")
+    cls = self_solving_arm("cipa.DrugExposure")
+    options = e.model_dump(include={"concentration", "beats_per_point", "baseline_beats", "sample", "cycle_length",
+                                    "coupling", "accelerate_binding"}, exclude_none=True)
+    with _at(where):
+        if e.pk_model is None:
+            exposure = cls.from_label(e.drug, Regimen(), omega=e.omega, **options)
+        else:
+            pk_model = model_from_toml(e.pk_model, base, where=f"{where}.pk_model")
+            with _rebased("population", f"{where}.pk"):
+                pk = _population(e.pk, pk_model, base)
+            exposure = cls(e.drug, pk=pk, regimen=Regimen(), fraction_unbound=e.fraction_unbound,
+                           molar_mass=e.molar_mass, **options)
+    pk = exposure.pk
+    regimen = _protocol(sch.ProtocolSpec(doses=arm.doses), path, pk.model,
+                        () if pk.covariates is None else pk.covariates.names)
+    with _at(where):
+        return replace(exposure, regimen=regimen)
+
+
 # -- entry points ---------------------------------------------------------------------------------------------------------
 def parse_trial_toml(data: Mapping[str, Any], base: str | Path = ".") -> dict:
     """Constructor fields from an already parsed TOML document; relative paths are relative to ``base``."""
@@ -270,22 +313,37 @@ def parse_trial_toml(data: Mapping[str, Any], base: str | Path = ".") -> dict:
     model = model_from_toml(spec.model, base)
     population = _population(spec.population, model, base)
     covariate_names = () if population.covariates is None else population.covariates.names
-    _known(spec.outputs, "outputs", model.observable_names + model.state_names, "output (observable or state)")
     for key in ("rtol", "atol"):
         if isinstance(getattr(spec, key), dict):
             _known(getattr(spec, key), key, model.state_names, f"state of {model.name}")
+    exposures = [arm.exposure is not None for arm in spec.arms]
+    if any(exposures) and not all(exposures):
+        i = exposures.index(False)
+        _fail(f"arms[{i}]", spec.arms[i].name, "a trial's arms are all exposure arms or none (their outputs differ); "
+                                               "give this arm an exposure table, or run two trials")
     arms = {}
     for i, arm in enumerate(spec.arms):
         if arm.name in arms:
             _fail(f"arms[{i}].name", arm.name, "is used twice; arm names must be unique")
-        arms[arm.name] = _protocol(arm, f"arms[{i}].", model, covariate_names)
+        arms[arm.name] = (_exposure(arm, f"arms[{i}].", base) if arm.exposure is not None
+                          else _protocol(arm, f"arms[{i}].", model, covariate_names))
+    if any(exposures):  # the arms give their own outputs
+        given = [o.name for o in next(iter(arms.values())).outputs]
+        _known(spec.outputs, "outputs", given, "output of an exposure arm")
+    else:
+        _known(spec.outputs, "outputs", model.observable_names + model.state_names, "output (observable or state)")
     if spec.solver != "auto":
         from ..validation import resolve_solver
 
         with _at("solver"):
             resolve_solver(model, spec.solver)
+    times = _times(spec.times)
+    for i, (arm, protocol) in enumerate(zip(spec.arms, arms.values())):
+        if arm.exposure is not None:  # what the exposure asks of the trial (its cell model, times, population)
+            with _at(f"arms[{i}].exposure"):
+                protocol.check(model, times, population)
     fields = spec.model_dump(include=set(TRIAL_FIELDS) - {"model", "population", "arms", "times"})
-    fields.update(model=model, population=population, arms=arms, times=_times(spec.times), outputs=list(spec.outputs))
+    fields.update(model=model, population=population, arms=arms, times=times, outputs=list(spec.outputs))
     return {k: fields[k] for k in TRIAL_FIELDS}
 
 
