@@ -252,10 +252,18 @@ def test_a_coupled_trial_stores_what_its_pieces_give(cell, cells, tmp_path, caps
     assert main(["run", str(spec), "--out", str(tmp_path / "coupled.zarr"), "--batch-size", "2", "--quiet",
                  "--figures", str(tmp_path)]) == 0
     table = capsys.readouterr().out
-    assert "100x" in table and "max [nM] median (5-95%)" in table  # the first output's range over time, per arm
     assert (tmp_path / "coupled_C_free_bands.png").read_bytes()[:4] == b"\x89PNG"
     assert vh.verify_trial(tmp_path / "coupled.zarr").damaged == []
     ds = vh.open_trial(tmp_path / "coupled.zarr")
+    # the summary: per arm, each patient's largest APD90 change and free concentration (median, 5-95 %), and the
+    # patients with an EAD -- the numbers of the store
+    header = next(line for line in table.splitlines() if "dAPD90_max [ms] median (5-95%)" in line)
+    assert "C_free_max [nM] median (5-95%)" in header and "patients with an EAD" in header
+    row = next(line for line in table.splitlines() if line.startswith("100x "))
+    top = ds["dAPD90_max"].sel(arm="100x").values
+    assert f"{np.percentile(top, 50):.3g} ({np.percentile(top, 5):.3g} to {np.percentile(top, 95):.3g})" in row
+    ead = ds["EAD"].sel(arm="100x").transpose("patient", "time").values
+    assert row.split()[-1] == str(int(ead.any(axis=1).sum()))
     assert (ds["status"].values == 0).all()
     arm = arms["label"]
     x = ds.sel(arm="label").load()

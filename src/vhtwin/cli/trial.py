@@ -86,11 +86,14 @@ def _leave_interrupted(args) -> None:
 
 
 def _kind(trial) -> str:
-    """``"paced"`` when an arm paces (a cell cohort), ``"dosed"`` when an arm doses, else ``"free"`` (also for arms
-    that solve themselves, which a store's reader keeps as their stored data: their outputs get bands only)."""
+    """``"paced"`` when an arm paces (a cell cohort), ``"dosed"`` when an arm doses, ``"self"`` for arms that solve
+    themselves (a drug's PK driving heart cells), else ``"free"`` (also for the stored data a store's reader keeps of
+    arms that solve themselves: their outputs get bands only)."""
     from ..trial.spec_codec import protocol_parts, solves_itself
 
-    if any(isinstance(p, dict) or solves_itself(p) for p in trial.arms.values()):
+    if any(solves_itself(p) for p in trial.arms.values()):
+        return "self"
+    if any(isinstance(p, dict) for p in trial.arms.values()):
         return "free"
     parts = [protocol_parts(p) for p in trial.arms.values()]
     if any(pacings for _, pacings in parts):
@@ -119,6 +122,8 @@ def summary_table(ds, trial, *, target: float | None = None) -> str:
     - dosed trials: Cmax, the value at the last time (trough), AUC over the whole profile and, with ``target``, the
       fraction whose last value reaches it;
     - paced cell cohorts: APD90, APD50, resting and peak potential of the last beat in the output window;
+    - arms that solve themselves (:class:`vhtwin.cipa.DrugExposure`): each patient's outcomes the arm gives once
+      (the largest APD90 change and free concentration, the baseline APD90) and the patients with an EAD;
     - trials without events: the minimum, maximum and mean over the output window.
     """
     import pandas as pd
@@ -131,8 +136,8 @@ def summary_table(ds, trial, *, target: float | None = None) -> str:
     variable = trial.outputs[0]
     unit = ds[variable].attrs.get("units", "")
     failures = failure_counts(ds)
-    columns = {"dosed": _dosed_columns, "paced": _paced_columns, "free": _free_columns}[kind](ds, trial, variable,
-                                                                                          unit, target)
+    columns = {"dosed": _dosed_columns, "paced": _paced_columns, "free": _free_columns,
+               "self": _self_solving_columns}[kind](ds, trial, variable, unit, target)
     rows = []
     for i, arm in enumerate(trial.arm_names):
         counts = failures.isel(arm=i)
@@ -181,6 +186,28 @@ def _paced_columns(ds, trial, variable, unit, target) -> dict:
         u = t_unit if m.startswith("apd") else unit
         out[f"{label} [{u}] median (5-95%)"] = [_triple(summary[m].isel(arm=i).values) for i in arms]
     out["repolarised"] = [f"{int(summary['n_analysed'].isel(arm=i))}" for i in arms]
+    return out
+
+
+def _self_solving_columns(ds, trial, variable, unit, target) -> dict:
+    """Per arm: the median (5-95 %) of each per-patient outcome of arms that solve themselves (the parameters they
+    drew, ``pk_*``, left out), and the patients with an EAD at any time point when ``EAD`` is stored."""
+    from ..analysis import successful
+
+    arms = range(len(trial.arm_names))
+    outcomes = [o for o in next(iter(trial.arms.values())).per_patient() if not o.name.startswith("pk_") and o.name in ds]
+    out = {}
+    for o in outcomes:
+        column = []
+        for i in arms:
+            x = np.asarray(ds[o.name].isel(arm=i).values, float)[successful(ds, i)]
+            x = x[np.isfinite(x)]
+            column.append(_triple(np.percentile(x, (5, 50, 95))) if x.size else "-")
+        out[f"{o.name} [{o.unit}] median (5-95%)"] = column
+    if "EAD" in ds:
+        out["patients with an EAD"] = [
+            str(int((np.asarray(ds["EAD"].isel(arm=i).transpose("patient", "time").values)[successful(ds, i)] > 0)
+                    .any(axis=1).sum())) for i in arms]
     return out
 
 
