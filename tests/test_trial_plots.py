@@ -79,6 +79,24 @@ def test_trial_bands_from_percentiles_overlay_log(trial, tmp_path):
     assert len(single.axes) == 1
 
 
+def test_trial_bands_draw_hours_held_in_ms_in_hours(trial):
+    """A heart cell's clock (ms) over a drug's days: the axis in hours, the same bands; a span under two hours, and a
+    unit that is not ms or s, stay as they are."""
+    in_ms = trial.assign_coords(time=("time", T * 3.6e6, {"units": "ms"}))
+    obs = observed_frame().assign(time=lambda d: d["time"] * 3.6e6)
+    ax = [a for a in plot.trial_bands(in_ms, "Cc", observed=obs).axes if a.get_visible()][1]
+    assert ax.get_xlabel() == "time [h]"
+    median = next(line for line in ax.get_lines() if line.get_label() == "median")
+    np.testing.assert_allclose(median.get_xdata(), T)
+    np.testing.assert_array_equal(median.get_ydata(), percentiles(trial, "Cc", (5, 50, 95)).isel(arm=1).sel(percentile=50))
+    points = next(line for line in ax.get_lines() if line.get_label() == "observed")
+    np.testing.assert_allclose(sorted(set(points.get_xdata())), [1.0, 4.0, 8.0, 24.0])
+    short = trial.assign_coords(time=("time", T * 1e3, {"units": "ms"}))  # 24 s
+    assert plot.trial_bands(short, "Cc").axes[0].get_xlabel() == "time [ms]"
+    days = trial.assign_coords(time=("time", T, {"units": "d"}))
+    assert plot.trial_bands(days, "Cc").axes[0].get_xlabel() == "time [d]"
+
+
 def test_nca_distributions(trial, tmp_path):
     per = nca_per_patient(trial, dose={"placebo-ish": 50.0, "active": 150.0}, metrics=("cmax", "auclast", "half_life"))
     fig = plot.nca_distributions(per, ("cmax", "auclast", "half_life"))

@@ -201,8 +201,9 @@ def trial_bands(
     Returns
     -------
     matplotlib.figure.Figure
-        Axis labels ``"<variable> [<units>]"`` and ``"time [<time units>]"``; each panel titled with its arm and the
-        number of successful patients (and failed ones, left out).
+        Axis labels ``"<variable> [<units>]"`` and ``"time [<time units>]"`` (``"time [h]"`` for times in ms or s
+        spanning two hours or more, e.g. a heart cell's clock over a drug's days); each panel titled with its arm and
+        the number of successful patients (and failed ones, left out).
 
     Raises
     ------
@@ -254,6 +255,10 @@ def trial_bands(
     units = pct.attrs.get("units")
     ylabel = f"{variable} [{units}]" if units else variable
     xlabel = _label("time", pct["time"]) if "time" in pct.coords else "time"
+    factor, hours = _in_hours(t, pct["time"].attrs.get("units") if "time" in pct.coords else None)
+    if hours:  # a span of hours held in ms or s (a heart cell's clock driven by a drug's PK) reads in hours
+        t, xlabel = t * factor, "time [h]"
+        obs = None if obs is None else obs.assign(time=obs["time"] * factor)
     for i, (arm, axis) in enumerate(zip(arms, axes)):
         row = pct.isel(arm=i).transpose("percentile", "time")
         values = np.asarray(row.values, dtype=float)
@@ -399,6 +404,18 @@ def _succeeded(ds: xr.Dataset) -> tuple[np.ndarray, int]:
         return np.ones(n, dtype=bool), 0
     ok = np.atleast_1d(np.asarray(ds["status"].values) == 0)
     return ok, int((~ok).sum())
+
+
+#: seconds per time unit that :func:`trial_bands` may draw in hours instead
+_SECONDS = {"ms": 1e-3, "s": 1.0}
+
+
+def _in_hours(t: np.ndarray, unit: str | None) -> tuple[float, bool]:
+    """The factor from ``unit`` to hours and whether to use it: times in ms or s spanning two hours or more."""
+    if unit not in _SECONDS or t.size == 0:
+        return 1.0, False
+    factor = _SECONDS[unit] / 3600.0
+    return factor, bool((np.nanmax(t) - np.nanmin(t)) * factor >= 2.0)
 
 
 def _label(name: str, da: xr.DataArray) -> str:
