@@ -10,8 +10,8 @@ classes: the number that agree.
 
 ``--speed``: cell-beats per second of the assay (dofetilide at ``--lanes`` concentrations and uncertainty samples,
 ``--speed-beats`` beats, warm) against Myokit (CVODE) pacing the same model from the Chaste CellML file
-(tests/data/cellml/chaste/ohara_rudy_cipa_v1_2017.cellml) on one core, in the same run; each at the loosest of
-its tolerances (vhtwin rtol 1e-2 to 1e-6, Myokit 1e-4 to 1e-8) whose APD90 after the last beat is within 1 ms of a
+(tests/data/cellml/chaste/ohara_rudy_cipa_v1_2017.cellml) on one core, in the same run; each at the fastest of
+its tolerances (vhtwin rtol 3e-2 to 1e-6, Myokit 1e-3 to 1e-8) whose APD90 after the last beat is within 1 ms of a
 reference solve (Myokit at rtol 1e-10) on ``--myokit-lanes`` lanes; qNet's error is reported beside it. Per core =
 the figure divided by the cores it ran on. The chosen tolerance is timed again in batches of ``--widths`` lanes.
 
@@ -138,8 +138,8 @@ def _myokit_lanes(params: dict, lanes: list[int], beats: int, tol: float) -> tup
 
 
 #: Tolerances tried (rtol; atol = rtol / 100 for vhtwin, = rtol for Myokit as its CVODE is set up here).
-VHTWIN_RTOLS = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 1e-5, 1e-6)
-MYOKIT_RTOLS = (1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
+VHTWIN_RTOLS = (3e-2, 2e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 1e-5, 1e-6)
+MYOKIT_RTOLS = (1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 1e-6, 1e-7, 1e-8)
 
 
 def speed(args) -> dict:

@@ -231,3 +231,17 @@ def test_sensitivities_through_the_sparse_path():
             np.testing.assert_allclose(got[i], fd[i], rtol=1e-5, atol=1e-6 * np.abs(fd[i]).max(), err_msg=name)
             np.testing.assert_allclose(got[i], np.asarray(jac_dense[name])[i], rtol=1e-7,
                                        atol=1e-9 * np.abs(fd[i]).max(), err_msg=name)
+
+
+def test_reverse_rows_by_row_equal_the_whole_transpose():
+    """With the row form each reverse row is the gradient of its own output; a vector field without it (a plain
+    callable) transposes the whole linearised model per row. Both give the same Jacobian."""
+    model = vh.load_model("cardio/tentusscher2006")
+    vf, t, y = model_vector_field(model, np.random.default_rng(7))
+    plan = JacobianPlan.build(jacobian_pattern(vf, t, y))
+    assert plan.reverse_rows
+    plain = lambda t, y: vf(t, y)  # no .rows: the whole transpose
+    by_row = jax.jit(lambda t, y: plan.dense(vf, t, y))(t, y)
+    whole = jax.jit(lambda t, y: plan.dense(plain, t, y))(t, y)
+    for a, b in zip(by_row[:2], whole[:2]):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-13, atol=1e-13 * float(np.abs(b).max()))

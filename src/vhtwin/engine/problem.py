@@ -26,7 +26,7 @@ from ..model import Model
 from ..options import DEFAULTS
 from ..protocols import occasions as _occasions
 from ..protocols.events import build_events
-from ..solvers import AbstractSolver, LoopConfig, PIController, get_solver
+from ..solvers import AbstractSolver, LoopConfig, get_solver
 from ..solvers.loop import Events
 from ..validation import output_selection
 from . import exact
@@ -169,7 +169,7 @@ def assemble(
         events, occasion_rows = _occasions.merge(model, events, by_occasion, starts, float(start.min()))
     t_end = np.full(B, out_t[-1]) if shared else np.nanmax(out_t, axis=1)
     names, save_rows = output_selection(model, outputs)
-    config = LoopConfig(max_steps=int(max_steps), controller=PIController(), save_rows=save_rows)
+    config = LoopConfig(max_steps=int(max_steps), controller=method.controller, save_rows=save_rows)
     problem = Problem(
         model, method, config, precision, P, y0, start, t_end, events, out_t, shared, batched, B,
         math.nan if dt0 is None else float(dt0), float(dt_min), float(dt_max), rtol, atol, names,

@@ -20,6 +20,8 @@ from typing import Any, Callable, ClassVar
 
 import jax.numpy as jnp
 
+from .controllers import PIController
+
 
 class VectorField:
     """A batched vector field, callable on a stacked state ``(n, B)`` or row by row.
@@ -49,6 +51,8 @@ class AbstractSolver:
     needs_jacobian: ClassVar[bool] = False
     #: The engine backend that runs the method (:mod:`vhtwin.engine.backends`): ``"ode"``, the integration loop.
     backend: ClassVar[str] = "ode"
+    #: The step-size controller the integration loop uses with the method (adaptive methods only).
+    controller: ClassVar[PIController] = PIController()
 
     @property
     def adaptive(self) -> bool:

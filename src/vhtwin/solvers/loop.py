@@ -109,6 +109,8 @@ class _State(NamedTuple):
     dt_after_event: Any
     carry: Any
     prev_norm: Any
+    dt_accepted: Any  # the last accepted step since the lane's start or last event (0: none), for prediction
+    rejected: Any  # 1 where the lane's last attempt was rejected
     status: Any
     n_steps: Any
     n_rejected: Any
@@ -137,8 +139,8 @@ class _State(NamedTuple):
     # event without delay)
 
 
-_FLOATS = ("t", "dt", "dt_after_event", "prev_norm", "t_end", "dt_min", "dt_max")
-_INTS = ("status", "n_steps", "n_rejected", "event", "out", "fresh_event", "since", "pid", "active", "cut")
+_FLOATS = ("t", "dt", "dt_after_event", "prev_norm", "dt_accepted", "t_end", "dt_min", "dt_max")
+_INTS = ("status", "n_steps", "n_rejected", "event", "out", "fresh_event", "since", "pid", "active", "cut", "rejected")
 
 
 class _Packed(NamedTuple):
@@ -320,7 +322,8 @@ def integrate(
         dt_init = jnp.clip(dt_init, dt_min[pid], dt_max[pid])
         status = jnp.where(t0_l >= t_end[pid], Status.SUCCESS, Status.RUNNING).astype(jnp.int32)
         new = dict(
-            t=t0_l, y=y, dt=dt_init, dt_after_event=dt_init, prev_norm=jnp.ones((W,), dtype), status=status,
+            t=t0_l, y=y, dt=dt_init, dt_after_event=dt_init, prev_norm=jnp.ones((W,), dtype),
+            dt_accepted=jnp.zeros((W,), dtype), rejected=zeros_i, status=status,
             n_steps=zeros_i, n_rejected=zeros_i, event=first.astype(jnp.int32), u=u, out=at0.astype(jnp.int32),
             fresh_event=jnp.zeros((W,), bool), since=zeros_i, pid=pid, active=take.astype(jnp.int32),
             t_end=t_end[pid], dt_min=dt_min[pid], dt_max=dt_max[pid], cut=zeros_i,
@@ -372,6 +375,7 @@ def integrate(
     zeros_f = jnp.zeros((W,), dtype)
     state = _State(
         t=zeros_f, y=jnp.zeros((n, W), dtype), dt=zeros_f, dt_after_event=zeros_f, carry=carry0, prev_norm=zeros_f,
+        dt_accepted=zeros_f, rejected=zeros_i,
         status=zeros_i + Status.SUCCESS, n_steps=zeros_i, n_rejected=zeros_i, event=zeros_i,
         u=jnp.zeros((events.initial_inputs.shape[0], W), dtype), out=zeros_i,
         saved=saved0, fresh_event=jnp.zeros((W,), bool), since=zeros_i,
@@ -443,6 +447,10 @@ def integrate(
             # After a jump the error history says nothing about the new solution: plain I-control for that step.
             accept, factor = ctrl.factor(norm, jnp.where(at_event, 1.0, s.prev_norm), solver.error_order)
             accept = accept & finite
+            if ctrl.predictive:
+                # after a jump there is no trend to extrapolate, and a rejection before it is forgotten
+                factor = ctrl.predict(factor, accept, norm, h, s.prev_norm, jnp.where(at_event, 0.0, s.dt_accepted),
+                                      (s.rejected > 0) & ~at_event, solver.error_order)
             dt_next = lax.stop_gradient(jnp.clip(h * factor, s.dt_min, s.dt_max))
             # A step shortened to land on a limit says little about the step the solution needs: keep the larger.
             dt_next = jnp.where(accept & hits_limit, jnp.maximum(dt_next, jnp.minimum(dt, s.dt_max)), dt_next)
@@ -509,6 +517,8 @@ def integrate(
             dt_after_event=dt_after_event,
             carry=jax.tree_util.tree_map(keep, carry1, carry),
             prev_norm=prev_norm,
+            dt_accepted=jnp.where(accept, lax.stop_gradient(h), jnp.where(at_event, 0.0, s.dt_accepted)),
+            rejected=jnp.where(stepping, ~accept, s.rejected).astype(jnp.int32),
             status=status.astype(jnp.int32),
             n_steps=n_steps,
             n_rejected=n_rejected,

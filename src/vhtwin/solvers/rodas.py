@@ -36,12 +36,14 @@ compute the same ``J`` and solve the same systems; they differ only by rounding.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .base import AbstractSolver
+from .controllers import PIController
 from .linalg import UNROLL_MAX, lu_factor, lu_solve
 from .sparse import JacobianPlan, SparseLU, jacobian_pattern
 
@@ -181,6 +183,10 @@ class Rodas4(AbstractSolver):
     order = 4
     error_order = 3
     needs_jacobian = True
+    #: Hairer's RODAS controls the step with Gustafsson's prediction and no growth after a rejection: on a paced
+    #: cell model it saves most rejections at the upstroke and in repolarisation (ORd-CiPA at rtol 1e-2: 77 -> 67
+    #: attempts a beat, 19 -> 8 of them rejected, APD90 as close to the reference).
+    controller: ClassVar[PIController] = PIController(predictive=True)
     #: ``"auto"``: the sparse Jacobian and LU where the model's pattern allows (see the module docstring);
     #: ``"dense"``: always the dense ones.
     jacobian: str = "auto"
