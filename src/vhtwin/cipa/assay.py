@@ -32,7 +32,7 @@ BEATS = 1000
 ANALYSED = 250
 STIMULUS_DURATION = 0.5  # ms, at the model's documented -80 uA/uF
 #: lanes per simulation call: wider batches spread the loop's fixed cost over more cells (2 CPU cores, 20 beats of
-#: dofetilide at rtol 2e-2: 1,199 cell-beats/s in batches of 64, 2,161 of 256, 2,308 of 1024;
+#: dofetilide at rtol 2e-2: 1,239 cell-beats/s in batches of 64, 2,294 of 256, 2,455 of 1024;
 #: benchmarks/results/cipa-speed.json)
 BATCH = 256
 
